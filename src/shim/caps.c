@@ -1,0 +1,129 @@
+/* caps.c: credentials and capabilities, in the order crun and runc use.
+ *
+ * bounding set first (needs CAP_SETPCAP, which we still hold), then
+ * PR_SET_KEEPCAPS so setresuid() to a non-root uid does not clear the
+ * permitted set, then the ids, then capset(), then the ambient set (which
+ * requires the caps to be both permitted and inheritable), then no_new_privs.
+ */
+#include "shim.h"
+
+#include <grp.h>
+#include <linux/capability.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+
+static const char *const cap_names[] = {
+  "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
+  "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE",
+  "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE",
+  "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT",
+  "CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
+  "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG",
+  "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
+};
+
+int
+cap_from_name (const char *name)
+{
+  for (size_t i = 0; i < sizeof cap_names / sizeof cap_names[0]; i++)
+    if (strcasecmp (cap_names[i], name) == 0 || strcasecmp (cap_names[i] + 4, name) == 0)
+      return (int) i;
+  return -1;
+}
+
+int
+caps_last_cap (void)
+{
+  static int last = -1;
+  FILE *f;
+  if (last >= 0)
+    return last;
+  f = fopen ("/proc/sys/kernel/cap_last_cap", "re");
+  if (!f || fscanf (f, "%d", &last) != 1 || last < 0 || last > 63)
+    last = CAP_LAST_CAP;
+  if (f)
+    fclose (f);
+  return last;
+}
+
+static int
+capset_sets (uint64_t eff, uint64_t perm, uint64_t inh)
+{
+  struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+  struct __user_cap_data_struct data[2] = {
+    { .effective = (uint32_t) eff, .permitted = (uint32_t) perm, .inheritable = (uint32_t) inh },
+    { .effective = (uint32_t) (eff >> 32), .permitted = (uint32_t) (perm >> 32), .inheritable = (uint32_t) (inh >> 32) },
+  };
+  if (syscall (SYS_capset, &hdr, data) < 0)
+    return -errno;
+  return 0;
+}
+
+static int
+drop_bounding (uint64_t keep, int last)
+{
+  for (int cap = 0; cap <= last; cap++)
+    if (!(keep & (UINT64_C (1) << cap)) && prctl (PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+      return shim_errorf (-errno, "dropping %s from the bounding set",
+                          cap < (int) (sizeof cap_names / sizeof cap_names[0]) ? cap_names[cap] : "capability");
+  return 0;
+}
+
+static int
+set_ids (uid_t uid, gid_t gid, const gid_t *groups, size_t n_groups)
+{
+  if (setgroups (n_groups, groups) < 0)
+    return shim_errorf (-errno, "setgroups");
+  if (setresgid (gid, gid, gid) < 0)
+    return shim_errorf (-errno, "setresgid %u", (unsigned) gid);
+  if (setresuid (uid, uid, uid) < 0)
+    return shim_errorf (-errno, "setresuid %u", (unsigned) uid);
+  return 0;
+}
+
+int
+caps_apply (const struct shim_config *c)
+{
+  int last = caps_last_cap ();
+  int r;
+
+  if ((r = drop_bounding (c->caps[SHIM_CAP_BOUNDING], last)) < 0)
+    return r;
+  if (prctl (PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
+    return shim_errorf (-errno, "PR_SET_KEEPCAPS");
+  if ((r = set_ids (c->uid, c->gid, c->additional_gids, c->n_additional_gids)) < 0)
+    return r;
+  if ((r = capset_sets (c->caps[SHIM_CAP_EFFECTIVE], c->caps[SHIM_CAP_PERMITTED], c->caps[SHIM_CAP_INHERITABLE])) < 0)
+    return shim_errorf (r, "capset");
+  if (prctl (PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0)
+    return shim_errorf (-errno, "PR_SET_KEEPCAPS");
+  if (prctl (PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+    return shim_errorf (-errno, "clearing the ambient capabilities");
+  for (int cap = 0; cap <= last; cap++)
+    if ((c->caps[SHIM_CAP_AMBIENT] & (UINT64_C (1) << cap))
+        && prctl (PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0)
+      return shim_errorf (-errno, "raising ambient %s (it must be permitted and inheritable too)",
+                          cap < (int) (sizeof cap_names / sizeof cap_names[0]) ? cap_names[cap] : "capability");
+  if (c->no_new_privileges && prctl (PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+    return shim_errorf (-errno, "PR_SET_NO_NEW_PRIVS");
+  return 0;
+}
+
+/* The container's init only signals and reaps: it keeps CAP_KILL (so it can
+ * signal a payload that changed its uid) and nothing else. It stays uid 0 so a
+ * non-root payload cannot ptrace or signal it. */
+int
+caps_restrict_init (void)
+{
+  const uint64_t keep = UINT64_C (1) << CAP_KILL;
+  int r;
+  if ((r = drop_bounding (keep, caps_last_cap ())) < 0)
+    return r;
+  if ((r = capset_sets (keep, keep, 0)) < 0)
+    return shim_errorf (r, "capset");
+  if (prctl (PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+    return shim_errorf (-errno, "PR_SET_NO_NEW_PRIVS");
+  return 0;
+}

@@ -1,0 +1,49 @@
+/* log.c: the shim's error record and its one output line. */
+#include "shim.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static char error_buf[1024];
+
+int
+shim_errorf (int r, const char *fmt, ...)
+{
+  va_list ap;
+  size_t n;
+  va_start (ap, fmt);
+  vsnprintf (error_buf, sizeof error_buf, fmt, ap);
+  va_end (ap);
+  n = strlen (error_buf);
+  snprintf (error_buf + n, sizeof error_buf - n, ": %s", strerror (-r));
+  return r;
+}
+
+int
+shim_refusef (const char *fmt, ...)
+{
+  va_list ap;
+  va_start (ap, fmt);
+  vsnprintf (error_buf, sizeof error_buf, fmt, ap);
+  va_end (ap);
+  return -EINVAL;
+}
+
+void
+shim_log_error (void)
+{
+  dprintf (STDERR_FILENO, "sysctr-shim: %s\n", error_buf[0] ? error_buf : "unknown error");
+}
+
+void
+shim_warn (const char *fmt, ...)
+{
+  char buf[1024];
+  va_list ap;
+  va_start (ap, fmt);
+  vsnprintf (buf, sizeof buf, fmt, ap);
+  va_end (ap);
+  dprintf (STDERR_FILENO, "sysctr-shim: warning: %s\n", buf);
+}
+

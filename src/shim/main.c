@@ -1,0 +1,497 @@
+/* sysctr-shim: run an OCI runtime bundle as the main process of a systemd unit.
+ *
+ *   sysctr-shim [--bundle=DIR] [--name=NAME]
+ *
+ * The parent stays on the host as the unit's main pid: it relays sd_notify
+ * messages, forwards signals and finally exits the way the payload did. The
+ * child, created with clone(2) in new namespaces, builds the root and becomes
+ * the container's init (or the payload itself).
+ */
+#include "shim.h"
+
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <malloc.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include "config.h"
+
+/* ---- the child ------------------------------------------------------------ */
+
+static const int forwarded_signals[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2, SIGWINCH, SIGQUIT };
+
+struct child_args
+{
+  const struct shim_config *config;
+  struct shim_exec *exec;
+  int rootfs_fd;
+  const char *root_path;
+  const char *notify_dir;
+  int sync_fd;   /* child end; CLOEXEC, so EOF tells the parent execve happened */
+  int status_fd; /* write end of the init's status pipe */
+};
+
+static int
+write_sysctls (const struct shim_config *c)
+{
+  /* The host's /proc is still visible here, and net.* and IPC sysctls
+   * resolve to the namespaces of the writer: ours. */
+  for (size_t i = 0; i < c->n_sysctl; i++)
+    {
+      char path[512];
+      _cleanup_close_ int fd = -1;
+      size_t len = strlen (c->sysctl_values[i]);
+      snprintf (path, sizeof path, "/proc/sys/%s", c->sysctl_keys[i]);
+      fd = open (path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+      if (fd < 0)
+        return shim_errorf (-errno, "sysctl %s", path + 10);
+      if (write (fd, c->sysctl_values[i], len) != (ssize_t) len)
+        return shim_errorf (-errno, "sysctl %s", path + 10);
+    }
+  return 0;
+}
+
+static _Noreturn void
+child_fail (int sync_fd)
+{
+  char e = 'E';
+  shim_log_error ();
+  if (write (sync_fd, &e, 1) < 0)
+    {
+      /* the parent is gone; PDEATHSIG is about to end us anyway */
+    }
+  _exit (SHIM_EXIT_FAILURE);
+}
+
+static _Noreturn void
+child_main (struct child_args *a)
+{
+  const struct shim_config *c = a->config;
+  char go;
+  int r;
+
+  /* The container must not outlive the shim; the go byte closes the race
+   * where the shim died before PDEATHSIG was armed. */
+  if (prctl (PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+    {
+      shim_errorf (-errno, "PR_SET_PDEATHSIG");
+      child_fail (a->sync_fd);
+    }
+  if (read (a->sync_fd, &go, 1) != 1)
+    _exit (SHIM_EXIT_FAILURE);
+
+  for (size_t i = 0; i < c->n_ns_fds; i++)
+    if (c->ns_types[i] != CLONE_NEWPID && setns (c->ns_fds[i], c->ns_types[i]) < 0)
+      {
+        shim_errorf (-errno, "joining a namespace from linux.namespaces");
+        child_fail (a->sync_fd);
+      }
+  if ((r = write_sysctls (c)) < 0)
+    child_fail (a->sync_fd);
+  if (c->hostname && *c->hostname && sethostname (c->hostname, strlen (c->hostname)) < 0)
+    {
+      shim_errorf (-errno, "sethostname %s", c->hostname);
+      child_fail (a->sync_fd);
+    }
+  if (c->domainname && *c->domainname && setdomainname (c->domainname, strlen (c->domainname)) < 0)
+    {
+      shim_errorf (-errno, "setdomainname %s", c->domainname);
+      child_fail (a->sync_fd);
+    }
+  if ((r = mounts_setup (c, a->rootfs_fd, a->root_path, a->notify_dir)) < 0)
+    child_fail (a->sync_fd);
+
+  if (c->use_init)
+    {
+      pid_t pid = fork ();
+      if (pid < 0)
+        {
+          shim_errorf (-errno, "fork");
+          child_fail (a->sync_fd);
+        }
+      if (pid == 0)
+        {
+          close (a->status_fd);
+          prctl (PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+          exec_payload (c, a->exec, a->sync_fd);
+          child_fail (a->sync_fd);
+        }
+      close (a->sync_fd);
+      for (unsigned i = 0; i < a->exec->n_listen_fds; i++)
+        close (3 + (int) i);
+      if (caps_restrict_init () < 0)
+        {
+          shim_log_error ();
+          kill (pid, SIGKILL);
+        }
+      init_run (pid, a->status_fd, c);
+    }
+  close (a->status_fd);
+  exec_payload (c, a->exec, a->sync_fd);
+  child_fail (a->sync_fd);
+}
+
+/* ---- the parent ----------------------------------------------------------- */
+
+static int
+parse_listen_fds (unsigned *ret)
+{
+  const char *fds = getenv ("LISTEN_FDS");
+  const char *pid = getenv ("LISTEN_PID");
+  char *end;
+  unsigned long n;
+
+  *ret = 0;
+  if (!fds)
+    return 0;
+  /* As sd_listen_fds(): the fds are ours only if LISTEN_PID names us. */
+  if (!pid || strtol (pid, &end, 10) != getpid () || *end)
+    return 0;
+  errno = 0;
+  n = strtoul (fds, &end, 10);
+  if (errno || *end || end == fds || n > 4096)
+    return shim_refusef ("LISTEN_FDS=%s: not a valid fd count", fds);
+  for (unsigned long i = 0; i < n; i++)
+    if (fcntl (3 + (int) i, F_GETFD) < 0)
+      return shim_errorf (-errno, "LISTEN_FDS=%lu: fd %lu", n, 3 + i);
+  *ret = (unsigned) n;
+  return 0;
+}
+
+static bool
+valid_name (const char *s)
+{
+  size_t n = strlen (s);
+  if (n == 0 || n > 64 || s[0] == '.' || s[0] == '-')
+    return false;
+  for (const char *p = s; *p; p++)
+    if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_'
+          || *p == '-' || *p == '.'))
+      return false;
+  return true;
+}
+
+static int
+open_rootfs (int bundle_fd, const char *bundle_abs, const char *root, char **abs_ret, int *fd_ret)
+{
+  struct stat st;
+  int fd;
+  char *abs;
+
+  if (root[0] == '/')
+    abs = strdup (root);
+  else if (asprintf (&abs, "%s/%s", bundle_abs, root) < 0)
+    abs = NULL;
+  if (!abs)
+    return shim_errorf (-ENOMEM, "rootfs");
+  if (lstat (abs, &st) < 0)
+    {
+      int r = shim_errorf (-errno, "rootfs %s", abs);
+      free (abs);
+      return r;
+    }
+  if (S_ISLNK (st.st_mode))
+    {
+      int r = shim_refusef ("rootfs %s: is a symlink, refusing (give the real path in root.path)", abs);
+      free (abs);
+      return r;
+    }
+  fd = open (abs, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0)
+    {
+      int r = shim_errorf (-errno, "rootfs %s", abs);
+      free (abs);
+      return r;
+    }
+  *abs_ret = abs;
+  *fd_ret = fd;
+  return 0;
+}
+
+static int
+apply_host_limits (const struct shim_config *c)
+{
+  for (size_t i = 0; i < c->n_rlimits; i++)
+    {
+      struct rlimit rl = { .rlim_cur = c->rlimits[i].soft, .rlim_max = c->rlimits[i].hard };
+      if (setrlimit (c->rlimits[i].resource, &rl) < 0)
+        return shim_errorf (-errno, "process.rlimits: setrlimit %d", c->rlimits[i].resource);
+    }
+  if (c->has_oom_score_adj)
+    {
+      char buf[16];
+      int len = snprintf (buf, sizeof buf, "%d", c->oom_score_adj);
+      _cleanup_close_ int fd = open ("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+      if (fd < 0 || write (fd, buf, (size_t) len) != len)
+        return shim_errorf (-errno, "process.oomScoreAdj");
+    }
+  return 0;
+}
+
+static void
+usage (FILE *f)
+{
+  fputs ("Usage: sysctr-shim [--bundle=DIR] [--name=NAME]\n"
+         "Run the OCI runtime bundle DIR (default: the working directory) as a system container.\n",
+         f);
+}
+
+static _Noreturn void
+die_like (int status)
+{
+  if (WIFSIGNALED (status))
+    {
+      int sig = WTERMSIG (status);
+      struct rlimit no_core = { 0, 0 };
+      sigset_t set;
+      /* Die of the payload's signal, so systemd sees what really happened
+       * (a stop by SIGTERM is clean, Restart= sees a crash as a crash);
+       * no core of the shim for the payload's SIGSEGV. */
+      setrlimit (RLIMIT_CORE, &no_core);
+      signal (sig, SIG_DFL);
+      sigemptyset (&set);
+      sigaddset (&set, sig);
+      sigprocmask (SIG_UNBLOCK, &set, NULL);
+      raise (sig);
+      _exit (128 + sig);
+    }
+  _exit (WIFEXITED (status) ? WEXITSTATUS (status) : SHIM_EXIT_FAILURE);
+}
+
+int
+main (int argc, char **argv)
+{
+  static const struct option opts[] = {
+    { "bundle", required_argument, NULL, 'b' },
+    { "name", required_argument, NULL, 'n' },
+    { "help", no_argument, NULL, 'h' },
+    { "version", no_argument, NULL, 'V' },
+    { NULL, 0, NULL, 0 },
+  };
+  const char *bundle = ".", *name = NULL;
+  char bundle_abs[PATH_MAX];
+  _cleanup_close_ int bundle_fd = -1;
+  _cleanup_close_ int rootfs_fd = -1;
+  _cleanup_close_ int sig_fd = -1;
+  char *root_abs = NULL;
+  struct shim_config *c = NULL;
+  struct shim_notify notify = { .listen_fd = -1, .dir_fd = -1, .upstream_fd = -1 };
+  struct shim_exec exec = { 0 };
+  struct child_args args = { 0 };
+  int sync_fds[2] = { -1, -1 }, status_fds[2] = { -1, -1 };
+  unsigned n_listen_fds = 0;
+  sigset_t sigs;
+  pid_t pid;
+  int opt, r, status = 0;
+  bool have_status = false;
+  char byte;
+  ssize_t n;
+
+  while ((opt = getopt_long (argc, argv, "", opts, NULL)) >= 0)
+    switch (opt)
+      {
+      case 'b':
+        bundle = optarg;
+        break;
+      case 'n':
+        name = optarg;
+        break;
+      case 'h':
+        usage (stdout);
+        return 0;
+      case 'V':
+        puts ("sysctr-shim " PACKAGE_VERSION);
+        return 0;
+      default:
+        usage (stderr);
+        return SHIM_EXIT_FAILURE;
+      }
+  if (optind < argc)
+    {
+      dprintf (STDERR_FILENO, "sysctr-shim: unexpected argument \"%s\"\n", argv[optind]);
+      return SHIM_EXIT_FAILURE;
+    }
+
+  /* 1. Validate everything; nothing privileged happens before this is done. */
+  bundle_fd = open (bundle, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (bundle_fd < 0 || !realpath (bundle, bundle_abs))
+    {
+      shim_errorf (-errno, "bundle %s", bundle);
+      goto fail;
+    }
+  if (!name)
+    {
+      name = strrchr (bundle_abs, '/') + 1;
+      if (!*name)
+        name = "root";
+    }
+  if (!valid_name (name))
+    {
+      shim_refusef ("--name=%s: invalid name (letters, digits, '.', '_' and '-', at most 64)", name);
+      goto fail;
+    }
+  if ((r = config_load (bundle_fd, bundle_abs, &c)) < 0)
+    goto fail;
+  if ((r = open_rootfs (bundle_fd, bundle_abs, c->root_path, &root_abs, &rootfs_fd)) < 0)
+    goto fail;
+  if ((r = parse_listen_fds (&n_listen_fds)) < 0)
+    goto fail;
+
+  /* 2. On the host: limits, the notify relay, the payload's environment. */
+  if ((r = apply_host_limits (c)) < 0)
+    goto fail;
+  notify.upstream = getenv ("NOTIFY_SOCKET");
+  if (notify.upstream && *notify.upstream && (r = notify_setup (&notify, name, c->uid, c->gid)) < 0)
+    goto fail;
+  if ((r = exec_prepare (c, n_listen_fds, notify.dir_path != NULL, &exec)) < 0)
+    goto fail;
+
+  sigemptyset (&sigs);
+  sigaddset (&sigs, SIGCHLD);
+  for (size_t i = 0; i < sizeof forwarded_signals / sizeof forwarded_signals[0]; i++)
+    sigaddset (&sigs, forwarded_signals[i]);
+  /* Blocked before clone(), so the init inherits a mask that queues them. */
+  sigprocmask (SIG_BLOCK, &sigs, NULL);
+  sig_fd = signalfd (-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (sig_fd < 0)
+    {
+      shim_errorf (-errno, "signalfd");
+      goto fail;
+    }
+  if (socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sync_fds) < 0
+      || pipe2 (status_fds, O_CLOEXEC) < 0)
+    {
+      shim_errorf (-errno, "socketpair");
+      goto fail;
+    }
+  for (size_t i = 0; i < c->n_ns_fds; i++)
+    /* pid namespaces apply to children: join before clone() */
+    if (c->ns_types[i] == CLONE_NEWPID && setns (c->ns_fds[i], CLONE_NEWPID) < 0)
+      {
+        shim_errorf (-errno, "joining the pid namespace from linux.namespaces");
+        goto fail;
+      }
+
+  args = (struct child_args){ .config = c,
+                              .exec = &exec,
+                              .rootfs_fd = rootfs_fd,
+                              .root_path = root_abs,
+                              .notify_dir = notify.dir_path,
+                              .sync_fd = sync_fds[1],
+                              .status_fd = status_fds[1] };
+
+  /* 3. clone(): fork semantics (no new stack), new namespaces. The process
+   * stays in the unit's cgroup; a cgroup namespace rooted there, if asked. */
+  pid = (pid_t) syscall (SYS_clone, (unsigned long) c->clone_flags | SIGCHLD, NULL, NULL, NULL, NULL);
+  if (pid < 0)
+    {
+      shim_errorf (-errno, "clone");
+      goto fail;
+    }
+  if (pid == 0)
+    {
+      close (sync_fds[0]);
+      close (status_fds[0]);
+      child_main (&args);
+    }
+
+  close (sync_fds[1]);
+  close (status_fds[1]);
+  byte = 'G';
+  if (write (sync_fds[0], &byte, 1) != 1)
+    {
+      shim_errorf (-errno, "starting the container");
+      kill (pid, SIGKILL);
+      goto fail_reap;
+    }
+  /* EOF: the payload's execve() closed the last copy. 'E': it failed and
+   * already said why. */
+  do
+    n = read (sync_fds[0], &byte, 1);
+  while (n < 0 && errno == EINTR);
+  close (sync_fds[0]);
+  if (n != 0)
+    {
+      kill (pid, SIGKILL);
+      waitpid (pid, NULL, 0);
+      notify_cleanup (&notify);
+      return SHIM_EXIT_FAILURE;
+    }
+
+  /* 4. Steady state: keep the resident parent small. */
+  for (unsigned i = 0; i < n_listen_fds; i++)
+    close (3 + (int) i);
+  close (rootfs_fd);
+  rootfs_fd = -1;
+  close (bundle_fd);
+  bundle_fd = -1;
+  for (char **e = exec.envp; e && *e; e++)
+    if (strncmp (*e, "LISTEN_FDNAMES=", 15) == 0)
+      free (*e);
+  free (exec.envp);
+  config_free (c);
+  c = NULL;
+  free (root_abs);
+  malloc_trim (0);
+
+  for (;;)
+    {
+      struct pollfd pfd[2] = { { .fd = sig_fd, .events = POLLIN }, { .fd = notify.listen_fd, .events = POLLIN } };
+      struct signalfd_siginfo si;
+      if (poll (pfd, notify.listen_fd >= 0 ? 2 : 1, -1) < 0)
+        {
+          if (errno == EINTR)
+            continue;
+          break;
+        }
+      if (pfd[1].revents & POLLIN)
+        notify_relay (&notify);
+      while (read (sig_fd, &si, sizeof si) == sizeof si)
+        {
+          if (si.ssi_signo != SIGCHLD)
+            {
+              kill (pid, (int) si.ssi_signo);
+              continue;
+            }
+        }
+      if (waitpid (pid, &status, WNOHANG) == pid)
+        break;
+    }
+
+  /* The init reports the payload's status; without it (payload is pid 1, or
+   * the init was killed) the child's own status is the answer. */
+  {
+    int payload_status;
+    if (read (status_fds[0], &payload_status, sizeof payload_status) == sizeof payload_status)
+      {
+        status = payload_status;
+        have_status = true;
+      }
+    (void) have_status;
+  }
+  notify_relay (&notify);
+  notify_cleanup (&notify);
+  die_like (status);
+
+fail_reap:
+  waitpid (pid, NULL, 0);
+fail:
+  shim_log_error ();
+  notify_cleanup (&notify);
+  config_free (c);
+  free (root_abs);
+  return SHIM_EXIT_FAILURE;
+}

@@ -1,0 +1,185 @@
+/* notify.c: the sd_notify relay.
+ *
+ * The payload gets its own socket, in a private host directory that is bound
+ * read-only into the container (the directory, not the socket: a socket
+ * bind-mounted alone goes stale if it is ever re-created). The shim, which is
+ * the unit's main pid, forwards an allow-list of messages to systemd itself,
+ * so NotifyAccess=main units work and the container can never claim
+ * MAINPID= or pass fds to systemd (Quadlet/conmon relay the same set).
+ */
+#include "shim.h"
+
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+static const char *const allowed[] = { "READY=", "RELOADING=", "STOPPING=", "WATCHDOG=", "STATUS=", "ERRNO=",
+                                       "EXTEND_TIMEOUT_USEC=" };
+
+bool
+notify_line_allowed (const char *line, size_t len)
+{
+  for (size_t i = 0; i < sizeof allowed / sizeof allowed[0]; i++)
+    {
+      size_t n = strlen (allowed[i]);
+      if (len >= n && memcmp (line, allowed[i], n) == 0)
+        return true;
+    }
+  return false;
+}
+
+static int
+upstream_address (const char *path, struct sockaddr_un *sa, socklen_t *len)
+{
+  size_t n = strlen (path);
+  memset (sa, 0, sizeof *sa);
+  sa->sun_family = AF_UNIX;
+  if (path[0] != '/' && path[0] != '@')
+    return -EAFNOSUPPORT;
+  if (n >= sizeof sa->sun_path)
+    return -ENAMETOOLONG;
+  memcpy (sa->sun_path, path, n);
+  /* '@' is systemd's spelling of the abstract namespace: a leading NUL,
+   * and the length counts exactly the name (no trailing NUL). */
+  if (path[0] == '@')
+    sa->sun_path[0] = '\0';
+  *len = (socklen_t) (offsetof (struct sockaddr_un, sun_path) + n + (path[0] == '@' ? 0 : 1));
+  return 0;
+}
+
+static int
+mkdir_p_0700 (const char *path)
+{
+  if (mkdir (path, 0700) < 0 && errno != EEXIST)
+    return -errno;
+  return 0;
+}
+
+int
+notify_setup (struct shim_notify *n, const char *name, uid_t uid, gid_t gid)
+{
+  struct sockaddr_un sa = { .sun_family = AF_UNIX };
+  struct sockaddr_un up;
+  socklen_t up_len;
+  char *sock_path = NULL;
+  int r;
+
+  n->listen_fd = n->dir_fd = n->upstream_fd = -1;
+  r = upstream_address (n->upstream, &up, &up_len);
+  if (r < 0)
+    return shim_errorf (r, "NOTIFY_SOCKET=%s", n->upstream);
+  n->upstream_fd = socket (AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (n->upstream_fd < 0)
+    return shim_errorf (-errno, "NOTIFY_SOCKET: socket");
+
+  if ((r = mkdir_p_0700 ("/run/sysctr")) < 0 || (r = mkdir_p_0700 ("/run/sysctr/notify")) < 0)
+    return shim_errorf (r, "creating /run/sysctr/notify");
+  if (asprintf (&n->dir_path, "/run/sysctr/notify/%s-%d", name, (int) getpid ()) < 0)
+    return shim_errorf (-ENOMEM, "notify directory");
+  /* A leftover of a previous shim with our pid (after a crash and pid reuse). */
+  if (asprintf (&sock_path, "%s/notify", n->dir_path) < 0)
+    return shim_errorf (-ENOMEM, "notify directory");
+  unlink (sock_path);
+  rmdir (n->dir_path);
+  if (mkdir (n->dir_path, 0700) < 0)
+    {
+      free (sock_path);
+      return shim_errorf (-errno, "creating %s", n->dir_path);
+    }
+  /* Owned by the payload's user so it can reach the socket; it is mounted
+   * read-only in the container, so the payload cannot replace the socket. */
+  if (chown (n->dir_path, uid, gid) < 0)
+    {
+      free (sock_path);
+      return shim_errorf (-errno, "chown %s", n->dir_path);
+    }
+  n->listen_fd = socket (AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (n->listen_fd < 0)
+    {
+      free (sock_path);
+      return shim_errorf (-errno, "notify socket");
+    }
+  if (strlen (sock_path) >= sizeof sa.sun_path)
+    {
+      free (sock_path);
+      return shim_errorf (-ENAMETOOLONG, "notify socket");
+    }
+  strcpy (sa.sun_path, sock_path);
+  if (bind (n->listen_fd, (struct sockaddr *) &sa, sizeof sa) < 0 || chown (sock_path, uid, gid) < 0
+      || chmod (sock_path, 0600) < 0)
+    {
+      r = shim_errorf (-errno, "binding %s", sock_path);
+      free (sock_path);
+      return r;
+    }
+  free (sock_path);
+  return 0;
+}
+
+/* Read every queued datagram and forward its allowed lines. */
+void
+notify_relay (struct shim_notify *n)
+{
+  struct sockaddr_un up;
+  socklen_t up_len;
+  char in[4096 + 1], out[4096 + 1];
+
+  if (n->listen_fd < 0 || upstream_address (n->upstream, &up, &up_len) < 0)
+    return;
+  for (;;)
+    {
+      /* MSG_CMSG_CLOEXEC and no control buffer: passed fds are discarded. */
+      ssize_t len = recv (n->listen_fd, in, sizeof in - 1, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+      size_t o = 0;
+      const char *p, *end;
+      if (len < 0)
+        {
+          if (errno == EINTR)
+            continue;
+          return;
+        }
+      end = in + len;
+      for (p = in; p < end;)
+        {
+          const char *nl = memchr (p, '\n', (size_t) (end - p));
+          size_t l = nl ? (size_t) (nl - p) : (size_t) (end - p);
+          if (l > 0 && notify_line_allowed (p, l) && !memchr (p, '\0', l))
+            {
+              memcpy (out + o, p, l);
+              o += l;
+              out[o++] = '\n';
+            }
+          p += l + 1;
+        }
+      if (o == 0)
+        continue;
+      o--; /* no trailing newline, as sd_notify sends it */
+      if (sendto (n->upstream_fd, out, o, MSG_NOSIGNAL, (struct sockaddr *) &up, up_len) < 0)
+        shim_warn ("relaying a notification to %s: %m", n->upstream);
+    }
+}
+
+void
+notify_cleanup (struct shim_notify *n)
+{
+  if (n->dir_path)
+    {
+      char path[4096];
+      snprintf (path, sizeof path, "%s/notify", n->dir_path);
+      unlink (path);
+      rmdir (n->dir_path);
+      free (n->dir_path);
+      n->dir_path = NULL;
+    }
+  if (n->listen_fd >= 0)
+    close (n->listen_fd);
+  if (n->upstream_fd >= 0)
+    close (n->upstream_fd);
+  if (n->dir_fd >= 0)
+    close (n->dir_fd);
+  n->listen_fd = n->upstream_fd = n->dir_fd = -1;
+}

@@ -1,0 +1,185 @@
+/* sysctr-shim: shared declarations.
+ *
+ * Error convention (systemd/crun style): functions return 0 or -errno and
+ * record what failed with shim_errorf()/shim_refusef(); only main() (or the
+ * child's top level) prints, as one line "sysctr-shim: <what>: <why>".
+ */
+#pragma once
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#define SHIM_EXIT_FAILURE 125
+
+/* ---- errors -------------------------------------------------------------- */
+
+/* Record "<what>: strerror(-r)" and return r (r < 0). */
+int shim_errorf (int r, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
+/* Record a complete "<what>: <why>" message (no errno text); returns -EINVAL. */
+int shim_refusef (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
+/* Print the recorded error as one line on stderr. */
+void shim_log_error (void);
+/* One warning line on stderr. */
+void shim_warn (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
+
+/* ---- cleanup helpers ----------------------------------------------------- */
+
+static inline void
+closep (int *fd)
+{
+  if (*fd >= 0)
+    {
+      int saved = errno;
+      close (*fd);
+      errno = saved;
+    }
+}
+static inline void
+freep (void *p)
+{
+  free (*(void **) p);
+}
+#define _cleanup_close_ __attribute__ ((cleanup (closep)))
+#define _cleanup_free_ __attribute__ ((cleanup (freep)))
+
+static inline int
+steal_fd (int *fd)
+{
+  int r = *fd;
+  *fd = -1;
+  return r;
+}
+
+/* ---- parsed configuration ------------------------------------------------ */
+
+enum shim_mount_kind
+{
+  SHIM_MOUNT_BIND,
+  SHIM_MOUNT_FS,     /* a fresh filesystem instance: tmpfs proc sysfs devpts mqueue */
+  SHIM_MOUNT_CGROUP, /* read-only rbind of the host's /sys/fs/cgroup */
+};
+
+struct shim_mount
+{
+  char *destination;
+  char *type;   /* filesystem type for SHIM_MOUNT_FS */
+  char *source; /* for reporting only */
+  enum shim_mount_kind kind;
+  bool recursive;
+  uint64_t attr_set;   /* MOUNT_ATTR_* */
+  uint64_t attr_clr;
+  uint64_t propagation; /* MS_PRIVATE/MS_SLAVE/MS_SHARED/MS_UNBINDABLE or 0 */
+  bool propagation_rec;
+  char **data; /* NULL-terminated "key" or "key=value" for fsconfig */
+  int source_fd; /* O_PATH fd of a bind source, opened on the host during validation */
+  bool source_is_dir;
+};
+
+enum
+{
+  SHIM_CAP_BOUNDING,
+  SHIM_CAP_EFFECTIVE,
+  SHIM_CAP_PERMITTED,
+  SHIM_CAP_INHERITABLE,
+  SHIM_CAP_AMBIENT,
+  SHIM_CAP_N_SETS,
+};
+
+struct shim_rlimit
+{
+  int resource;
+  uint64_t soft, hard;
+};
+
+struct shim_config
+{
+  /* process */
+  char **args;
+  char **env;
+  char *cwd;
+  uid_t uid;
+  gid_t gid;
+  gid_t *additional_gids;
+  size_t n_additional_gids;
+  bool has_umask;
+  mode_t umask;
+  uint64_t caps[SHIM_CAP_N_SETS];
+  struct shim_rlimit *rlimits;
+  size_t n_rlimits;
+  bool no_new_privileges;
+  bool has_oom_score_adj;
+  int oom_score_adj;
+
+  /* root */
+  char *root_path;
+  bool root_readonly;
+
+  char *hostname;
+  char *domainname;
+
+  struct shim_mount *mounts;
+  size_t n_mounts;
+
+  /* linux */
+  int clone_flags;            /* CLONE_NEW* to create */
+  int ns_fds[8];              /* namespaces to join, opened during validation */
+  int ns_types[8];
+  size_t n_ns_fds;
+  int ns_present;             /* CLONE_NEW* that the container has (new or joined) */
+  char **masked_paths;
+  char **readonly_paths;
+  char **sysctl_keys;
+  char **sysctl_values;
+  size_t n_sysctl;
+  unsigned long rootfs_propagation;
+
+  bool use_init;
+};
+
+/* config.c */
+int config_load (int bundle_fd, const char *bundle_path, struct shim_config **ret);
+int config_parse_string (const char *json, int bundle_fd, struct shim_config **ret);
+void config_free (struct shim_config *c);
+
+/* caps.c */
+int cap_from_name (const char *name);
+int caps_last_cap (void);
+int caps_apply (const struct shim_config *c);
+int caps_restrict_init (void);
+
+/* mounts.c */
+int mounts_setup (const struct shim_config *c, int rootfs_fd, const char *root_path, const char *notify_dir);
+
+/* notify.c */
+struct shim_notify
+{
+  int listen_fd;   /* bound socket inside the private directory */
+  int dir_fd;      /* O_PATH fd of the private directory */
+  int upstream_fd; /* unconnected socket used to send to NOTIFY_SOCKET */
+  char *dir_path;
+  char *upstream; /* value of NOTIFY_SOCKET */
+};
+#define SHIM_NOTIFY_CONTAINER_DIR "/run/sysctr/notify"
+#define SHIM_NOTIFY_CONTAINER_SOCKET SHIM_NOTIFY_CONTAINER_DIR "/notify"
+int notify_setup (struct shim_notify *n, const char *name, uid_t uid, gid_t gid);
+void notify_relay (struct shim_notify *n);
+void notify_cleanup (struct shim_notify *n);
+bool notify_line_allowed (const char *line, size_t len);
+
+/* init.c */
+_Noreturn void init_run (pid_t payload, int status_fd, const struct shim_config *c);
+
+/* process.c */
+struct shim_exec
+{
+  char **argv;
+  char **envp;
+  char *listen_pid_slot; /* points into envp: "LISTEN_PID=" + room for digits */
+  unsigned n_listen_fds;
+};
+int exec_prepare (const struct shim_config *c, unsigned n_listen_fds, bool notify, struct shim_exec *e);
+int exec_payload (const struct shim_config *c, struct shim_exec *e, int sync_fd);

@@ -1,0 +1,307 @@
+/* sysctr-probe: a tiny static program placed in test rootfs to report what
+ * the container looks like from the inside. Output is "key=value" lines.
+ *
+ *   sysctr-probe report            everything below, one key per line
+ *   sysctr-probe notify MSG...     send one datagram (lines MSG) to $NOTIFY_SOCKET
+ *   sysctr-probe accept            accept one connection on fd 3, answer "hello from PID"
+ *   sysctr-probe sleep SECONDS     sleep (no signal handlers)
+ *   sysctr-probe exit CODE         exit with CODE
+ *   sysctr-probe cat FILE          copy FILE to stdout
+ *   sysctr-probe write FILE TEXT   write TEXT into FILE (prints errno name on failure)
+ *   sysctr-probe true
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+static const char *
+errname (int e)
+{
+  switch (e)
+    {
+    case 0: return "OK";
+    case EROFS: return "EROFS";
+    case EACCES: return "EACCES";
+    case EPERM: return "EPERM";
+    case ENOENT: return "ENOENT";
+    case EEXIST: return "EEXIST";
+    case ENOTDIR: return "ENOTDIR";
+    default: return strerror (e);
+    }
+}
+
+static void
+status_field (const char *field)
+{
+  FILE *f = fopen ("/proc/self/status", "re");
+  char line[256];
+  size_t n = strlen (field);
+  if (!f)
+    {
+      printf ("%s=unreadable\n", field);
+      return;
+    }
+  while (fgets (line, sizeof line, f))
+    if (strncmp (line, field, n) == 0 && line[n] == ':')
+      {
+        char *v = line + n + 1;
+        while (*v == ' ' || *v == '\t')
+          v++;
+        v[strcspn (v, "\n")] = '\0';
+        printf ("%s=%s\n", field, v);
+      }
+  fclose (f);
+}
+
+/* mount options of the mount at MOUNTPOINT, from /proc/self/mountinfo (last one wins) */
+static void
+mount_opts (const char *key, const char *mountpoint)
+{
+  FILE *f = fopen ("/proc/self/mountinfo", "re");
+  char line[4096], found[512] = "none";
+  if (f)
+    {
+      while (fgets (line, sizeof line, f))
+        {
+          char mp[1024], opts[512];
+          if (sscanf (line, "%*s %*s %*s %*s %1023s %511s", mp, opts) == 2 && strcmp (mp, mountpoint) == 0)
+            snprintf (found, sizeof found, "%s", opts);
+        }
+      fclose (f);
+    }
+  printf ("%s=%s\n", key, found);
+}
+
+static void
+sd_listen_fds_report (void)
+{
+  const char *pid = getenv ("LISTEN_PID"), *fds = getenv ("LISTEN_FDS");
+  int n = -1;
+  /* sd_listen_fds() semantics */
+  if (pid && fds && atoi (pid) == getpid ())
+    n = atoi (fds);
+  printf ("listen_pid=%s\n", pid ? pid : "unset");
+  printf ("listen_fds_env=%s\n", fds ? fds : "unset");
+  printf ("sd_listen_fds=%d\n", n < 0 ? 0 : n);
+  printf ("listen_fdnames=%s\n", getenv ("LISTEN_FDNAMES") ? getenv ("LISTEN_FDNAMES") : "unset");
+}
+
+static void
+fds_report (void)
+{
+  DIR *d = opendir ("/proc/self/fd");
+  struct dirent *de;
+  char buf[512] = "";
+  size_t o = 0;
+  if (!d)
+    {
+      puts ("fds=unreadable");
+      return;
+    }
+  while ((de = readdir (d)))
+    {
+      int fd;
+      if (de->d_name[0] == '.')
+        continue;
+      fd = atoi (de->d_name);
+      if (fd == dirfd (d))
+        continue;
+      o += (size_t) snprintf (buf + o, sizeof buf - o, "%s%d", o ? "," : "", fd);
+      if (o >= sizeof buf)
+        break;
+    }
+  closedir (d);
+  printf ("fds=%s\n", buf);
+}
+
+static void
+write_test (const char *key, const char *path)
+{
+  int fd = open (path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  int e = fd < 0 ? errno : 0;
+  if (fd >= 0)
+    {
+      close (fd);
+      unlink (path);
+    }
+  printf ("%s=%s\n", key, errname (e));
+}
+
+static void
+masked (const char *path)
+{
+  struct stat st;
+  const char *r;
+  if (stat (path, &st) < 0)
+    r = errname (errno);
+  else if (S_ISCHR (st.st_mode) && st.st_rdev == makedev (1, 3))
+    r = "devnull";
+  else if (S_ISDIR (st.st_mode))
+    {
+      DIR *d = opendir (path);
+      int n = 0;
+      struct dirent *de;
+      while (d && (de = readdir (d)))
+        if (de->d_name[0] != '.')
+          n++;
+      if (d)
+        closedir (d);
+      r = n == 0 ? "emptydir" : "visible";
+    }
+  else
+    r = "visible";
+  printf ("masked:%s=%s\n", path, r);
+}
+
+static int
+report (void)
+{
+  char host[256] = "";
+  gethostname (host, sizeof host);
+  printf ("hostname=%s\n", host);
+  printf ("pid=%d\n", (int) getpid ());
+  printf ("ppid=%d\n", (int) getppid ());
+  printf ("uid=%d\ngid=%d\n", (int) getuid (), (int) getgid ());
+  status_field ("CapInh");
+  status_field ("CapPrm");
+  status_field ("CapEff");
+  status_field ("CapBnd");
+  status_field ("CapAmb");
+  status_field ("NoNewPrivs");
+  status_field ("Seccomp");
+  printf ("no_new_privs=%d\n", prctl (PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0));
+  mount_opts ("root_opts", "/");
+  mount_opts ("proc_opts", "/proc");
+  mount_opts ("sys_opts", "/sys");
+  mount_opts ("dev_opts", "/dev");
+  mount_opts ("proc_sys_opts", "/proc/sys");
+  write_test ("write_root", "/probe-write-test");
+  write_test ("write_tmp", "/tmp/probe-write-test");
+  write_test ("write_proc_sysrq", "/proc/sysrq-trigger");
+  masked ("/proc/kcore");
+  masked ("/proc/keys");
+  masked ("/proc/acpi");
+  masked ("/sys/firmware");
+  {
+    struct stat st;
+    printf ("dev_null=%s\n", stat ("/dev/null", &st) == 0 && S_ISCHR (st.st_mode) ? "chr" : "missing");
+    printf ("dev_pts_ptmx=%s\n", stat ("/dev/pts/ptmx", &st) == 0 ? "present" : "missing");
+  }
+  fds_report ();
+  sd_listen_fds_report ();
+  printf ("notify_socket=%s\n", getenv ("NOTIFY_SOCKET") ? getenv ("NOTIFY_SOCKET") : "unset");
+  printf ("path_env=%s\n", getenv ("PATH") ? getenv ("PATH") : "unset");
+  {
+    char cwd[512];
+    printf ("cwd=%s\n", getcwd (cwd, sizeof cwd) ? cwd : "?");
+  }
+  return 0;
+}
+
+static int
+notify (int argc, char **argv)
+{
+  const char *path = getenv ("NOTIFY_SOCKET");
+  struct sockaddr_un sa = { .sun_family = AF_UNIX };
+  char msg[4096];
+  size_t o = 0;
+  int fd;
+  if (!path || strlen (path) >= sizeof sa.sun_path)
+    {
+      fprintf (stderr, "sysctr-probe: NOTIFY_SOCKET unset\n");
+      return 1;
+    }
+  strcpy (sa.sun_path, path);
+  if (path[0] == '@')
+    sa.sun_path[0] = '\0';
+  for (int i = 0; i < argc; i++)
+    o += (size_t) snprintf (msg + o, sizeof msg - o, "%s%s", i ? "\n" : "", argv[i]);
+  fd = socket (AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0 || sendto (fd, msg, o, 0, (struct sockaddr *) &sa, sizeof sa) < 0)
+    {
+      fprintf (stderr, "sysctr-probe: notify: %s\n", strerror (errno));
+      return 1;
+    }
+  puts ("notify=sent");
+  return 0;
+}
+
+int
+main (int argc, char **argv)
+{
+  const char *cmd = argc > 1 ? argv[1] : "report";
+  setvbuf (stdout, NULL, _IOLBF, 0);
+  if (strcmp (cmd, "report") == 0)
+    return report ();
+  if (strcmp (cmd, "true") == 0)
+    return 0;
+  if (strcmp (cmd, "exit") == 0)
+    return argc > 2 ? atoi (argv[2]) : 0;
+  if (strcmp (cmd, "sleep") == 0)
+    {
+      unsigned s = argc > 2 ? (unsigned) atoi (argv[2]) : 3600;
+      while (s)
+        s = sleep (s);
+      return 0;
+    }
+  if (strcmp (cmd, "notify") == 0)
+    return notify (argc - 2, argv + 2);
+  if (strcmp (cmd, "notify-sleep") == 0)
+    {
+      int r = notify (argc - 2, argv + 2);
+      fflush (stdout);
+      sleep (3600);
+      return r;
+    }
+  if (strcmp (cmd, "accept") == 0)
+    {
+      int c = accept (3, NULL, NULL);
+      char buf[64];
+      int n;
+      if (c < 0)
+        {
+          printf ("accept=%s\n", strerror (errno));
+          return 1;
+        }
+      n = snprintf (buf, sizeof buf, "hello from pid %d\n", (int) getpid ());
+      if (write (c, buf, (size_t) n) < 0)
+        return 1;
+      close (c);
+      puts ("accept=ok");
+      return 0;
+    }
+  if (strcmp (cmd, "cat") == 0 && argc > 2)
+    {
+      FILE *f = fopen (argv[2], "re");
+      int ch;
+      if (!f)
+        {
+          printf ("cat=%s\n", errname (errno));
+          return 1;
+        }
+      while ((ch = fgetc (f)) != EOF)
+        putchar (ch);
+      fclose (f);
+      return 0;
+    }
+  if (strcmp (cmd, "write") == 0 && argc > 3)
+    {
+      int fd = open (argv[2], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+      int e = 0;
+      if (fd < 0 || write (fd, argv[3], strlen (argv[3])) < 0)
+        e = errno;
+      printf ("write=%s\n", errname (e));
+      return e ? 1 : 0;
+    }
+  fprintf (stderr, "sysctr-probe: unknown command %s\n", cmd);
+  return 2;
+}
