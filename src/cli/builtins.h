@@ -1,0 +1,29 @@
+/* One function per command, each in its own file. */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+typedef struct
+{
+  const char *root; /* --root, NULL for "/" */
+} SysctrGlobals;
+
+typedef gboolean (*SysctrBuiltinFunc) (int argc, char **argv, const SysctrGlobals *globals, GError **error);
+
+gboolean sysctr_builtin_pull (int argc, char **argv, const SysctrGlobals *globals, GError **error);
+gboolean sysctr_builtin_images (int argc, char **argv, const SysctrGlobals *globals, GError **error);
+gboolean sysctr_builtin_install (int argc, char **argv, const SysctrGlobals *globals, GError **error);
+gboolean sysctr_builtin_uninstall (int argc, char **argv, const SysctrGlobals *globals, GError **error);
+gboolean sysctr_builtin_list (int argc, char **argv, const SysctrGlobals *globals, GError **error);
+gboolean sysctr_builtin_update (int argc, char **argv, const SysctrGlobals *globals, GError **error);
+gboolean sysctr_builtin_rollback (int argc, char **argv, const SysctrGlobals *globals, GError **error);
+
+/* Parses a command's options; FALSE (with an error) on bad usage. */
+gboolean sysctr_parse_options (GOptionContext *context, const GOptionEntry *entries, int *argc, char ***argv,
+                               GError **error);
+/* --tls-verify=BOOL */
+gboolean sysctr_parse_bool (const char *value, const char *option, gboolean *out, GError **error);
+
+G_END_DECLS

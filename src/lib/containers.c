@@ -1,0 +1,136 @@
+#include "config.h"
+
+#include "containers.h"
+
+#include "reference.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static int
+containers_dfd (SysctrContext *ctx)
+{
+  return openat (ctx->state_dfd, "containers", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+}
+
+gboolean
+sysctr_container_read_info (SysctrContext *ctx, const char *slot, json_t **out_info, GError **error)
+{
+  g_autofree char *path = g_strdup_printf ("containers/%s/info.json", slot);
+  g_autofree char *data = NULL;
+  gsize len = 0;
+  if (!sysctr_read_file_at (ctx->state_dfd, path, 16 * 1024 * 1024, &data, &len, error))
+    return FALSE;
+  json_t *info = sysctr_json_parse (data, len, path, error);
+  if (info == NULL)
+    return FALSE;
+  if (!json_is_object (info) || json_integer_value (json_object_get (info, "format")) != SYSCTR_INFO_FORMAT)
+    {
+      json_decref (info);
+      return sysctr_throw (error, SYSCTR_ERROR_FAILED, "%s: unknown format", path);
+    }
+  *out_info = info;
+  return TRUE;
+}
+
+gboolean
+sysctr_container_active_slot (SysctrContext *ctx, const char *name, char **out_slot, GError **error)
+{
+  g_autofree char *path = g_strdup_printf ("containers/%s", name);
+  char buf[256];
+  ssize_t n = readlinkat (ctx->state_dfd, path, buf, sizeof buf - 1);
+  *out_slot = NULL;
+  if (n < 0)
+    {
+      if (errno == ENOENT)
+        return TRUE;
+      if (errno == EINVAL)
+        return sysctr_throw (error, SYSCTR_ERROR_FAILED, "%s%s/%s is not a symlink", ctx->root, SYSCTR_STATE_DIR, path);
+      return sysctr_throw_errno (error, "reading %s", path);
+    }
+  buf[n] = '\0';
+  g_autofree char *expect0 = g_strdup_printf ("%s.0", name);
+  g_autofree char *expect1 = g_strdup_printf ("%s.1", name);
+  if (strcmp (buf, expect0) != 0 && strcmp (buf, expect1) != 0)
+    return sysctr_throw (error, SYSCTR_ERROR_FAILED, "%s points to \"%s\", not to one of its slots", path, buf);
+  *out_slot = g_strdup (buf);
+  return TRUE;
+}
+
+gboolean
+sysctr_containers_list (SysctrContext *ctx, GPtrArray **out_names, GError **error)
+{
+  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  int dfd = containers_dfd (ctx);
+  if (dfd < 0)
+    {
+      if (errno == ENOENT)
+        {
+          *out_names = g_steal_pointer (&names);
+          return TRUE;
+        }
+      return sysctr_throw_errno (error, "opening the containers directory");
+    }
+  DIR *d = fdopendir (dfd);
+  if (d == NULL)
+    {
+      close (dfd);
+      return sysctr_throw_errno (error, "opening the containers directory");
+    }
+  struct dirent *de;
+  while ((de = readdir (d)) != NULL)
+    {
+      if (de->d_type != DT_LNK || !sysctr_name_valid (de->d_name))
+        continue;
+      g_ptr_array_add (names, g_strdup (de->d_name));
+    }
+  closedir (d);
+  g_ptr_array_sort (names, (GCompareFunc) g_strcmp0);
+  *out_names = g_steal_pointer (&names);
+  return TRUE;
+}
+
+gboolean
+sysctr_containers_collect_usage (SysctrContext *ctx, GHashTable *images, GHashTable *layers, GPtrArray *out_names,
+                                 GError **error)
+{
+  int dfd = containers_dfd (ctx);
+  if (dfd < 0)
+    return errno == ENOENT ? TRUE : sysctr_throw_errno (error, "opening the containers directory");
+  DIR *d = fdopendir (dfd);
+  if (d == NULL)
+    {
+      close (dfd);
+      return sysctr_throw_errno (error, "opening the containers directory");
+    }
+  struct dirent *de;
+  gboolean ok = TRUE;
+  while (ok && (de = readdir (d)) != NULL)
+    {
+      if (de->d_type != DT_DIR || de->d_name[0] == '.')
+        continue;
+      const char *dot = strrchr (de->d_name, '.');
+      if (dot == NULL || (strcmp (dot, ".0") != 0 && strcmp (dot, ".1") != 0))
+        continue;
+      g_autoptr (json_t) info = NULL;
+      g_autoptr (GError) local_error = NULL;
+      if (!sysctr_container_read_info (ctx, de->d_name, &info, &local_error))
+        continue; /* a slot being written or cleared: owns nothing yet */
+      json_t *image = json_object_get (info, "image");
+      const char *digest = sysctr_json_get_string (image, "manifest_digest");
+      if (digest && images)
+        g_hash_table_add (images, g_strdup (digest));
+      json_t *ls = json_object_get (image, "layers");
+      size_t i;
+      json_t *l;
+      json_array_foreach (ls, i, l)
+        if (json_is_string (l) && layers)
+          g_hash_table_add (layers, g_strdup (json_string_value (l)));
+      if (out_names)
+        g_ptr_array_add (out_names, g_strndup (de->d_name, dot - de->d_name));
+    }
+  closedir (d);
+  return ok;
+}

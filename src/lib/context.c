@@ -1,0 +1,86 @@
+#include "config.h"
+
+#include "context.h"
+
+#include "store.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+void
+sysctr_context_free (SysctrContext *ctx)
+{
+  if (ctx == NULL)
+    return;
+  g_clear_object (&ctx->repo);
+  sysctr_lock_release (ctx->lock);
+  if (ctx->tmp_dfd >= 0)
+    close (ctx->tmp_dfd);
+  if (ctx->state_dfd >= 0)
+    close (ctx->state_dfd);
+  if (ctx->root_dfd >= 0)
+    close (ctx->root_dfd);
+  g_free (ctx->root);
+  g_free (ctx);
+}
+
+SysctrContext *
+sysctr_context_new (const char *root, gboolean mutating, GError **error)
+{
+  g_autoptr (SysctrContext) ctx = g_new0 (SysctrContext, 1);
+  ctx->root_dfd = ctx->state_dfd = ctx->tmp_dfd = -1;
+  ctx->root = g_canonicalize_filename (root ? root : "/", NULL);
+  ctx->live = g_strcmp0 (ctx->root, "/") == 0;
+
+  if (!sysctr_opendir_at (AT_FDCWD, ctx->root, FALSE, &ctx->root_dfd, error))
+    return NULL;
+
+  const char *state = SYSCTR_STATE_DIR + 1;
+  if (mutating)
+    {
+      if (!sysctr_mkdir_p_at (ctx->root_dfd, state, 0755, error))
+        return NULL;
+    }
+  int fd = openat (ctx->root_dfd, state, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0)
+    {
+      if (errno == ENOENT && !mutating)
+        {
+          sysctr_throw (error, SYSCTR_ERROR_NOT_FOUND, "no sysctr state under %s (nothing pulled or installed yet)", ctx->root);
+          return NULL;
+        }
+      sysctr_throw_errno (error, "opening %s%s", ctx->root, SYSCTR_STATE_DIR);
+      return NULL;
+    }
+  ctx->state_dfd = fd;
+
+  if (mutating)
+    {
+      /* Deployments hold setuid files and the store hardlinks them: no
+       * unprivileged host user may reach into either. */
+      if (fchmod (ctx->state_dfd, 0700) < 0)
+        {
+          sysctr_throw_errno (error, "chmod %s", SYSCTR_STATE_DIR);
+          return NULL;
+        }
+      if (!sysctr_lock_acquire (ctx->state_dfd, &ctx->lock, error))
+        return NULL;
+      if (!sysctr_mkdir_p_at (ctx->state_dfd, "containers", 0700, error) ||
+          !sysctr_mkdir_p_at (ctx->state_dfd, "tmp", 0700, error))
+        return NULL;
+      /* Leftovers of interrupted runs. */
+      (void) sysctr_rm_rf_at (ctx->state_dfd, "tmp", NULL);
+      if (!sysctr_mkdir_p_at (ctx->state_dfd, "tmp", 0700, error) ||
+          !sysctr_opendir_at (ctx->state_dfd, "tmp", FALSE, &ctx->tmp_dfd, error))
+        return NULL;
+    }
+
+  gboolean has_repo = faccessat (ctx->state_dfd, "repo/config", F_OK, 0) == 0;
+  if (has_repo || mutating)
+    {
+      ctx->repo = sysctr_store_open (ctx->state_dfd, !has_repo, error);
+      if (ctx->repo == NULL)
+        return NULL;
+    }
+  return g_steal_pointer (&ctx);
+}

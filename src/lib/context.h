@@ -1,0 +1,32 @@
+/* What every command works on: the root (--root), the state directory
+ * ROOT/var/lib/sysctr with its lock, and the image store in it. */
+#pragma once
+
+#include <ostree.h>
+
+#include "sysctr-util.h"
+
+G_BEGIN_DECLS
+
+typedef struct
+{
+  char *root;      /* "/" or the --root DIR, absolute */
+  gboolean live;   /* root is "/": talk to systemd over D-Bus */
+  int root_dfd;
+  int state_dfd;   /* ROOT/var/lib/sysctr */
+  int tmp_dfd;     /* ROOT/var/lib/sysctr/tmp */
+  OstreeRepo *repo;
+  SysctrLock *lock;
+} SysctrContext;
+
+void sysctr_context_free (SysctrContext *ctx);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (SysctrContext, sysctr_context_free)
+
+/* @mutating: take the exclusive lock and create what is missing. */
+SysctrContext *sysctr_context_new (const char *root, gboolean mutating, GError **error);
+
+/* A path as seen when the tree boots: "/var/lib/sysctr/..." */
+#define SYSCTR_STATE_DIR "/var/lib/sysctr"
+#define SYSCTR_CONTAINERS_DIR SYSCTR_STATE_DIR "/containers"
+
+G_END_DECLS

@@ -1,0 +1,31 @@
+/* Import one layer (tar, tar+gzip, tar+zstd) into the OSTree repo as its
+ * own commit, refusing or neutralising what a hostile tar can do. */
+#pragma once
+
+#include <ostree.h>
+
+G_BEGIN_DECLS
+
+typedef struct
+{
+  guint64 entries;
+  guint64 uncompressed;
+  guint dropped_special; /* device nodes, fifos, sockets */
+} SysctrLayerStats;
+
+/* Reads the (possibly compressed) layer from @fd, hashes the uncompressed
+ * stream, and when @expected_diff_id is non-NULL fails unless they match.
+ * Must be called inside a repo transaction. Returns the commit checksum;
+ * no ref is written. */
+gboolean sysctr_layer_import (OstreeRepo *repo, int fd, const char *what, const char *expected_diff_id,
+                              GVariant *commit_metadata, char **out_commit, char **out_diff_id,
+                              SysctrLayerStats *out_stats, GCancellable *cancellable, GError **error);
+
+/* The same, over an in-memory blob (fuzzing, tests). */
+gboolean sysctr_layer_import_bytes (OstreeRepo *repo, const void *data, gsize len, char **out_commit, GError **error);
+
+/* Writes a dirmeta object; returns its binary checksum. */
+gboolean sysctr_write_dirmeta (OstreeRepo *repo, GFileInfo *info, GVariant *xattrs, guchar **out_csum,
+                               GCancellable *cancellable, GError **error);
+
+G_END_DECLS

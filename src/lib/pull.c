@@ -1,0 +1,538 @@
+#include "config.h"
+
+#include "pull.h"
+
+#include "layer.h"
+#include "reference.h"
+#include "source.h"
+
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+
+#define MAX_INDEX_DEPTH 2
+#define MAX_LAYERS 256
+
+char *
+sysctr_host_platform (void)
+{
+  struct utsname u;
+  uname (&u);
+  const char *m = u.machine;
+  if (strcmp (m, "x86_64") == 0)
+    return g_strdup ("linux/amd64");
+  if (strcmp (m, "aarch64") == 0 || strcmp (m, "arm64") == 0)
+    return g_strdup ("linux/arm64/v8");
+  if (g_str_has_prefix (m, "armv7"))
+    return g_strdup ("linux/arm/v7");
+  if (g_str_has_prefix (m, "armv6"))
+    return g_strdup ("linux/arm/v6");
+  if (g_str_has_prefix (m, "armv5"))
+    return g_strdup ("linux/arm/v5");
+  if (strcmp (m, "i686") == 0 || strcmp (m, "i386") == 0)
+    return g_strdup ("linux/386");
+  return g_strdup_printf ("linux/%s", m);
+}
+
+/* arm variants: a v7 host runs v6 and v5 images; arm64 means v8. */
+static int
+variant_rank (const char *arch, const char *variant)
+{
+  if (variant == NULL || *variant == '\0')
+    return strcmp (arch, "arm64") == 0 ? 8 : 0;
+  if (variant[0] == 'v' && g_ascii_isdigit (variant[1]))
+    return atoi (variant + 1);
+  return -1;
+}
+
+gboolean
+sysctr_index_select (json_t *index, const char *platform, const char **out_digest, char **out_platform, GError **error)
+{
+  g_auto (GStrv) want = g_strsplit (platform, "/", 3);
+  if (want[0] == NULL || want[1] == NULL)
+    return sysctr_throw (error, SYSCTR_ERROR_INVALID, "invalid platform \"%s\" (expected OS/ARCH[/VARIANT])", platform);
+  const char *want_variant = want[2];
+  int want_rank = variant_rank (want[1], want_variant);
+
+  json_t *manifests = json_object_get (index, "manifests");
+  if (!json_is_array (manifests))
+    return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "image index has no manifests list");
+  const char *best = NULL;
+  int best_rank = -1;
+  g_autofree char *best_platform = NULL;
+  size_t i;
+  json_t *m;
+  json_array_foreach (manifests, i, m)
+    {
+      json_t *p = json_object_get (m, "platform");
+      const char *os = sysctr_json_get_string (p, "os");
+      const char *arch = sysctr_json_get_string (p, "architecture");
+      const char *variant = sysctr_json_get_string (p, "variant");
+      const char *digest = sysctr_json_get_string (m, "digest");
+      if (os == NULL || arch == NULL || digest == NULL)
+        continue;
+      if (strcmp (os, want[0]) != 0 || strcmp (arch, want[1]) != 0)
+        continue;
+      int rank = variant_rank (arch, variant);
+      if (want_variant && strcmp (want[1], "arm") != 0 && strcmp (want[1], "arm64") != 0)
+        {
+          if (g_strcmp0 (variant, want_variant) != 0)
+            continue;
+        }
+      else if (strcmp (want[1], "arm") == 0 || strcmp (want[1], "arm64") == 0)
+        {
+          /* Exact variant asked for with --platform, or any the host runs. */
+          if (rank < 0 || rank > want_rank)
+            continue;
+        }
+      if (rank > best_rank)
+        {
+          best = digest;
+          best_rank = rank;
+          g_free (best_platform);
+          best_platform = variant ? g_strdup_printf ("%s/%s/%s", os, arch, variant) : g_strdup_printf ("%s/%s", os, arch);
+        }
+    }
+  if (best == NULL)
+    return sysctr_throw (error, SYSCTR_ERROR_NOT_FOUND, "the image has no variant for platform %s", platform);
+  *out_digest = best;
+  *out_platform = g_steal_pointer (&best_platform);
+  return TRUE;
+}
+
+static gboolean
+is_index (const char *media_type, json_t *json)
+{
+  const char *mt = media_type ? media_type : sysctr_json_get_string (json, "mediaType");
+  if (mt && (strcmp (mt, SYSCTR_MT_OCI_INDEX) == 0 || strcmp (mt, SYSCTR_MT_DOCKER_LIST) == 0))
+    return TRUE;
+  if (mt == NULL && json_is_array (json_object_get (json, "manifests")) && json_object_get (json, "layers") == NULL)
+    return TRUE;
+  return FALSE;
+}
+
+static gboolean
+layer_media_type_ok (const char *mt, gboolean *out_foreign)
+{
+  static const char *ok[] = {
+    "application/vnd.oci.image.layer.v1.tar",
+    "application/vnd.oci.image.layer.v1.tar+gzip",
+    "application/vnd.oci.image.layer.v1.tar+zstd",
+    "application/vnd.docker.image.rootfs.diff.tar.gzip",
+    "application/vnd.docker.image.rootfs.diff.tar",
+  };
+  static const char *foreign[] = {
+    "application/vnd.oci.image.layer.nondistributable.v1.tar",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
+    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+  };
+  *out_foreign = FALSE;
+  for (guint i = 0; i < G_N_ELEMENTS (ok); i++)
+    if (strcmp (mt, ok[i]) == 0)
+      return TRUE;
+  for (guint i = 0; i < G_N_ELEMENTS (foreign); i++)
+    if (strcmp (mt, foreign[i]) == 0)
+      {
+        *out_foreign = TRUE;
+        return TRUE;
+      }
+  return FALSE;
+}
+
+typedef struct
+{
+  const char *digest;
+  const char *diff_id;
+  const char *media_type;
+  gint64 size;
+  char *commit;
+  GError *error;
+  guint64 fetched;
+} LayerJob;
+
+typedef struct
+{
+  SysctrContext *ctx;
+  SysctrSource *src;
+  const char *reference;
+  GMutex lock;
+  GCancellable *cancellable;
+  gboolean tty;
+  guint64 done_bytes;
+  guint64 total_bytes;
+  gint64 last_print;
+  gint64 start;
+} PullState;
+
+static void
+progress_cb (gpointer data, guint64 bytes)
+{
+  PullState *st = data;
+  g_mutex_lock (&st->lock);
+  st->done_bytes += bytes;
+  gint64 now = g_get_monotonic_time ();
+  if (st->tty && now - st->last_print > 200000)
+    {
+      st->last_print = now;
+      double secs = (now - st->start) / 1e6;
+      g_autofree char *done = sysctr_format_size (st->done_bytes);
+      g_autofree char *total = sysctr_format_size (st->total_bytes);
+      g_autofree char *rate = sysctr_format_size (secs > 0 ? (guint64) (st->done_bytes / secs) : 0);
+      g_printerr ("\r\033[KFetching layers: %s / %s (%s/s)", done, total, rate);
+    }
+  g_mutex_unlock (&st->lock);
+}
+
+static gboolean
+fetch_and_import (LayerJob *job, PullState *st, GError **error)
+{
+  /* O_TMPFILE: a blob being fetched never has a name, so an interrupted
+   * pull leaves nothing behind. */
+  sysctr_autofd int fd = openat (st->ctx->tmp_dfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return sysctr_throw_errno (error, "creating a temp file");
+  if (!sysctr_source_fetch_blob (st->src, job->digest, job->size, fd, progress_cb, st, error))
+    return FALSE;
+  job->fetched = job->size > 0 ? (guint64) job->size : 0;
+
+  g_autofree char *what = g_strdup_printf ("layer %s", job->digest);
+  GVariantBuilder b;
+  g_variant_builder_init (&b, G_VARIANT_TYPE ("a{sv}"));
+  g_variant_builder_add (&b, "{sv}", "sysctr.digest", g_variant_new_string (job->digest));
+  g_variant_builder_add (&b, "{sv}", "sysctr.diff-id", g_variant_new_string (job->diff_id));
+  g_variant_builder_add (&b, "{sv}", "sysctr.media-type", g_variant_new_string (job->media_type));
+  g_variant_builder_add (&b, "{sv}", "sysctr.size", g_variant_new_uint64 (job->size));
+  g_autoptr (GVariant) meta = g_variant_ref_sink (g_variant_builder_end (&b));
+  if (!sysctr_layer_import (st->ctx->repo, fd, what, job->diff_id, meta, &job->commit, NULL, NULL, st->cancellable, error))
+    return FALSE;
+  sysctr_crash_point ("pull-layer-imported");
+  g_mutex_lock (&st->lock);
+  if (st->tty)
+    {
+      g_autofree char *sz = sysctr_format_size (job->size);
+      g_printerr ("\r\033[KStored layer %.19s (%s)\n", job->digest, sz);
+    }
+  g_mutex_unlock (&st->lock);
+  return TRUE;
+}
+
+static void
+layer_worker (gpointer data, gpointer user_data)
+{
+  LayerJob *job = data;
+  PullState *st = user_data;
+  if (g_cancellable_set_error_if_cancelled (st->cancellable, &job->error))
+    return;
+  if (!fetch_and_import (job, st, &job->error))
+    g_cancellable_cancel (st->cancellable);
+}
+
+static gboolean
+validate_descriptor (json_t *desc, const char *what, const char **out_digest, gint64 *out_size, GError **error)
+{
+  const char *digest = sysctr_json_get_string (desc, "digest");
+  json_t *size = json_object_get (desc, "size");
+  if (digest == NULL || !sysctr_digest_valid (digest))
+    return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "%s: missing or unsupported digest (only sha256 is accepted)", what);
+  if (!json_is_integer (size) || json_integer_value (size) < 0)
+    return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "%s: missing or invalid size", what);
+  *out_digest = digest;
+  *out_size = json_integer_value (size);
+  return TRUE;
+}
+
+static gboolean
+pull_inner (SysctrContext *ctx, const char *reference, const SysctrPullOptions *opts, SysctrImage **out_image,
+            SysctrPullResult *result, GError **error)
+{
+  g_autoptr (SysctrRef) ref = sysctr_ref_parse (reference, error);
+  if (ref == NULL)
+    return FALSE;
+  g_autofree char *canonical = sysctr_ref_to_string (ref);
+  g_autofree char *platform = opts->platform ? g_strdup (opts->platform) : sysctr_host_platform ();
+
+  g_autoptr (SysctrSource) src = sysctr_source_open (ref, opts, ctx->tmp_dfd, error);
+  if (src == NULL)
+    return FALSE;
+
+  /* Tag (or digest) -> manifest, through at most MAX_INDEX_DEPTH indexes. */
+  const char *want = ref->digest ? ref->digest : ref->tag;
+  g_autoptr (GBytes) data = NULL;
+  g_autofree char *media_type = NULL;
+  g_autofree char *digest = NULL;
+  g_autofree char *chosen_platform = NULL;
+  g_autoptr (json_t) manifest = NULL;
+  g_autofree char *want_owned = NULL;
+  for (int depth = 0;; depth++)
+    {
+      g_clear_pointer (&data, g_bytes_unref);
+      g_clear_pointer (&media_type, g_free);
+      g_autofree char *prev = g_steal_pointer (&digest);
+      if (!sysctr_source_get_manifest (src, want, &data, &media_type, &digest, error))
+        return FALSE;
+      if (prev && strcmp (prev, digest) == 0)
+        return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "image index %s points to itself", digest);
+      g_clear_pointer (&manifest, json_decref);
+      gsize len;
+      const char *bytes = g_bytes_get_data (data, &len);
+      manifest = sysctr_json_parse (bytes, len, "manifest", error);
+      if (manifest == NULL)
+        return FALSE;
+      if (!json_is_object (manifest))
+        return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "manifest %s is not a JSON object", digest);
+      json_t *sv = json_object_get (manifest, "schemaVersion");
+      if (!json_is_integer (sv) || json_integer_value (sv) != 2)
+        return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "manifest %s: unsupported schemaVersion (only 2 is supported)", digest);
+      if (!is_index (media_type, manifest))
+        break;
+      if (depth >= MAX_INDEX_DEPTH)
+        return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "image indexes nest deeper than %d levels", MAX_INDEX_DEPTH);
+      const char *sel = NULL;
+      g_clear_pointer (&chosen_platform, g_free);
+      if (!sysctr_index_select (manifest, platform, &sel, &chosen_platform, error))
+        return FALSE;
+      if (!sysctr_digest_valid (sel))
+        return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "image index entry with an invalid digest");
+      g_free (want_owned);
+      want = want_owned = g_strdup (sel);
+    }
+
+  const char *mt = media_type ? media_type : sysctr_json_get_string (manifest, "mediaType");
+  if (mt && strcmp (mt, SYSCTR_MT_OCI_MANIFEST) != 0 && strcmp (mt, SYSCTR_MT_DOCKER_MANIFEST) != 0 &&
+      strcmp (mt, "application/json") != 0 && strcmp (mt, "application/octet-stream") != 0)
+    return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "manifest %s: unsupported media type %s", digest, mt);
+
+  /* Unchanged since the last pull: no blob request at all. */
+  g_autoptr (SysctrImage) existing = NULL;
+  if (!sysctr_store_lookup_image (ctx->repo, canonical, &existing, error))
+    return FALSE;
+  if (existing && strcmp (existing->manifest_digest, digest) == 0)
+    {
+      gboolean complete = TRUE;
+      for (char **l = existing->layers; *l && complete; l++)
+        {
+          g_autofree char *c = sysctr_store_layer_commit (ctx->repo, *l);
+          complete = c != NULL;
+        }
+      if (complete)
+        {
+          result->up_to_date = TRUE;
+          result->requests = sysctr_source_request_count (src);
+          *out_image = g_steal_pointer (&existing);
+          return TRUE;
+        }
+    }
+
+  json_t *config_desc = json_object_get (manifest, "config");
+  json_t *layers = json_object_get (manifest, "layers");
+  const char *config_digest;
+  gint64 config_size;
+  if (!validate_descriptor (config_desc, "manifest config", &config_digest, &config_size, error))
+    return FALSE;
+  if (!json_is_array (layers))
+    return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "manifest %s has no layers list", digest);
+  if (json_array_size (layers) > MAX_LAYERS)
+    return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "manifest %s has %zu layers (limit %d)", digest, json_array_size (layers), MAX_LAYERS);
+
+  g_autoptr (GBytes) config_bytes = NULL;
+  if (!sysctr_source_fetch_blob_bytes (src, config_digest, config_size, SYSCTR_MAX_CONFIG_SIZE, &config_bytes, error))
+    {
+      sysctr_prefix_error (error, "config");
+      return FALSE;
+    }
+  gsize config_len;
+  const char *config_data = g_bytes_get_data (config_bytes, &config_len);
+  g_autoptr (json_t) config = sysctr_json_parse (config_data, config_len, "image config", error);
+  if (config == NULL)
+    return FALSE;
+  if (!json_is_object (config))
+    return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "image config is not a JSON object");
+  json_t *diff_ids = json_object_get (json_object_get (config, "rootfs"), "diff_ids");
+  if (!json_is_array (diff_ids) || json_array_size (diff_ids) != json_array_size (layers))
+    return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "image config lists %zu diff_ids for %zu layers",
+                         json_is_array (diff_ids) ? json_array_size (diff_ids) : 0, json_array_size (layers));
+  const char *os = sysctr_json_get_string (config, "os");
+  if (os && strcmp (os, "linux") != 0)
+    return sysctr_throw (error, SYSCTR_ERROR_INVALID, "image is for os \"%s\", not linux", os);
+  if (chosen_platform == NULL)
+    {
+      const char *arch = sysctr_json_get_string (config, "architecture");
+      const char *variant = sysctr_json_get_string (config, "variant");
+      chosen_platform = g_strdup_printf ("%s/%s%s%s", os ? os : "linux", arch ? arch : "unknown", variant ? "/" : "",
+                                         variant ? variant : "");
+    }
+
+  /* Fetch and import the layers the store lacks, several at a time. */
+  guint n = json_array_size (layers);
+  g_autofree LayerJob *jobs = g_new0 (LayerJob, n);
+  PullState st = {
+    .ctx = ctx,
+    .src = src,
+    .reference = canonical,
+    .cancellable = g_cancellable_new (),
+    .tty = !opts->quiet && isatty (STDERR_FILENO),
+    .start = g_get_monotonic_time (),
+  };
+  g_mutex_init (&st.lock);
+  gboolean ok = TRUE;
+  for (guint i = 0; i < n && ok; i++)
+    {
+      json_t *desc = json_array_get (layers, i);
+      g_autofree char *what = g_strdup_printf ("layer %u", i + 1);
+      ok = validate_descriptor (desc, what, &jobs[i].digest, &jobs[i].size, error);
+      if (!ok)
+        break;
+      jobs[i].media_type = sysctr_json_get_string (desc, "mediaType");
+      if (jobs[i].media_type == NULL)
+        jobs[i].media_type = "application/vnd.oci.image.layer.v1.tar+gzip";
+      gboolean foreign = FALSE;
+      if (!layer_media_type_ok (jobs[i].media_type, &foreign))
+        ok = sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "layer %s: unsupported media type %s", jobs[i].digest, jobs[i].media_type);
+      else if (foreign && json_object_get (desc, "urls") != NULL && ref->transport == SYSCTR_TRANSPORT_DOCKER)
+        {
+          /* Non-distributable layers: fetched from the registry like any
+           * other blob (registries that mirror them serve them); their
+           * external URLs are never followed. */
+        }
+      jobs[i].diff_id = json_string_value (json_array_get (diff_ids, i));
+      if (ok && (jobs[i].diff_id == NULL || !sysctr_digest_valid (jobs[i].diff_id)))
+        ok = sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "image config: diff_id %u is not a sha256 digest", i + 1);
+    }
+  if (!ok)
+    {
+      g_object_unref (st.cancellable);
+      g_mutex_clear (&st.lock);
+      return FALSE;
+    }
+
+  if (!ostree_repo_prepare_transaction (ctx->repo, NULL, NULL, error))
+    return FALSE;
+
+  g_autoptr (GHashTable) queued = g_hash_table_new (g_str_hash, g_str_equal);
+  GThreadPool *pool = g_thread_pool_new (layer_worker, &st, MIN (4, MAX (2, (int) g_get_num_processors ())), FALSE, NULL);
+  for (guint i = 0; i < n; i++)
+    {
+      jobs[i].commit = sysctr_store_layer_commit (ctx->repo, jobs[i].digest);
+      if (jobs[i].commit || g_hash_table_contains (queued, jobs[i].digest))
+        continue;
+      g_hash_table_add (queued, (gpointer) jobs[i].digest);
+      st.total_bytes += jobs[i].size;
+      g_thread_pool_push (pool, &jobs[i], NULL);
+    }
+  g_thread_pool_free (pool, FALSE, TRUE);
+  if (st.tty && st.total_bytes > 0)
+    g_printerr ("\r\033[K");
+
+  GError *first = NULL;
+  for (guint i = 0; i < n; i++)
+    {
+      if (jobs[i].error && (first == NULL || g_error_matches (first, G_IO_ERROR, G_IO_ERROR_CANCELLED)))
+        first = jobs[i].error;
+    }
+  if (first)
+    {
+      g_propagate_error (error, g_error_copy (first));
+      ok = FALSE;
+    }
+
+  for (guint i = 0; i < n && ok; i++)
+    {
+      if (jobs[i].commit == NULL)
+        {
+          /* A duplicate of a layer imported by another job. */
+          for (guint j = 0; j < n; j++)
+            if (jobs[j].commit && strcmp (jobs[j].digest, jobs[i].digest) == 0)
+              jobs[i].commit = g_strdup (jobs[j].commit);
+        }
+      if (jobs[i].commit == NULL)
+        {
+          ok = sysctr_throw (error, SYSCTR_ERROR_FAILED, "layer %s was not imported", jobs[i].digest);
+          break;
+        }
+      g_autofree char *lref = sysctr_layer_ref_for_digest (jobs[i].digest);
+      ostree_repo_transaction_set_ref (ctx->repo, NULL, lref, jobs[i].commit);
+      result->layers_fetched += g_hash_table_contains (queued, jobs[i].digest) && jobs[i].fetched ? 1 : 0;
+      result->bytes_fetched += jobs[i].fetched;
+    }
+
+  g_autofree char *image_commit = NULL;
+  if (ok)
+    {
+      gsize mlen;
+      const char *mdata = g_bytes_get_data (data, &mlen);
+      g_autofree char *mstr = g_strndup (mdata, mlen);
+      g_autofree char *cstr = g_strndup (config_data, config_len);
+      if (!g_utf8_validate (mstr, -1, NULL) || !g_utf8_validate (cstr, -1, NULL) || strlen (mstr) != mlen || strlen (cstr) != config_len)
+        ok = sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "manifest or config is not UTF-8 text");
+      GVariantBuilder b;
+      g_variant_builder_init (&b, G_VARIANT_TYPE ("a{sv}"));
+      g_variant_builder_add (&b, "{sv}", "sysctr.reference", g_variant_new_string (canonical));
+      g_variant_builder_add (&b, "{sv}", "sysctr.manifest", g_variant_new_string (ok ? mstr : ""));
+      g_variant_builder_add (&b, "{sv}", "sysctr.config", g_variant_new_string (ok ? cstr : ""));
+      g_variant_builder_add (&b, "{sv}", "sysctr.manifest-digest", g_variant_new_string (digest));
+      g_variant_builder_add (&b, "{sv}", "sysctr.platform", g_variant_new_string (chosen_platform));
+      g_autoptr (GVariant) meta = g_variant_ref_sink (g_variant_builder_end (&b));
+      if (ok)
+        {
+          /* The image commit's tree is empty: its content is its layers. */
+          g_autoptr (OstreeMutableTree) mtree = ostree_mutable_tree_new ();
+          g_autoptr (GFileInfo) info = g_file_info_new ();
+          g_file_info_set_attribute_uint32 (info, "standard::type", G_FILE_TYPE_DIRECTORY);
+          g_file_info_set_attribute_uint32 (info, "unix::uid", 0);
+          g_file_info_set_attribute_uint32 (info, "unix::gid", 0);
+          g_file_info_set_attribute_uint32 (info, "unix::mode", S_IFDIR | 0755);
+          g_autofree guchar *raw = NULL;
+          g_autoptr (GFile) root = NULL;
+          ok = sysctr_write_dirmeta (ctx->repo, info, NULL, &raw, NULL, error);
+          if (ok)
+            {
+              g_autofree char *csum = ostree_checksum_from_bytes (raw);
+              ostree_mutable_tree_set_metadata_checksum (mtree, csum);
+              ok = ostree_repo_write_mtree (ctx->repo, mtree, &root, NULL, error) &&
+                   ostree_repo_write_commit (ctx->repo, NULL, canonical, NULL, meta, OSTREE_REPO_FILE (root), &image_commit,
+                                             NULL, error);
+            }
+        }
+    }
+  if (ok)
+    {
+      g_autofree char *iref = sysctr_image_ref_for_reference (canonical);
+      ostree_repo_transaction_set_ref (ctx->repo, NULL, iref, image_commit);
+      sysctr_crash_point ("pull-before-commit");
+      ok = ostree_repo_commit_transaction (ctx->repo, NULL, NULL, error);
+    }
+  if (!ok)
+    (void) ostree_repo_abort_transaction (ctx->repo, NULL, NULL);
+
+  for (guint i = 0; i < n; i++)
+    {
+      g_free (jobs[i].commit);
+      g_clear_error (&jobs[i].error);
+    }
+  g_object_unref (st.cancellable);
+  g_mutex_clear (&st.lock);
+  if (!ok)
+    return FALSE;
+
+  result->requests = sysctr_source_request_count (src);
+  return sysctr_store_lookup_image (ctx->repo, canonical, out_image, error);
+}
+
+gboolean
+sysctr_pull (SysctrContext *ctx, const char *reference, const SysctrPullOptions *opts, SysctrImage **out_image,
+             SysctrPullResult *out_result, GError **error)
+{
+  SysctrPullResult result = { 0 };
+  g_autoptr (SysctrImage) image = NULL;
+  if (!pull_inner (ctx, reference, opts, &image, &result, error))
+    {
+      sysctr_prefix_error (error, "pulling %s", reference);
+      return FALSE;
+    }
+  if (out_result)
+    *out_result = result;
+  *out_image = g_steal_pointer (&image);
+  return TRUE;
+}

@@ -1,0 +1,782 @@
+#include "config.h"
+
+#include "registry.h"
+
+#include "auth.h"
+#include "sysctr-util.h"
+
+#include <curl/curl.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define MAX_REDIRECTS 5
+#define MAX_ERROR_BODY (64 * 1024)
+#define MAX_TOKEN_BODY (256 * 1024)
+
+struct SysctrRegistry
+{
+  char *domain;
+  char *host; /* host[:port] we talk to */
+  char *path;
+  char *scheme; /* "https" or "http" */
+  gboolean tls_verify;
+  char *creds;
+  CURLSH *share;
+  GMutex share_locks[CURL_LOCK_DATA_LAST];
+  GBytes *ca_blob;
+  char *client_cert;
+  char *client_key;
+
+  GMutex lock; /* guards what follows */
+  char *authorization; /* full header value, "Bearer x" or "Basic y" */
+  SysctrAuthChallenge *challenge;
+  guint requests;
+};
+
+void
+sysctr_pull_options_init (SysctrPullOptions *opts)
+{
+  memset (opts, 0, sizeof *opts);
+  opts->tls_verify = TRUE;
+}
+
+void
+sysctr_pull_options_clear (SysctrPullOptions *opts)
+{
+  g_clear_pointer (&opts->creds, g_free);
+  g_clear_pointer (&opts->authfile, g_free);
+  g_clear_pointer (&opts->platform, g_free);
+}
+
+static void
+share_lock (CURL *handle, curl_lock_data data, curl_lock_access access, void *userptr)
+{
+  SysctrRegistry *reg = userptr;
+  g_mutex_lock (&reg->share_locks[data]);
+}
+
+static void
+share_unlock (CURL *handle, curl_lock_data data, void *userptr)
+{
+  SysctrRegistry *reg = userptr;
+  g_mutex_unlock (&reg->share_locks[data]);
+}
+
+void
+sysctr_registry_free (SysctrRegistry *reg)
+{
+  if (reg == NULL)
+    return;
+  if (reg->share)
+    curl_share_cleanup (reg->share);
+  for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+    g_mutex_clear (&reg->share_locks[i]);
+  g_mutex_clear (&reg->lock);
+  g_free (reg->domain);
+  g_free (reg->host);
+  g_free (reg->path);
+  g_free (reg->scheme);
+  if (reg->creds)
+    explicit_bzero (reg->creds, strlen (reg->creds));
+  g_free (reg->creds);
+  g_free (reg->authorization);
+  sysctr_auth_challenge_free (reg->challenge);
+  g_clear_pointer (&reg->ca_blob, g_bytes_unref);
+  g_free (reg->client_cert);
+  g_free (reg->client_key);
+  g_free (reg);
+}
+
+guint
+sysctr_registry_request_count (SysctrRegistry *reg)
+{
+  g_mutex_lock (&reg->lock);
+  guint n = reg->requests;
+  g_mutex_unlock (&reg->lock);
+  return n;
+}
+
+/* /etc/containers/certs.d/HOST[:PORT]/: *.crt are CAs, *.cert + *.key a
+ * client certificate — the layout podman and skopeo read. */
+static gboolean
+load_certs_d (SysctrRegistry *reg, GError **error)
+{
+  const char *dirs[] = { "/etc/containers/certs.d", "/etc/docker/certs.d" };
+  const char *override = g_getenv ("SYSCTR_CERTS_D");
+  for (guint i = 0; i < G_N_ELEMENTS (dirs); i++)
+    {
+      g_autofree char *dir = g_build_filename (override ? override : dirs[i], reg->host, NULL);
+      g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
+      if (d == NULL)
+        continue;
+      g_autoptr (GByteArray) cas = g_byte_array_new ();
+      const char *name;
+      g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+      while ((name = g_dir_read_name (d)))
+        g_ptr_array_add (names, g_strdup (name));
+      g_ptr_array_sort (names, (GCompareFunc) g_strcmp0);
+      for (guint j = 0; j < names->len; j++)
+        {
+          name = names->pdata[j];
+          g_autofree char *file = g_build_filename (dir, name, NULL);
+          if (g_str_has_suffix (name, ".crt"))
+            {
+              g_autofree char *data = NULL;
+              gsize len = 0;
+              if (!sysctr_read_file_at (AT_FDCWD, file, 1024 * 1024, &data, &len, error))
+                return FALSE;
+              g_byte_array_append (cas, (guint8 *) data, len);
+              g_byte_array_append (cas, (guint8 *) "\n", 1);
+            }
+          else if (g_str_has_suffix (name, ".cert"))
+            {
+              g_autofree char *base = g_strndup (name, strlen (name) - strlen (".cert"));
+              g_autofree char *key = g_strdup_printf ("%s/%s.key", dir, base);
+              if (!g_file_test (key, G_FILE_TEST_EXISTS))
+                return sysctr_throw (error, SYSCTR_ERROR_INVALID, "client certificate %s has no matching key %s", file, key);
+              g_free (reg->client_cert);
+              g_free (reg->client_key);
+              reg->client_cert = g_steal_pointer (&file);
+              reg->client_key = g_steal_pointer (&key);
+            }
+        }
+      if (cas->len > 0)
+        reg->ca_blob = g_byte_array_free_to_bytes (g_steal_pointer (&cas));
+      return TRUE;
+    }
+  return TRUE;
+}
+
+typedef struct
+{
+  SysctrRegistry *reg;
+  CURL *curl;
+  /* body sinks: memory or fd */
+  GByteArray *buf;
+  gsize max;
+  int fd;
+  GChecksum *sum;
+  guint64 received;
+  gint64 expect; /* exact size or -1 */
+  gboolean overflow;
+  int write_errno;
+  SysctrProgressFunc progress;
+  gpointer progress_data;
+  /* non-2xx responses go here instead of into the sink */
+  GByteArray *error_body;
+  /* headers of the current response */
+  char *www_authenticate;
+  char *content_type;
+  char *location;
+  char *docker_digest;
+} Request;
+
+static void
+request_reset_response (Request *r)
+{
+  g_clear_pointer (&r->www_authenticate, g_free);
+  g_clear_pointer (&r->content_type, g_free);
+  g_clear_pointer (&r->location, g_free);
+  g_clear_pointer (&r->docker_digest, g_free);
+  if (r->buf)
+    g_byte_array_set_size (r->buf, 0);
+  g_byte_array_set_size (r->error_body, 0);
+  if (r->fd >= 0)
+    {
+      (void) ftruncate (r->fd, 0);
+      (void) lseek (r->fd, 0, SEEK_SET);
+    }
+  if (r->sum)
+    g_checksum_reset (r->sum);
+  r->received = 0;
+  r->overflow = FALSE;
+  r->write_errno = 0;
+}
+
+static void
+request_clear (Request *r)
+{
+  request_reset_response (r);
+  if (r->curl)
+    curl_easy_cleanup (r->curl);
+  g_byte_array_unref (r->error_body);
+}
+
+static size_t
+header_cb (char *buffer, size_t size, size_t nitems, void *userdata)
+{
+  Request *r = userdata;
+  size_t len = size * nitems;
+  /* A new status line starts a new response (e.g. after 100 Continue). */
+  if (len >= 5 && g_ascii_strncasecmp (buffer, "HTTP/", 5) == 0)
+    {
+      g_clear_pointer (&r->www_authenticate, g_free);
+      g_clear_pointer (&r->content_type, g_free);
+      g_clear_pointer (&r->location, g_free);
+      g_clear_pointer (&r->docker_digest, g_free);
+      return len;
+    }
+  const char *colon = memchr (buffer, ':', len);
+  if (colon == NULL || len > 8192)
+    return len;
+  g_autofree char *name = g_ascii_strdown (buffer, colon - buffer);
+  g_autofree char *value = g_strndup (colon + 1, len - (colon + 1 - buffer));
+  g_strstrip (value);
+  char **slot = NULL;
+  if (strcmp (name, "www-authenticate") == 0)
+    {
+      /* Prefer a Bearer challenge when several are offered. */
+      if (r->www_authenticate && g_ascii_strncasecmp (r->www_authenticate, "bearer", 6) == 0)
+        return len;
+      slot = &r->www_authenticate;
+    }
+  else if (strcmp (name, "content-type") == 0)
+    slot = &r->content_type;
+  else if (strcmp (name, "location") == 0)
+    slot = &r->location;
+  else if (strcmp (name, "docker-content-digest") == 0)
+    slot = &r->docker_digest;
+  if (slot)
+    {
+      g_free (*slot);
+      *slot = g_steal_pointer (&value);
+    }
+  return len;
+}
+
+static size_t
+write_cb (char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+  Request *r = userdata;
+  size_t len = size * nmemb;
+  long status = 0;
+  curl_easy_getinfo (r->curl, CURLINFO_RESPONSE_CODE, &status);
+  if (status < 200 || status >= 300)
+    {
+      if (r->error_body->len + len <= MAX_ERROR_BODY)
+        g_byte_array_append (r->error_body, (guint8 *) ptr, len);
+      return len;
+    }
+  if ((r->expect >= 0 && r->received + len > (guint64) r->expect) || (r->max > 0 && r->received + len > r->max))
+    {
+      r->overflow = TRUE;
+      return 0; /* aborts the transfer */
+    }
+  if (r->sum)
+    g_checksum_update (r->sum, (guchar *) ptr, len);
+  if (r->buf)
+    g_byte_array_append (r->buf, (guint8 *) ptr, len);
+  else if (r->fd >= 0)
+    {
+      const char *p = ptr;
+      size_t left = len;
+      while (left > 0)
+        {
+          ssize_t n = write (r->fd, p, left);
+          if (n < 0)
+            {
+              if (errno == EINTR)
+                continue;
+              r->write_errno = errno;
+              return 0;
+            }
+          p += n;
+          left -= n;
+        }
+    }
+  r->received += len;
+  if (r->progress)
+    r->progress (r->progress_data, len);
+  return len;
+}
+
+static gboolean
+request_init (SysctrRegistry *reg, Request *r)
+{
+  memset (r, 0, sizeof *r);
+  r->reg = reg;
+  r->fd = -1;
+  r->expect = -1;
+  r->error_body = g_byte_array_new ();
+  r->curl = curl_easy_init ();
+  return r->curl != NULL;
+}
+
+static void
+setup_tls (SysctrRegistry *reg, CURL *curl)
+{
+  if (!reg->tls_verify)
+    {
+      curl_easy_setopt (curl, CURLOPT_SSL_VERIFYPEER, 0L);
+      curl_easy_setopt (curl, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+  if (reg->ca_blob)
+    {
+      struct curl_blob blob = {
+        .data = (void *) g_bytes_get_data (reg->ca_blob, NULL),
+        .len = g_bytes_get_size (reg->ca_blob),
+        .flags = CURL_BLOB_COPY,
+      };
+      curl_easy_setopt (curl, CURLOPT_CAINFO_BLOB, &blob);
+    }
+  if (reg->client_cert)
+    {
+      curl_easy_setopt (curl, CURLOPT_SSLCERT, reg->client_cert);
+      curl_easy_setopt (curl, CURLOPT_SSLKEY, reg->client_key);
+    }
+}
+
+static long
+stall_timeout (void)
+{
+  const char *s = g_getenv ("SYSCTR_STALL_TIMEOUT");
+  long v = s ? atol (s) : 0;
+  return v > 0 ? v : 30;
+}
+
+/* One HTTP GET of an absolute URL, no redirects followed. */
+static gboolean
+perform_once (Request *r, const char *url, const char *accept, const char *authorization, long *out_status,
+              GError **error)
+{
+  SysctrRegistry *reg = r->reg;
+  CURL *curl = r->curl;
+  curl_easy_reset (curl);
+  request_reset_response (r);
+
+  struct curl_slist *headers = NULL;
+  if (accept)
+    {
+      g_autofree char *h = g_strdup_printf ("Accept: %s", accept);
+      headers = curl_slist_append (headers, h);
+    }
+  g_autofree char *auth_header = NULL;
+  if (authorization)
+    {
+      auth_header = g_strdup_printf ("Authorization: %s", authorization);
+      headers = curl_slist_append (headers, auth_header);
+    }
+  curl_easy_setopt (curl, CURLOPT_URL, url);
+  curl_easy_setopt (curl, CURLOPT_HTTPHEADER, headers);
+  curl_easy_setopt (curl, CURLOPT_USERAGENT, "sysctr/" PACKAGE_VERSION);
+  curl_easy_setopt (curl, CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt (curl, CURLOPT_PROTOCOLS_STR, reg->tls_verify ? "https" : "https,http");
+  curl_easy_setopt (curl, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt (curl, CURLOPT_CONNECTTIMEOUT, 30L);
+  curl_easy_setopt (curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
+  curl_easy_setopt (curl, CURLOPT_LOW_SPEED_TIME, stall_timeout ());
+  curl_easy_setopt (curl, CURLOPT_HEADERFUNCTION, header_cb);
+  curl_easy_setopt (curl, CURLOPT_HEADERDATA, r);
+  curl_easy_setopt (curl, CURLOPT_WRITEFUNCTION, write_cb);
+  curl_easy_setopt (curl, CURLOPT_WRITEDATA, r);
+  curl_easy_setopt (curl, CURLOPT_SHARE, reg->share);
+  curl_easy_setopt (curl, CURLOPT_ACCEPT_ENCODING, NULL);
+  setup_tls (reg, curl);
+
+  g_mutex_lock (&reg->lock);
+  reg->requests++;
+  g_mutex_unlock (&reg->lock);
+
+  CURLcode res = curl_easy_perform (curl);
+  curl_slist_free_all (headers);
+  if (auth_header)
+    explicit_bzero (auth_header, strlen (auth_header));
+
+  if (r->overflow)
+    return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "the server sent more data than %s",
+                         r->expect >= 0 ? "the manifest declared" : "the size limit allows");
+  if (r->write_errno)
+    {
+      errno = r->write_errno;
+      return sysctr_throw_errno (error, "writing download");
+    }
+  if (res != CURLE_OK)
+    return sysctr_throw (error, SYSCTR_ERROR_NETWORK, "%s", curl_easy_strerror (res));
+  curl_easy_getinfo (curl, CURLINFO_RESPONSE_CODE, out_status);
+  return TRUE;
+}
+
+static char *
+error_body_message (Request *r)
+{
+  if (r->error_body->len == 0)
+    return NULL;
+  g_autoptr (json_t) json = json_loadb ((const char *) r->error_body->data, r->error_body->len, 0, NULL);
+  json_t *errors = json ? json_object_get (json, "errors") : NULL;
+  json_t *first = json_is_array (errors) ? json_array_get (errors, 0) : NULL;
+  const char *code = sysctr_json_get_string (first, "code");
+  const char *msg = sysctr_json_get_string (first, "message");
+  if (msg == NULL)
+    return NULL;
+  /* Error bodies are the server's words: keep them to one printable line. */
+  g_autofree char *text = g_strdup_printf ("%s%s%s", code ? code : "", code ? ": " : "", msg);
+  for (char *p = text; *p; p++)
+    if ((unsigned char) *p < 0x20 || (unsigned char) *p == 0x7f)
+      *p = ' ';
+  if (strlen (text) > 200)
+    text[200] = '\0';
+  return g_steal_pointer (&text);
+}
+
+static gboolean
+same_origin (const char *a, const char *b)
+{
+  g_autoptr (GUri) ua = g_uri_parse (a, G_URI_FLAGS_NONE, NULL);
+  g_autoptr (GUri) ub = g_uri_parse (b, G_URI_FLAGS_NONE, NULL);
+  if (ua == NULL || ub == NULL)
+    return FALSE;
+  return g_strcmp0 (g_uri_get_scheme (ua), g_uri_get_scheme (ub)) == 0 &&
+         g_ascii_strcasecmp (g_uri_get_host (ua) ? g_uri_get_host (ua) : "", g_uri_get_host (ub) ? g_uri_get_host (ub) : "") == 0 &&
+         g_uri_get_port (ua) == g_uri_get_port (ub);
+}
+
+static gboolean fetch_token (SysctrRegistry *reg, const SysctrAuthChallenge *c, GError **error);
+
+/* GET with auth and manual redirects: credentials go only to the
+ * registry's own origin, never to a host a redirect names. */
+static gboolean
+do_get (Request *r, const char *path, const char *accept, long *out_status, GError **error)
+{
+  SysctrRegistry *reg = r->reg;
+  g_autofree char *base = g_strdup_printf ("%s://%s", reg->scheme, reg->host);
+  g_autofree char *url = g_strconcat (base, path, NULL);
+  gboolean retried_auth = FALSE;
+
+  for (int redirects = 0;;)
+    {
+      g_autofree char *authorization = NULL;
+      if (same_origin (url, base))
+        {
+          g_mutex_lock (&reg->lock);
+          authorization = g_strdup (reg->authorization);
+          g_mutex_unlock (&reg->lock);
+        }
+      long status = 0;
+      if (!perform_once (r, url, accept, authorization, &status, error))
+        return FALSE;
+
+      if (status == 401 && !retried_auth && same_origin (url, base))
+        {
+          retried_auth = TRUE;
+          g_autoptr (SysctrAuthChallenge) c = r->www_authenticate ? sysctr_auth_parse_challenge (r->www_authenticate) : NULL;
+          if (c == NULL)
+            return sysctr_throw (error, SYSCTR_ERROR_AUTH, "authentication required, but the registry offers no scheme sysctr speaks");
+          if (strcmp (c->scheme, "basic") == 0)
+            {
+              if (reg->creds == NULL)
+                return sysctr_throw (error, SYSCTR_ERROR_AUTH, "authentication required (no credentials for %s; use --creds or --authfile)", reg->domain);
+              if (authorization != NULL)
+                return sysctr_throw (error, SYSCTR_ERROR_AUTH, "authentication failed: the registry rejected the credentials for %s", reg->domain);
+              g_autofree char *b64 = g_base64_encode ((guchar *) reg->creds, strlen (reg->creds));
+              g_mutex_lock (&reg->lock);
+              g_free (reg->authorization);
+              reg->authorization = g_strdup_printf ("Basic %s", b64);
+              g_mutex_unlock (&reg->lock);
+            }
+          else if (!fetch_token (reg, c, error))
+            return FALSE;
+          continue;
+        }
+      if (status == 401)
+        return sysctr_throw (error, SYSCTR_ERROR_AUTH, "authentication failed for %s: the registry refused access%s",
+                             reg->domain, reg->creds ? " with the given credentials" : " (no credentials given)");
+
+      if (status >= 300 && status < 400 && status != 304)
+        {
+          if (r->location == NULL)
+            return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "HTTP %ld redirect without a Location", status);
+          if (++redirects > MAX_REDIRECTS)
+            return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "too many redirects");
+          g_autofree char *resolved = g_uri_resolve_relative (url, r->location, G_URI_FLAGS_NONE, NULL);
+          if (resolved == NULL)
+            return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "redirect to an invalid URL");
+          if (!g_str_has_prefix (resolved, "https://") && !(g_str_has_prefix (resolved, "http://") && !reg->tls_verify))
+            return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "redirect to a non-HTTPS URL refused (use --tls-verify=false to allow)");
+          g_free (url);
+          url = g_steal_pointer (&resolved);
+          continue;
+        }
+      *out_status = status;
+      return TRUE;
+    }
+}
+
+static gboolean
+fetch_token (SysctrRegistry *reg, const SysctrAuthChallenge *c, GError **error)
+{
+  if (!g_str_has_prefix (c->realm, "https://") && !(g_str_has_prefix (c->realm, "http://") && !reg->tls_verify))
+    return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "token realm %s is not HTTPS; refusing to send credentials there", c->realm);
+
+  Request r;
+  if (!request_init (reg, &r))
+    return sysctr_throw (error, SYSCTR_ERROR_FAILED, "curl init failed");
+  r.buf = g_byte_array_new ();
+  r.max = MAX_TOKEN_BODY;
+
+  GString *url = g_string_new (c->realm);
+  char sep = strchr (c->realm, '?') ? '&' : '?';
+  if (c->service)
+    {
+      char *e = curl_easy_escape (r.curl, c->service, 0);
+      g_string_append_printf (url, "%cservice=%s", sep, e);
+      curl_free (e);
+      sep = '&';
+    }
+  g_autofree char *scope = g_strdup_printf ("repository:%s:pull", reg->path);
+  char *e = curl_easy_escape (r.curl, scope, 0);
+  g_string_append_printf (url, "%cscope=%s", sep, e);
+  curl_free (e);
+  g_autofree char *url_s = g_string_free (url, FALSE);
+
+  g_autofree char *basic = NULL;
+  if (reg->creds)
+    {
+      g_autofree char *b64 = g_base64_encode ((guchar *) reg->creds, strlen (reg->creds));
+      basic = g_strdup_printf ("Basic %s", b64);
+    }
+  long status = 0;
+  gboolean ok = perform_once (&r, url_s, "application/json", basic, &status, error);
+  if (basic)
+    explicit_bzero (basic, strlen (basic));
+  if (!ok)
+    {
+      sysctr_prefix_error (error, "getting a token from %s", c->realm);
+      g_byte_array_unref (r.buf);
+      request_clear (&r);
+      return FALSE;
+    }
+  if (status == 401 || status == 403)
+    {
+      g_byte_array_unref (r.buf);
+      request_clear (&r);
+      return sysctr_throw (error, SYSCTR_ERROR_AUTH, "authentication failed for %s: the token server refused %s", reg->domain,
+                           reg->creds ? "the given credentials" : "anonymous access (no credentials given)");
+    }
+  if (status != 200)
+    {
+      g_byte_array_unref (r.buf);
+      request_clear (&r);
+      return sysctr_throw (error, SYSCTR_ERROR_AUTH, "token server %s answered HTTP %ld", c->realm, status);
+    }
+  g_autoptr (json_t) json = json_loadb ((const char *) r.buf->data, r.buf->len, 0, NULL);
+  g_byte_array_unref (r.buf);
+  request_clear (&r);
+  const char *token = sysctr_json_get_string (json, "token");
+  if (token == NULL)
+    token = sysctr_json_get_string (json, "access_token");
+  if (token == NULL || *token == '\0' || strlen (token) > 16384)
+    return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "token server %s returned no usable token", c->realm);
+  for (const char *p = token; *p; p++)
+    if (*p <= 0x20 || *p >= 0x7f)
+      return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "token server %s returned a token with invalid characters", c->realm);
+
+  g_mutex_lock (&reg->lock);
+  g_free (reg->authorization);
+  reg->authorization = g_strdup_printf ("Bearer %s", token);
+  g_mutex_unlock (&reg->lock);
+  return TRUE;
+}
+
+static gboolean
+ping (SysctrRegistry *reg, GError **error)
+{
+  Request r;
+  if (!request_init (reg, &r))
+    return sysctr_throw (error, SYSCTR_ERROR_FAILED, "curl init failed");
+  r.buf = g_byte_array_new ();
+  r.max = 64 * 1024;
+  g_autofree char *url = g_strdup_printf ("https://%s/v2/", reg->host);
+  long status = 0;
+  g_autoptr (GError) local_error = NULL;
+  gboolean ok = perform_once (&r, url, NULL, NULL, &status, &local_error);
+  if (!ok && !reg->tls_verify)
+    {
+      /* --tls-verify=false also allows plain HTTP, as skopeo does. */
+      g_clear_error (&local_error);
+      g_free (url);
+      url = g_strdup_printf ("http://%s/v2/", reg->host);
+      g_free (reg->scheme);
+      reg->scheme = g_strdup ("http");
+      ok = perform_once (&r, url, NULL, NULL, &status, &local_error);
+    }
+  if (!ok)
+    {
+      g_byte_array_unref (r.buf);
+      request_clear (&r);
+      g_propagate_prefixed_error (error, g_steal_pointer (&local_error), "registry %s unreachable: ", reg->domain);
+      return FALSE;
+    }
+  if (status == 401 && r.www_authenticate)
+    reg->challenge = sysctr_auth_parse_challenge (r.www_authenticate);
+  g_byte_array_unref (r.buf);
+  request_clear (&r);
+  if (status != 200 && status != 401)
+    return sysctr_throw (error, SYSCTR_ERROR_NETWORK, "registry %s: /v2/ answered HTTP %ld (not a registry?)", reg->domain, status);
+  /* Get a token up front when we already know the realm: saves a 401
+   * round trip on the manifest request. */
+  if (reg->challenge && strcmp (reg->challenge->scheme, "bearer") == 0)
+    return fetch_token (reg, reg->challenge, error);
+  if (reg->challenge && strcmp (reg->challenge->scheme, "basic") == 0 && reg->creds)
+    {
+      g_autofree char *b64 = g_base64_encode ((guchar *) reg->creds, strlen (reg->creds));
+      reg->authorization = g_strdup_printf ("Basic %s", b64);
+    }
+  return TRUE;
+}
+
+SysctrRegistry *
+sysctr_registry_new (const SysctrRef *ref, const SysctrPullOptions *opts, GError **error)
+{
+  static gsize curl_inited;
+  if (g_once_init_enter (&curl_inited))
+    {
+      curl_global_init (CURL_GLOBAL_DEFAULT);
+      g_once_init_leave (&curl_inited, 1);
+    }
+  g_autoptr (SysctrRegistry) reg = g_new0 (SysctrRegistry, 1);
+  g_mutex_init (&reg->lock);
+  for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+    g_mutex_init (&reg->share_locks[i]);
+  reg->domain = g_strdup (ref->domain);
+  reg->host = g_strdup (sysctr_ref_registry_host (ref));
+  reg->path = g_strdup (ref->path);
+  reg->scheme = g_strdup ("https");
+  reg->tls_verify = opts->tls_verify;
+  reg->share = curl_share_init ();
+  curl_share_setopt (reg->share, CURLSHOPT_LOCKFUNC, share_lock);
+  curl_share_setopt (reg->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
+  curl_share_setopt (reg->share, CURLSHOPT_USERDATA, reg);
+  curl_share_setopt (reg->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+  curl_share_setopt (reg->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+  curl_share_setopt (reg->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+
+  if (!sysctr_auth_lookup (ref->domain, ref->path, opts->creds, opts->authfile, &reg->creds, error))
+    return NULL;
+  if (!load_certs_d (reg, error))
+    return NULL;
+  if (!ping (reg, error))
+    return NULL;
+  return g_steal_pointer (&reg);
+}
+
+static gboolean
+check_status (Request *r, long status, const char *what, GError **error)
+{
+  if (status == 200)
+    return TRUE;
+  g_autofree char *msg = error_body_message (r);
+  if (status == 404)
+    return sysctr_throw (error, SYSCTR_ERROR_NOT_FOUND, "%s not found%s%s%s", what, msg ? " (" : "", msg ? msg : "", msg ? ")" : "");
+  return sysctr_throw (error, SYSCTR_ERROR_NETWORK, "%s: HTTP %ld%s%s", what, status, msg ? ": " : "", msg ? msg : "");
+}
+
+gboolean
+sysctr_registry_get_manifest (SysctrRegistry *reg, const char *reference, GBytes **out_data, char **out_media_type,
+                              char **out_digest, GError **error)
+{
+  static const char accept[] =
+    "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, "
+    "application/vnd.docker.distribution.manifest.v2+json, "
+    "application/vnd.docker.distribution.manifest.list.v2+json";
+  Request r;
+  if (!request_init (reg, &r))
+    return sysctr_throw (error, SYSCTR_ERROR_FAILED, "curl init failed");
+  r.buf = g_byte_array_new ();
+  r.max = SYSCTR_MAX_MANIFEST_SIZE;
+  g_autofree char *path = g_strdup_printf ("/v2/%s/manifests/%s", reg->path, reference);
+  g_autofree char *what = g_strdup_printf ("manifest %s:%s", reg->path, reference);
+  long status = 0;
+  gboolean ok = do_get (&r, path, accept, &status, error) && check_status (&r, status, what, error);
+  if (!ok)
+    {
+      if (error && *error && strstr ((*error)->message, what) == NULL)
+        sysctr_prefix_error (error, "%s", what);
+      g_byte_array_unref (r.buf);
+      request_clear (&r);
+      return FALSE;
+    }
+  g_autofree char *hex = sysctr_sha256_hex (r.buf->data, r.buf->len);
+  g_autofree char *digest = g_strdup_printf ("sha256:%s", hex);
+  if (g_str_has_prefix (reference, "sha256:") && strcmp (reference, digest) != 0)
+    {
+      g_byte_array_unref (r.buf);
+      request_clear (&r);
+      return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "%s: digest mismatch (content hashes to %s)", what, digest);
+    }
+  if (out_media_type)
+    {
+      char *ct = r.content_type ? g_strdup (r.content_type) : NULL;
+      if (ct)
+        {
+          char *semi = strchr (ct, ';');
+          if (semi)
+            *semi = '\0';
+          g_strstrip (ct);
+        }
+      *out_media_type = ct;
+    }
+  *out_data = g_byte_array_free_to_bytes (r.buf);
+  request_clear (&r);
+  if (out_digest)
+    *out_digest = g_steal_pointer (&digest);
+  return TRUE;
+}
+
+static gboolean
+fetch_blob_common (SysctrRegistry *reg, const char *digest, gint64 size, int fd, GByteArray *buf, gsize max,
+                   SysctrProgressFunc progress, gpointer progress_data, GError **error)
+{
+  if (!sysctr_digest_valid (digest))
+    return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "invalid blob digest \"%.80s\"", digest);
+  Request r;
+  if (!request_init (reg, &r))
+    return sysctr_throw (error, SYSCTR_ERROR_FAILED, "curl init failed");
+  r.fd = fd;
+  r.buf = buf;
+  r.max = max;
+  r.expect = size;
+  r.sum = g_checksum_new (G_CHECKSUM_SHA256);
+  r.progress = progress;
+  r.progress_data = progress_data;
+  g_autofree char *path = g_strdup_printf ("/v2/%s/blobs/%s", reg->path, digest);
+  g_autofree char *what = g_strdup_printf ("blob %s", digest);
+  long status = 0;
+  gboolean ok = do_get (&r, path, NULL, &status, error) && check_status (&r, status, what, error);
+  if (ok)
+    {
+      g_autofree char *got = g_strdup_printf ("sha256:%s", g_checksum_get_string (r.sum));
+      if (size >= 0 && r.received != (guint64) size)
+        ok = sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "%s: got %" G_GUINT64_FORMAT " bytes, the manifest says %" G_GINT64_FORMAT,
+                           what, r.received, size);
+      else if (strcmp (got, digest) != 0)
+        ok = sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "%s: digest mismatch (content hashes to %s)", what, got);
+    }
+  else if (strstr ((*error)->message, digest) == NULL)
+    sysctr_prefix_error (error, "%s", what);
+  g_checksum_free (r.sum);
+  r.sum = NULL;
+  r.buf = NULL; /* owned by the caller */
+  r.fd = -1;
+  request_clear (&r);
+  return ok;
+}
+
+gboolean
+sysctr_registry_fetch_blob (SysctrRegistry *reg, const char *digest, gint64 size, int fd, SysctrProgressFunc progress,
+                            gpointer progress_data, GError **error)
+{
+  return fetch_blob_common (reg, digest, size, fd, NULL, 0, progress, progress_data, error);
+}
+
+gboolean
+sysctr_registry_fetch_blob_bytes (SysctrRegistry *reg, const char *digest, gint64 size, gsize max_size, GBytes **out,
+                                  GError **error)
+{
+  g_autoptr (GByteArray) buf = g_byte_array_new ();
+  if (size > (gint64) max_size)
+    return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "blob %s: declared size %" G_GINT64_FORMAT " is over the limit", digest, size);
+  if (!fetch_blob_common (reg, digest, size, -1, buf, max_size, NULL, NULL, error))
+    return FALSE;
+  *out = g_byte_array_free_to_bytes (g_steal_pointer (&buf));
+  return TRUE;
+}

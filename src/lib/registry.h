@@ -1,0 +1,51 @@
+/* Distribution API client (libcurl): ping, auth (Bearer, Basic),
+ * manifests and blobs, every byte checked against its digest. */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "reference.h"
+
+G_BEGIN_DECLS
+
+typedef struct
+{
+  gboolean tls_verify;
+  char *creds;    /* "USER:PASS" or NULL; never stored */
+  char *authfile; /* path or NULL */
+  char *platform; /* "os/arch[/variant]" or NULL for this host */
+  gboolean quiet;
+} SysctrPullOptions;
+
+void sysctr_pull_options_init (SysctrPullOptions *opts);
+void sysctr_pull_options_clear (SysctrPullOptions *opts);
+
+#define SYSCTR_MAX_MANIFEST_SIZE (4 * 1024 * 1024)
+#define SYSCTR_MAX_CONFIG_SIZE (8 * 1024 * 1024)
+
+typedef struct SysctrRegistry SysctrRegistry;
+
+SysctrRegistry *sysctr_registry_new (const SysctrRef *ref, const SysctrPullOptions *opts, GError **error);
+void sysctr_registry_free (SysctrRegistry *reg);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (SysctrRegistry, sysctr_registry_free)
+
+/* Number of HTTP requests made so far (for tests and benchmarks). */
+guint sysctr_registry_request_count (SysctrRegistry *reg);
+
+/* @reference is a tag or a digest. When it is a digest, the content is
+ * verified against it. */
+gboolean sysctr_registry_get_manifest (SysctrRegistry *reg, const char *reference, GBytes **out_data,
+                                       char **out_media_type, char **out_digest, GError **error);
+
+typedef void (*SysctrProgressFunc) (gpointer user_data, guint64 bytes);
+
+/* Stream a blob into @fd, hashing while it streams; fails (and the
+ * caller drops the file) unless its sha256 is @digest and it has exactly
+ * @size bytes (when @size >= 0). */
+gboolean sysctr_registry_fetch_blob (SysctrRegistry *reg, const char *digest, gint64 size, int fd,
+                                     SysctrProgressFunc progress, gpointer progress_data, GError **error);
+
+gboolean sysctr_registry_fetch_blob_bytes (SysctrRegistry *reg, const char *digest, gint64 size,
+                                           gsize max_size, GBytes **out, GError **error);
+
+G_END_DECLS

@@ -1,0 +1,82 @@
+/* Small helpers shared by the CLI and the library (GLib side). */
+#pragma once
+
+#include <errno.h>
+#include <fcntl.h>
+#include <gio/gio.h>
+#include <jansson.h>
+#include <unistd.h>
+
+G_BEGIN_DECLS
+
+/* g_autofd needs GLib 2.76; Debian 12 has 2.74. */
+static inline void
+sysctr_close_fdp (int *fdp)
+{
+  if (*fdp >= 0)
+    {
+      int errsv = errno;
+      close (*fdp);
+      errno = errsv;
+    }
+}
+#define sysctr_autofd __attribute__ ((cleanup (sysctr_close_fdp)))
+
+static inline int
+sysctr_steal_fd (int *fdp)
+{
+  int fd = *fdp;
+  *fdp = -1;
+  return fd;
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (json_t, json_decref)
+
+#define SYSCTR_ERROR (sysctr_error_quark ())
+GQuark sysctr_error_quark (void);
+
+typedef enum
+{
+  SYSCTR_ERROR_FAILED,
+  SYSCTR_ERROR_INVALID,     /* bad input from the user */
+  SYSCTR_ERROR_HOSTILE,     /* bad input from a registry or an image */
+  SYSCTR_ERROR_NOT_FOUND,
+  SYSCTR_ERROR_EXISTS,
+  SYSCTR_ERROR_AUTH,
+  SYSCTR_ERROR_NETWORK,
+} SysctrError;
+
+gboolean sysctr_throw_errno (GError **error, const char *fmt, ...) G_GNUC_PRINTF (2, 3);
+gboolean sysctr_throw (GError **error, SysctrError code, const char *fmt, ...) G_GNUC_PRINTF (3, 4);
+void sysctr_prefix_error (GError **error, const char *fmt, ...) G_GNUC_PRINTF (2, 3);
+
+gboolean sysctr_write_file_at (int dfd, const char *path, const void *data, gsize len, mode_t mode,
+                               GError **error);
+gboolean sysctr_read_file_at (int dfd, const char *path, gsize max_size, char **out_data,
+                              gsize *out_len, GError **error);
+gboolean sysctr_mkdir_p_at (int dfd, const char *path, mode_t mode, GError **error);
+gboolean sysctr_rm_rf_at (int dfd, const char *path, GError **error);
+gboolean sysctr_opendir_at (int dfd, const char *path, gboolean create, int *out_fd, GError **error);
+
+json_t *sysctr_json_parse (const char *data, gsize len, const char *what, GError **error);
+char *sysctr_json_dump (json_t *json, gboolean pretty);
+const char *sysctr_json_get_string (json_t *obj, const char *key);
+
+char *sysctr_sha256_hex (const void *data, gsize len);
+gboolean sysctr_digest_valid (const char *digest);
+
+char *sysctr_format_size (guint64 bytes);
+
+typedef struct SysctrLock SysctrLock;
+gboolean sysctr_lock_acquire (int state_dfd, SysctrLock **out_lock, GError **error);
+void sysctr_lock_release (SysctrLock *lock);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (SysctrLock, sysctr_lock_release)
+
+/* Fault injection for crash-consistency tests: when SYSCTR_CRASH_AT names
+ * this point (or its ordinal), the process kills itself with SIGKILL. */
+void sysctr_crash_point (const char *name);
+
+gboolean sysctr_verbose (void);
+void sysctr_set_verbose (gboolean verbose);
+
+G_END_DECLS
