@@ -128,7 +128,7 @@ nspawn_boot() {
 	if [[ -n "${SYSCTR_PREFIX:-}" ]]; then
 		case $SYSCTR_PREFIX in
 		/|/usr|/usr/*) ;; # /usr is bound already (read-only, as on the host)
-		*) mkdir -p "$SYSCTR_PREFIX" && args+=(--bind="$SYSCTR_PREFIX") ;;
+		*) [[ -d "$SYSCTR_PREFIX" ]] && args+=(--bind="$SYSCTR_PREFIX") ;;
 		esac
 	fi
 	local b

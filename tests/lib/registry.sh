@@ -115,7 +115,9 @@ release_port() {
 #       authfile is a containers-auth.json usable with skopeo --authfile and
 #       sysctr --authfile)
 #   The same values are saved as REGISTRY_<ID>_* when --id is given, so a test
-#   can run several (e.g. --id open and --id auth).  Registers registry_stop.
+#   can run several (e.g. --id open and --id auth) and switch between them with
+#   registry_use ID.  The globals always describe the LAST one started.
+#   Registers registry_stop.
 registry_start() {
 	local auth="" id=""
 	while (( $# )); do
@@ -187,6 +189,18 @@ EOF
 		done
 	fi
 	return 0
+}
+
+# registry_use ID        make the registry started with --id ID the current one
+#   (REGISTRY_* globals, which image_push and registry_* use by default)
+registry_use() {
+	local v n
+	for v in PORT ADDR URL PID DIR USER PASSWORD AUTHFILE; do
+		n=REGISTRY_${1}_$v
+		[[ -n "${!n+x}" ]] || { echo "registry_use: no registry with id $1" >&2; return 1; }
+		printf -v "REGISTRY_$v" '%s' "${!n}"
+		export "REGISTRY_$v"
+	done
 }
 
 _registry_answers() {
