@@ -213,7 +213,8 @@ etcd_deb() {
 			tmp=$(mktemp -d "$SYSCTR_TEST_CACHE/dl.XXXXXX") || exit 1
 			# as root apt warns that _apt cannot write here; harmless
 			( cd "$tmp" && apt-get download -q etcd-server ) >&2 2>&1 || { rm -rf "$tmp"; exit 1; }
-			f=$(ls "$tmp"/etcd-server_*.deb) && mv "$f" "$SYSCTR_TEST_CACHE/" || { rm -rf "$tmp"; exit 1; }
+			f=$(ls "$tmp"/etcd-server_*.deb) || { rm -rf "$tmp"; exit 1; }
+			mv "$f" "$SYSCTR_TEST_CACHE/" || { rm -rf "$tmp"; exit 1; }
 			rm -rf "$tmp"
 			deb=$SYSCTR_TEST_CACHE/$(basename "$f")
 		fi

@@ -68,11 +68,38 @@ cleanup_run_all() {
 		( eval "${_cleanups[i]}" ) || diag "cleanup failed: ${_cleanups[i]}"
 	done
 	_cleanups=()
+	[[ -n "$REAPER_PID" ]] && kill -KILL "$REAPER_PID" 2>/dev/null
 	if [[ -n "${SYSCTR_TEST_KEEP:-}" ]]; then
 		diag "kept $TEST_TMPDIR"
 	else
 		rm -rf --one-file-system "$TEST_TMPDIR" 2>/dev/null
 	fi
+}
+
+# ------------------------------------------------------------- reaper --------
+# If the test shell is SIGKILLed (no trap runs), a watcher process started on
+# first use runs the registered self-contained shell lines (LIFO, via /bin/sh)
+# once the test's PID is gone, then removes TEST_TMPDIR.  Libraries register
+# their emergency teardown here (kill the registry, power off / kill nspawn,
+# remove cgroups); a normal exit kills the watcher after the normal cleanup.
+REAPER_FILE=$TEST_TMPDIR/.reaper
+REAPER_PID=""
+
+# reaper_add SHELL-LINE   register an emergency teardown line (plain /bin/sh,
+#                         no library functions; make it safe against pid reuse)
+reaper_add() {
+	printf '%s\n' "$*" >>"$REAPER_FILE"
+	[[ -n "$REAPER_PID" ]] && return 0
+	local main=$$
+	(
+		trap '' INT TERM HUP
+		exec </dev/null >/dev/null 2>&1
+		while kill -0 "$main" 2>/dev/null; do sleep 1; done
+		[ -f "$REAPER_FILE" ] && tac "$REAPER_FILE" | while IFS= read -r line; do /bin/sh -c "$line"; done
+		[ -z "${SYSCTR_TEST_KEEP:-}" ] && rm -rf --one-file-system "$TEST_TMPDIR"
+	) &
+	REAPER_PID=$!
+	disown "$REAPER_PID" 2>/dev/null
 }
 
 _libtest_on_exit() {

@@ -69,7 +69,8 @@
 #   default 20), IN_SYSTEMD_ENV.
 # Env set by nspawn_boot: NSPAWN_NAME NSPAWN_PID SYSTEMD_PID NSPAWN_PIDNS
 #   NSPAWN_DIR NSPAWN_LOG NSPAWN_BOOT_MS NSPAWN_STATE (running|degraded)
-#   NSPAWN_CGROUPS.
+#   NSPAWN_CGROUPS; by nspawn_teardown: NSPAWN_TEARDOWN_MS NSPAWN_STOPPED_PID
+#   (and NSPAWN_PID/SYSTEMD_PID emptied).
 
 [[ -n "${_NSPAWN_SH:-}" ]] && return 0
 _NSPAWN_SH=1
@@ -176,6 +177,8 @@ nspawn_boot() {
 		sleep 0.05
 	done
 	NSPAWN_PIDNS=$(readlink "/proc/$SYSTEMD_PID/ns/pid")
+	# emergency teardown if this shell is SIGKILLed (see reaper_add)
+	reaper_add "if grep -q systemd-nspawn /proc/$NSPAWN_PID/cmdline 2>/dev/null; then kill -TERM $NSPAWN_PID; i=0; while [ \$i -lt 50 ] && [ -d /proc/$NSPAWN_PID ]; do sleep 0.2; i=\$((i+1)); done; [ \"\$(readlink /proc/$SYSTEMD_PID/ns/pid)\" = '$NSPAWN_PIDNS' ] && kill -KILL $SYSTEMD_PID; kill -KILL $NSPAWN_PID; sleep 0.5; fi; for cg in $NSPAWN_CGROUPS; do find \$cg -depth -type d -exec rmdir {} + ; done; rmdir /run/systemd/nspawn/propagate/$NSPAWN_NAME"
 	echo "$SYSTEMD_PID" >"$NSPAWN_DIR/systemd.pid"
 	export SYSTEMD_PID NSPAWN_PIDNS
 
@@ -287,6 +290,7 @@ nspawn_teardown() {
 	fi
 	wait "$NSPAWN_PID" 2>/dev/null
 	NSPAWN_TEARDOWN_MS=$(( $(now_ms) - t0 ))
+	export NSPAWN_TEARDOWN_MS
 	# straggler processes in its pid namespace (should not exist once pid 1 died)
 	local p ns
 	if [[ -n "${NSPAWN_PIDNS:-}" ]]; then
@@ -299,7 +303,7 @@ nspawn_teardown() {
 	local cg d
 	for cg in ${NSPAWN_CGROUPS:-}; do
 		[[ -d "$cg" ]] || continue
-		for d in $(find "$cg" -depth -type d 2>/dev/null); do
+		find "$cg" -depth -type d -print0 2>/dev/null | while IFS= read -r -d '' d; do
 			xargs -r kill -KILL <"$d/cgroup.procs" 2>/dev/null
 		done
 		for _ in 1 2 3 4 5 6 7 8 9 10; do

@@ -42,6 +42,7 @@ release_my_ports() {
 	return 0
 }
 cleanup_push release_my_ports
+reaper_add "grep -lx '$$ $TEST_RUN_ID' $SYSCTR_TEST_PORTDIR/[0-9]* 2>/dev/null | xargs -r rm -f"
 
 _port_bindable() {
 	python3 - "$1" <<'EOF' 2>/dev/null
@@ -173,6 +174,7 @@ EOF
 	local pid=$!
 	echo "$pid" >"$dir/pid"
 	cleanup_push "registry_stop $dir"
+	reaper_add "grep -q docker-registry /proc/$pid/cmdline 2>/dev/null && kill -TERM $pid"
 	if ! wait_until 20 _registry_answers "$port"; then
 		echo "registry_start: registry on port $port did not come up" >&2
 		tail -n 20 "$dir/registry.log" >&2

@@ -6,11 +6,16 @@
 #
 # Reports (as diagnostics): boot time of the nspawn systemd, etcd image build
 # time, etcd readiness time under that systemd, teardown time.
+# shellcheck disable=SC2154  # REGISTRY_<id>_* and time_ms results are set indirectly
 
 LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")/../lib" && pwd)
+# shellcheck source=../lib/libtest.sh
 . "$LIB/libtest.sh"
+# shellcheck source=../lib/registry.sh
 . "$LIB/registry.sh"
+# shellcheck source=../lib/images.sh
 . "$LIB/images.sh"
+# shellcheck source=../lib/nspawn.sh
 . "$LIB/nspawn.sh"
 
 require_root
