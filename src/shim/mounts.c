@@ -128,6 +128,17 @@ resolve_mountpoint (int root_fd, const char *path, bool want_dir, int *ret)
             return shim_errorf (-ENAMETOOLONG, "mount destination %s", path);
           memcpy (name, p, len);
           name[len] = '\0';
+          {
+            char target[256];
+            ssize_t tl = readlinkat (cur, name, target, sizeof target - 1);
+            if (tl > 0)
+              {
+                target[tl] = '\0';
+                return shim_refusef ("mount destination %s: %s is a symlink to %s, which does not exist inside "
+                                     "the rootfs (symlinks are resolved inside the rootfs, never on the host)",
+                                     path, prefix, target);
+              }
+          }
           if (!is_own_tmpfs (cur))
             return shim_refusef ("mount destination %s: %s does not exist in the rootfs, and the rootfs is never "
                                  "written (add it to the image or mount a tmpfs on a parent)",

@@ -1,0 +1,133 @@
+#!/bin/bash
+# The shim run directly on a probe bundle: what the payload sees, exit
+# statuses, signals, notify relay, fd hygiene.
+. "$(dirname "$0")/libtest-shim.sh"
+require_root
+
+B=$TMP/bundle
+make_bundle "$B" report
+out=$TMP/report.txt
+
+# fd 7 leaks into the shim (no CLOEXEC): it must not reach the payload
+(cd "$B" && "$SHIM" --name=probe 7</dev/null >"$out" 2>"$TMP/err"); rc=$?
+check "shim runs the probe (exit $rc)" test "$rc" = 0
+[ -s "$TMP/err" ] && diag "stderr: $(cat "$TMP/err")"
+expect_kv "$out" hostname probebox
+expect_kv "$out" pid 2
+expect_kv "$out" ppid 1
+expect_kv "$out" write_root EROFS
+expect_kv "$out" write_tmp OK
+check "root mounted read-only" grep -q '^root_opts=ro,' "$out"
+check "/proc nosuid,nodev,noexec" grep -q '^proc_opts=rw,nosuid,nodev,noexec' "$out"
+check "/sys read-only" grep -q '^sys_opts=ro,' "$out"
+check "/proc/sys read-only" grep -q '^proc_sys_opts=ro,' "$out"
+expect_kv "$out" masked:/proc/keys devnull
+expect_kv "$out" masked:/proc/acpi emptydir
+expect_kv "$out" masked:/sys/firmware emptydir
+check "/proc/kcore masked or absent" grep -Eq '^masked:/proc/kcore=(devnull|ENOENT)' "$out"
+expect_kv "$out" dev_null chr
+expect_kv "$out" dev_pts_ptmx present
+# CAP_CHOWN(0) CAP_KILL(5) CAP_NET_BIND_SERVICE(10)
+expect_kv "$out" CapEff 0000000000000421
+expect_kv "$out" CapBnd 0000000000000421
+expect_kv "$out" CapInh 0000000000000000
+expect_kv "$out" NoNewPrivs 1
+expect_kv "$out" fds 0,1,2
+expect_kv "$out" sd_listen_fds 0
+expect_kv "$out" notify_socket unset
+# the host is unaffected
+check "host hostname unchanged" test "$(hostname)" != probebox
+
+# payload as pid 1 (no init)
+edit_config "$B" 'c["annotations"] = {"org.sysctr.init": "false"}'
+(cd "$B" && "$SHIM") >"$out" 2>&1
+expect_kv "$out" pid 1
+edit_config "$B" 'del c["annotations"]'
+
+# non-root user, ambient capability
+edit_config "$B" 'c["process"]["user"] = {"uid": 1000, "gid": 1000, "additionalGids": [5]}; c["process"]["capabilities"]["inheritable"] = ["CAP_NET_BIND_SERVICE"]; c["process"]["capabilities"]["ambient"] = ["CAP_NET_BIND_SERVICE"]; c["process"]["capabilities"]["effective"] = ["CAP_NET_BIND_SERVICE"]; c["process"]["capabilities"]["permitted"] = ["CAP_NET_BIND_SERVICE"]'
+(cd "$B" && "$SHIM") >"$out" 2>"$TMP/err"
+[ -s "$TMP/err" ] && diag "stderr: $(cat "$TMP/err")"
+expect_kv "$out" uid 1000
+expect_kv "$out" CapEff 0000000000000400
+expect_kv "$out" CapAmb 0000000000000400
+expect_kv "$out" write_tmp OK
+make_bundle "$B" report
+
+# exit status passes through
+edit_config "$B" 'c["process"]["args"] = ["/sysctr-probe", "exit", "3"]'
+(cd "$B" && "$SHIM"); rc=$?
+check "payload exit 3 => shim exit 3 (got $rc)" test "$rc" = 3
+
+# SIGTERM stops a sleeping payload at once, the shim dies of SIGTERM
+for mode in init no-init; do
+  if [ $mode = init ]; then
+    edit_config "$B" 'c["process"]["args"] = ["/sysctr-probe", "sleep", "60"]; c.pop("annotations", None)'
+  else
+    edit_config "$B" 'c["process"]["args"] = ["/sysctr-probe", "sleep", "60"]; c["annotations"] = {"org.sysctr.init": "false"}'
+  fi
+  (cd "$B" && exec "$SHIM") & pid=$!
+  sleep 0.3
+  start=$(date +%s%N)
+  kill -TERM $pid
+  if [ $mode = init ]; then
+    wait $pid; rc=$?
+    ms=$(( ($(date +%s%N) - start) / 1000000 ))
+    check "[$mode] SIGTERM: shim killed by SIGTERM (status $rc), in ${ms} ms" test "$rc" = 143 -a "$ms" -lt 2000
+  else
+    # A handler-less pid 1 ignores SIGTERM: why the init is the default.
+    sleep 0.5
+    check "[$mode] SIGTERM ignored by a handler-less pid 1 (documented opt-out)" kill -0 $pid
+    kill -KILL $pid; wait $pid 2>/dev/null
+  fi
+done
+edit_config "$B" 'c.pop("annotations", None)'
+
+# SIGKILL of the shim kills the container (PDEATHSIG)
+edit_config "$B" 'c["process"]["args"] = ["/sysctr-probe", "sleep", "61"]'
+(cd "$B" && exec "$SHIM") & pid=$!
+sleep 0.3
+kill -KILL $pid; wait $pid 2>/dev/null
+sleep 0.2
+check "shim SIGKILLed => no payload left" sh -c '! pgrep -f "^/sysctr-probe sleep 6[1]" >/dev/null'
+
+# notify relay: allowed lines reach NOTIFY_SOCKET, others do not
+edit_config "$B" 'c["process"]["args"] = ["/sysctr-probe", "notify", "READY=1", "MAINPID=1", "STATUS=serving", "FDSTORE=1"]'
+for addr in "@sysctr-test-$$" "$TMP/notify.sock"; do
+  (cd "$B" && python3 "$LIBDIR/notify-listen.py" "$addr" "$SHIM" --name=ntest) >"$out" 2>&1
+  check "notify ($addr): READY=1 and STATUS relayed" grep -q '^MSG:READY=1|STATUS=serving$' "$out"
+  check "notify ($addr): MAINPID/FDSTORE dropped" sh -c "! grep -q 'MAINPID\|FDSTORE' '$out'"
+  check "notify ($addr): shim exited 0" grep -q '^EXIT:0$' "$out"
+done
+check "notify dir removed after exit" sh -c '! ls /run/sysctr/notify/ 2>/dev/null | grep -q "^ntest-"'
+edit_config "$B" 'c["process"]["args"] = ["/sysctr-probe", "report"]'
+(cd "$B" && python3 "$LIBDIR/notify-listen.py" "$TMP/notify2.sock" "$SHIM") >"$out" 2>&1
+expect_kv "$out" notify_socket /run/sysctr/notify/notify
+# without NOTIFY_SOCKET nothing is bound
+(cd "$B" && env -u NOTIFY_SOCKET "$SHIM" --name=nonotify) >"$out" 2>&1
+check "no NOTIFY_SOCKET: no relay directory" sh -c '! ls /run/sysctr/notify/ 2>/dev/null | grep -q "^nonotify-"'
+
+# a symlinked mount destination is resolved inside the root, never on the host
+make_bundle "$B" cat /etc/marker
+mkdir -p "$B/rootfs/etc" "$B/src"
+echo inside > "$B/src/marker"
+ln -s /etc "$B/rootfs/data"
+edit_config "$B" 'c["mounts"].append({"destination": "/data", "type": "bind", "source": "src", "options": ["rbind", "ro"]})'
+before=$(md5sum /proc/self/mountinfo | cut -c1-8)
+(cd "$B" && "$SHIM") >"$out" 2>&1
+check "symlink /data -> /etc bound onto the rootfs's /etc" grep -qx inside "$out"
+check "host /etc untouched" test ! -e /etc/marker
+rm -rf "$B/rootfs/etc"
+(cd "$B" && "$SHIM") >"$out" 2>&1; rc=$?
+check "symlink /data -> /etc with no /etc in the rootfs: refused (rc $rc)" test "$rc" = 125
+check "  ... with one clear line" grep -q '^sysctr-shim: mount destination /data: /data is a symlink to /etc, which does not exist inside the rootfs' "$out"
+diag "$(cat "$out")"
+
+# sysctl: only namespaced keys
+make_bundle "$B" cat /proc/sys/kernel/msgmax
+edit_config "$B" 'c["linux"]["sysctl"] = {"kernel.msgmax": "12345"}'
+(cd "$B" && "$SHIM") >"$out" 2>&1
+check "ipc sysctl applied in the container" grep -qx 12345 "$out"
+check "host kernel.msgmax untouched" test "$(cat /proc/sys/kernel/msgmax)" != 12345
+
+done_testing
