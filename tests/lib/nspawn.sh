@@ -53,6 +53,14 @@
 #   /var/lib/sysctr needs no bind: it is on the volatile tmpfs root and dies
 #   with the container.
 #
+# * /etc inside starts (nearly) empty: no /etc/hosts (so "localhost" does not
+#   resolve: the lib writes a minimal /etc/hosts after boot), no
+#   /etc/alternatives (so /usr/bin/awk, vi, ... are dangling: bound read-only
+#   from the host, with /etc/ssl/certs and the ld.so cache; NSPAWN_HOST_ETC), no
+#   /etc/containers (tests create policy.json, certs.d, auth.json inside, the
+#   container's /etc is a writable tmpfs), and no /etc/systemd/system or
+#   /etc/tmpfiles.d (created after boot, as a real host has them).
+#
 # * Environment: nsenter keeps the caller's environment, so in_systemd starts
 #   commands with a clean one (env -i) plus PATH/LANG and the variables named in
 #   IN_SYSTEMD_ENV.
@@ -63,7 +71,7 @@
 #   pid namespace) and then nspawn.  machinectl is not usable (--register=no).
 #   Mounts live in nspawn's private mount namespace and vanish with it.
 #
-# Env read: SYSCTR_PREFIX, NSPAWN_MASK (replaces the default list),
+# Env read: SYSCTR_PREFIX, NSPAWN_HOST_ETC, NSPAWN_MASK (replaces the default list),
 #   NSPAWN_MASK_EXTRA, NSPAWN_BINDS, NSPAWN_BINDS_RO, NSPAWN_ARGS (extra nspawn
 #   options), NSPAWN_BOOT_TIMEOUT (s, default 90), NSPAWN_STOP_TIMEOUT (s,
 #   default 20), IN_SYSTEMD_ENV.
@@ -77,6 +85,9 @@ _NSPAWN_SH=1
 
 : "${NSPAWN_BOOT_TIMEOUT:=90}"
 : "${NSPAWN_STOP_TIMEOUT:=20}"
+# host /etc entries bound read-only (/usr symlinks into /etc/alternatives, e.g.
+# awk; CA certificates; the loader cache)
+: "${NSPAWN_HOST_ETC:=alternatives ssl/certs ld.so.cache ld.so.conf ld.so.conf.d}"
 : "${NSPAWN_MASK:=docker-registry.service postgresql.service postgresql@.service
 podman.service podman.socket podman-auto-update.service podman-auto-update.timer
 podman-restart.service podman-clean-transient.service podman-kube@.service
@@ -133,6 +144,7 @@ nspawn_boot() {
 		esac
 	fi
 	local b
+	for b in $NSPAWN_HOST_ETC; do [[ -e "/etc/$b" ]] && args+=(--bind-ro="/etc/$b"); done
 	for b in ${NSPAWN_BINDS:-}; do args+=(--bind="$b"); done
 	for b in ${NSPAWN_BINDS_RO:-}; do args+=(--bind-ro="$b"); done
 	# shellcheck disable=SC2206
@@ -201,6 +213,9 @@ nspawn_boot() {
 	running|degraded)
 		# a real host has these; the empty volatile /etc does not
 		in_systemd mkdir -p /etc/systemd/system /etc/tmpfiles.d
+		[[ -e /proc/$SYSTEMD_PID/root/etc/hosts ]] ||
+			printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t%s\n' \
+				"$name" | nspawn_put /etc/hosts
 		return 0 ;;
 	*)
 		echo "nspawn_boot: system state '${st:-no answer}' after ${NSPAWN_BOOT_MS} ms" >&2
@@ -322,4 +337,11 @@ nspawn_teardown() {
 	NSPAWN_STOPPED_PID=$NSPAWN_PID
 	NSPAWN_PID="" SYSTEMD_PID=""
 	return $rc
+}
+
+# in_sysctr ARGS...       run the installed sysctr inside the booted systemd
+#   (SYSCTR_BIN, default $SYSCTR_PREFIX/bin/sysctr; SYSCTR_PREFIX is bound at
+#   the same path, so units it writes can name the shim by its host path)
+in_sysctr() {
+	in_systemd "${SYSCTR_BIN:-${SYSCTR_PREFIX:-/usr/local}/bin/sysctr}" "$@"
 }

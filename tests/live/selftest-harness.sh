@@ -56,6 +56,12 @@ assert_eq "$(in_systemctl list-units --state=running --plain --no-legend 'postgr
 assert_eq "$(in_systemd cat "$marker")" "$TEST_RUN_ID" "SYSCTR_PREFIX is bound at the same path"
 assert_eq "$(in_systemd stat -f -c %T /var/lib)" tmpfs "/var/lib (so /var/lib/sysctr) is on the volatile tmpfs"
 ok "/etc/systemd/system exists inside" in_systemd test -d /etc/systemd/system
+ok "localhost resolves inside" in_systemd getent hosts localhost
+ok "/usr/bin/awk (an /etc/alternatives link) works inside" in_systemd awk 'BEGIN{exit 0}'
+# sysctr talks to systemd over the system bus (sd-bus), as a client started by nsenter
+assert_match "$(in_systemd busctl get-property org.freedesktop.systemd1 /org/freedesktop/systemd1 \
+	org.freedesktop.systemd1.Manager Virtualization 2>&1)" '^s "systemd-nspawn"$' \
+	"D-Bus system bus reaches systemd inside (Virtualization=systemd-nspawn)"
 
 # a written Type=notify unit whose shell loop reports ready on its 3rd round
 nspawn_put /etc/systemd/system/harness-notify.service <<'EOF'
