@@ -1,10 +1,109 @@
 #include "config.h"
 
+#include <string.h>
+
 #include "builtins.h"
-#include "sysctr-util.h"
+#include "containers.h"
+#include "context.h"
+#include "install.h"
+#include "render.h"
+
+gboolean sysctr_pull_options_from_cli (SysctrPullOptions *opts, const char *tls_verify, const char *creds,
+                                       const char *authfile, const char *platform, gboolean quiet, GError **error);
+
+static char *opt_rebase;
+static char **opt_set;
+static gboolean opt_no_pull;
+static gboolean opt_all;
+static char *opt_tls_verify;
+static char *opt_authfile;
+static char *opt_creds;
+
+static GOptionEntry entries[] = {
+  { "rebase", 0, 0, G_OPTION_ARG_STRING, &opt_rebase, "Switch to another image reference", "IMAGE" },
+  { "set", 0, 0, G_OPTION_ARG_STRING_ARRAY, &opt_set, "Set a template variable", "KEY=VALUE" },
+  { "no-pull", 0, 0, G_OPTION_ARG_NONE, &opt_no_pull, "Use the store only", NULL },
+  { "all", 'a', 0, G_OPTION_ARG_NONE, &opt_all, "Update every container that opted in to auto-update", NULL },
+  { "tls-verify", 0, 0, G_OPTION_ARG_STRING, &opt_tls_verify, "Verify TLS; false also allows plain HTTP", "BOOL" },
+  { "authfile", 0, 0, G_OPTION_ARG_FILENAME, &opt_authfile, "containers-auth.json file", "FILE" },
+  { "creds", 0, 0, G_OPTION_ARG_STRING, &opt_creds, "Registry credentials (not stored)", "USER:PASS" },
+  { NULL },
+};
+
+/* Auto-update policy: --set AUTO_UPDATE=registry at install, or the image
+ * label org.sysctr.auto-update=registry. */
+static gboolean
+opted_in (SysctrContext *ctx, const char *name)
+{
+  g_autofree char *slot = NULL;
+  g_autoptr (json_t) info = NULL;
+  if (!sysctr_container_active_slot (ctx, name, &slot, NULL) || slot == NULL ||
+      !sysctr_container_read_info (ctx, slot, &info, NULL))
+    return FALSE;
+  const char *v = sysctr_json_get_string (json_object_get (info, "values"), "AUTO_UPDATE");
+  return g_strcmp0 (v, "registry") == 0 || g_strcmp0 (v, "true") == 0;
+}
 
 gboolean
 sysctr_builtin_update (int argc, char **argv, const SysctrGlobals *globals, GError **error)
 {
-  return sysctr_throw (error, SYSCTR_ERROR_FAILED, "this command is being written");
+  g_autoptr (GOptionContext) context = g_option_context_new ("NAME | --all - update to what the reference names now");
+  if (!sysctr_parse_options (context, entries, &argc, &argv, error))
+    return FALSE;
+  if ((opt_all && argc != 1) || (!opt_all && argc != 2))
+    return sysctr_throw (error, SYSCTR_ERROR_INVALID, "usage: sysctr update [OPTION…] NAME | sysctr update --all");
+  g_autoptr (GHashTable) set = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  for (char **s = opt_set; s && *s; s++)
+    if (!sysctr_parse_set (set, *s, error))
+      return FALSE;
+  SysctrPullOptions pull;
+  gboolean have_pull = opt_tls_verify || opt_authfile || opt_creds;
+  if (!sysctr_pull_options_from_cli (&pull, opt_tls_verify, opt_creds, opt_authfile, NULL, TRUE, error))
+    return FALSE;
+  g_autoptr (SysctrContext) ctx = sysctr_context_new (globals->root, TRUE, error);
+  if (ctx == NULL || !sysctr_reconcile (ctx, error))
+    {
+      sysctr_pull_options_clear (&pull);
+      return FALSE;
+    }
+  SysctrUpdateOptions opts = {
+    .rebase = opt_rebase,
+    .set = set,
+    .no_pull = opt_no_pull,
+    .pull = have_pull ? &pull : NULL,
+    .gate = opt_all,
+  };
+  gboolean ok = TRUE;
+  if (!opt_all)
+    {
+      gboolean changed;
+      ok = sysctr_update (ctx, argv[1], &opts, &changed, error);
+    }
+  else
+    {
+      g_autoptr (GPtrArray) names = NULL;
+      ok = sysctr_containers_list (ctx, &names, error);
+      guint failed = 0, updated = 0, considered = 0;
+      for (guint i = 0; ok && i < names->len; i++)
+        {
+          if (!opted_in (ctx, names->pdata[i]))
+            continue;
+          considered++;
+          gboolean changed = FALSE;
+          g_autoptr (GError) local_error = NULL;
+          if (!sysctr_update (ctx, names->pdata[i], &opts, &changed, &local_error))
+            {
+              g_printerr ("sysctr update: %s: %s\n", (char *) names->pdata[i], local_error->message);
+              failed++;
+            }
+          else if (changed)
+            updated++;
+        }
+      if (ok)
+        g_print ("update --all: %u container(s) opted in, %u updated, %u failed\n", considered, updated, failed);
+      if (ok && failed)
+        ok = sysctr_throw (error, SYSCTR_ERROR_FAILED, "%u container(s) failed to update", failed);
+    }
+  sysctr_pull_options_clear (&pull);
+  return ok;
 }

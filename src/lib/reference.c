@@ -339,10 +339,16 @@ sysctr_ref_default_name (const SysctrRef *ref)
     }
   else
     {
-      base = ref->tag ? g_strdup (ref->tag) : g_path_get_basename (ref->file);
+      base = g_path_get_basename (ref->file);
       char *dot = strchr (base, '.');
-      if (dot && ref->tag == NULL)
+      if (dot && ref->transport != SYSCTR_TRANSPORT_OCI)
         *dot = '\0';
+      if (ref->tag && strcmp (ref->tag, "latest") != 0)
+        {
+          char *t = g_strconcat (base, "-", ref->tag, NULL);
+          g_free (base);
+          base = t;
+        }
     }
   /* Tags may hold '.', names may not. */
   for (char *p = base; *p; p++)

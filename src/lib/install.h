@@ -1,0 +1,43 @@
+/* install, uninstall, update, rollback: deployments in two slots,
+ * switched by renaming a symlink (the commit point), units and host files
+ * made to match the active slot. */
+#pragma once
+
+#include "context.h"
+#include "registry.h"
+
+G_BEGIN_DECLS
+
+typedef struct
+{
+  const char *name;    /* NULL: derived from the reference */
+  const char *image;
+  GHashTable *set;     /* KEY -> VALUE */
+  const char *runtime; /* NULL: sysctr-shim */
+  gboolean now;
+  const SysctrPullOptions *pull;
+} SysctrInstallOptions;
+
+gboolean sysctr_install (SysctrContext *ctx, const SysctrInstallOptions *opts, GError **error);
+gboolean sysctr_uninstall (SysctrContext *ctx, const char *name, gboolean purge, GError **error);
+
+typedef struct
+{
+  const char *rebase;  /* another reference, or NULL */
+  GHashTable *set;
+  gboolean no_pull;
+  const SysctrPullOptions *pull; /* NULL: the options kept at install */
+  gboolean gate;       /* roll back when the restarted unit does not come up */
+} SysctrUpdateOptions;
+
+/* *out_changed tells whether a new deployment was made. */
+gboolean sysctr_update (SysctrContext *ctx, const char *name, const SysctrUpdateOptions *opts, gboolean *out_changed,
+                        GError **error);
+gboolean sysctr_rollback (SysctrContext *ctx, const char *name, GError **error);
+
+/* Completes or reverts what an interrupted command left: host files and
+ * units not matching the active deployment, units of containers that are
+ * gone. Every mutating command runs it first. */
+gboolean sysctr_reconcile (SysctrContext *ctx, GError **error);
+
+G_END_DECLS

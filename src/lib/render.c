@@ -1,0 +1,947 @@
+#include "config.h"
+
+#include "render.h"
+
+#include "context.h"
+#include "deploy.h"
+
+#include <dirent.h>
+#include "template.h"
+
+#include <string.h>
+#include <sys/stat.h>
+
+#define MAX_TEMPLATE_SIZE (1024 * 1024)
+#define MAX_HOSTFS_FILES 1000
+#define MAX_HOSTFS_SIZE (16 * 1024 * 1024)
+
+static const char *forced_names[] = {
+  "DESTDIR", "NAME", "EXEC_START", "EXEC_STOP", "EXEC_STARTPRE", "EXEC_STOPPOST",
+  "HOST_UID", "HOST_GID", "IMAGE_NAME", "IMAGE_ID",
+};
+
+static const char *all_caps[] = {
+  "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_SETGID",
+  "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN",
+  "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE",
+  "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_TIME",
+  "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP",
+  "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
+  "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
+};
+
+/* What a container gets when its image says nothing: Docker's default set. */
+static const char *default_caps[] = {
+  "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW", "CAP_SETGID",
+  "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+};
+
+void
+sysctr_rendered_free (SysctrRendered *r)
+{
+  if (r == NULL)
+    return;
+  g_clear_pointer (&r->values, g_hash_table_unref);
+  if (r->config)
+    json_decref (r->config);
+  g_clear_pointer (&r->files, g_ptr_array_unref);
+  g_clear_pointer (&r->units, g_ptr_array_unref);
+  g_clear_pointer (&r->warnings, g_ptr_array_unref);
+  g_free (r->enable_unit);
+  g_free (r->runtime_path);
+  g_free (r->state_path);
+  g_free (r);
+}
+
+static void
+host_file_free (SysctrHostFile *f)
+{
+  g_free (f->path);
+  g_bytes_unref (f->data);
+  g_free (f);
+}
+
+static void
+warn (SysctrRendered *r, const char *fmt, ...) G_GNUC_PRINTF (2, 3);
+static void
+warn (SysctrRendered *r, const char *fmt, ...)
+{
+  va_list args;
+  va_start (args, fmt);
+  char *msg = g_strdup_vprintf (fmt, args);
+  va_end (args);
+  g_ptr_array_add (r->warnings, msg);
+}
+
+gboolean
+sysctr_parse_set (GHashTable *table, const char *arg, GError **error)
+{
+  const char *eq = strchr (arg, '=');
+  if (eq == NULL)
+    return sysctr_throw (error, SYSCTR_ERROR_INVALID, "--set expects KEY=VALUE, not \"%s\"", arg);
+  g_autofree char *key = g_strndup (arg, eq - arg);
+  if (!sysctr_template_name_valid (key))
+    return sysctr_throw (error, SYSCTR_ERROR_INVALID, "--set: \"%s\" is not a valid variable name", key);
+  for (guint i = 0; i < G_N_ELEMENTS (forced_names); i++)
+    if (strcmp (key, forced_names[i]) == 0)
+      return sysctr_throw (error, SYSCTR_ERROR_INVALID, "--set: %s is set by sysctr and cannot be overridden", key);
+  if (!g_utf8_validate (eq + 1, -1, NULL))
+    return sysctr_throw (error, SYSCTR_ERROR_INVALID, "--set: value of %s is not valid UTF-8", key);
+  g_hash_table_replace (table, g_steal_pointer (&key), g_strdup (eq + 1));
+  return TRUE;
+}
+
+char *
+sysctr_marker_line (const char *name, const char *comment_prefix)
+{
+  return g_strdup_printf ("%s%s; remove with \"sysctr uninstall %s\"\n", SYSCTR_MARKER_PREFIX, name, name);
+}
+
+char *
+sysctr_marker_owner (const char *data, gsize len)
+{
+  gsize plen = strlen (SYSCTR_MARKER_PREFIX);
+  if (len < plen || memcmp (data, SYSCTR_MARKER_PREFIX, plen) != 0)
+    return NULL;
+  const char *p = data + plen;
+  const char *end = data + len;
+  const char *q = p;
+  while (q < end && (g_ascii_isalnum (*q) || *q == '_' || *q == '-'))
+    q++;
+  if (q == p || q >= end || *q != ';')
+    return NULL;
+  return g_strndup (p, q - p);
+}
+
+char *
+sysctr_runtime_resolve (const char *runtime, const char *shim_path, GError **error)
+{
+  if (runtime == NULL || strcmp (runtime, "sysctr-shim") == 0 || strcmp (runtime, "shim") == 0)
+    return g_strdup (shim_path);
+  if (strchr (runtime, '/') == NULL)
+    {
+      char *p = g_find_program_in_path (runtime);
+      if (p == NULL)
+        sysctr_throw (error, SYSCTR_ERROR_INVALID, "--runtime=%s: not found in PATH", runtime);
+      return p;
+    }
+  if (!g_path_is_absolute (runtime))
+    {
+      sysctr_throw (error, SYSCTR_ERROR_INVALID, "--runtime needs an absolute path, not \"%s\"", runtime);
+      return NULL;
+    }
+  return g_strdup (runtime);
+}
+
+static gboolean
+runtime_is_shim (const char *path, const char *shim_path)
+{
+  g_autofree char *base = g_path_get_basename (path);
+  return g_strcmp0 (path, shim_path) == 0 || strcmp (base, "sysctr-shim") == 0;
+}
+
+/* Reads a file of the image's /exports; *out is NULL when it is absent. */
+static gboolean
+read_export (int rootfs_dfd, const char *rel, char **out, gsize *out_len, GError **error)
+{
+  *out = NULL;
+  sysctr_autofd int fd = -1;
+  g_autoptr (GError) local_error = NULL;
+  if (!sysctr_open_in_root (rootfs_dfd, rel, FALSE, FALSE, &fd, &local_error))
+    {
+      if (g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND))
+        return TRUE;
+      g_propagate_error (error, g_steal_pointer (&local_error));
+      return FALSE;
+    }
+  g_autofree char *proc = g_strdup_printf ("/proc/self/fd/%d", fd);
+  return sysctr_read_file_at (AT_FDCWD, proc, MAX_TEMPLATE_SIZE, out, out_len, error);
+}
+
+static json_t *
+labels_of (const SysctrImage *image)
+{
+  json_t *l = json_object_get (json_object_get (image->config, "config"), "Labels");
+  return json_is_object (l) ? l : NULL;
+}
+
+static const char *
+label (const SysctrImage *image, const char *key)
+{
+  return sysctr_json_get_string (labels_of (image), key);
+}
+
+static json_t *
+str_array (const char **items, gsize n)
+{
+  json_t *a = json_array ();
+  for (gsize i = 0; i < n; i++)
+    json_array_append_new (a, json_string (items[i]));
+  return a;
+}
+
+static char *
+caps_list_value (void)
+{
+  GString *s = g_string_new (NULL);
+  for (guint i = 0; i < G_N_ELEMENTS (all_caps); i++)
+    g_string_append_printf (s, "%s\"%s\"", i ? ", " : "", all_caps[i]);
+  return g_string_free (s, FALSE);
+}
+
+static gboolean
+build_values (const SysctrRenderInput *in, json_t *manifest, SysctrRendered *r, GError **error)
+{
+  GHashTable *v = r->values;
+  /* image defaults: /exports/manifest.json, then org.sysctr.default.* labels */
+  json_t *defaults = json_object_get (manifest, "defaultValues");
+  const char *key;
+  json_t *val;
+  json_object_foreach (defaults, key, val)
+    {
+      if (!sysctr_template_name_valid (key))
+        return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "manifest.json: defaultValues has an invalid name \"%.64s\"", key);
+      if (json_is_string (val))
+        g_hash_table_replace (v, g_strdup (key), g_strdup (json_string_value (val)));
+      else if (json_is_integer (val) || json_is_real (val) || json_is_boolean (val))
+        g_hash_table_replace (v, g_strdup (key), sysctr_json_dump (val, FALSE));
+      else
+        return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "manifest.json: default value of %s is not a string", key);
+    }
+  json_t *labels = labels_of (in->image);
+  json_object_foreach (labels, key, val)
+    {
+      if (!g_str_has_prefix (key, "org.sysctr.default.") || !json_is_string (val))
+        continue;
+      const char *name = key + strlen ("org.sysctr.default.");
+      if (!sysctr_template_name_valid (name))
+        return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "label %s: invalid variable name", key);
+      g_hash_table_replace (v, g_strdup (name), g_strdup (json_string_value (val)));
+    }
+
+  /* OS defaults */
+  g_hash_table_replace (v, g_strdup ("RUN_DIRECTORY"), g_strdup ("/run"));
+  g_hash_table_replace (v, g_strdup ("STATE_DIRECTORY"), g_strdup ("/var/lib"));
+  g_hash_table_replace (v, g_strdup ("CONF_DIRECTORY"), g_strdup ("/etc"));
+  const char *uuid = in->previous ? g_hash_table_lookup (in->previous, "UUID") : NULL;
+  g_hash_table_replace (v, g_strdup ("UUID"), uuid ? g_strdup (uuid) : g_uuid_string_random ());
+  g_hash_table_replace (v, g_strdup ("PIDFILE"), g_strdup_printf ("/run/container-%s.pid", in->name));
+  g_hash_table_replace (v, g_strdup ("ALL_PROCESS_CAPABILITIES"), caps_list_value ());
+  g_hash_table_replace (v, g_strdup ("RUNTIME"), g_strdup (r->runtime_path));
+
+  /* --set (previous --sets are passed in by update) */
+  if (in->set)
+    {
+      GHashTableIter it;
+      gpointer k, sv;
+      g_hash_table_iter_init (&it, in->set);
+      while (g_hash_table_iter_next (&it, &k, &sv))
+        g_hash_table_replace (v, g_strdup (k), g_strdup (sv));
+    }
+
+  /* forced */
+  g_hash_table_replace (v, g_strdup ("DESTDIR"), g_strdup (in->slot_path));
+  g_hash_table_replace (v, g_strdup ("NAME"), g_strdup (in->name));
+  g_hash_table_replace (v, g_strdup ("HOST_UID"), g_strdup ("0"));
+  g_hash_table_replace (v, g_strdup ("HOST_GID"), g_strdup ("0"));
+  g_hash_table_replace (v, g_strdup ("IMAGE_NAME"), g_strdup (in->image->reference));
+  g_hash_table_replace (v, g_strdup ("IMAGE_ID"), g_strdup (in->image->manifest_digest));
+  if (runtime_is_shim (r->runtime_path, in->shim_path))
+    {
+      g_hash_table_replace (v, g_strdup ("EXEC_START"), g_strdup_printf ("%s --bundle=%s --name=%s", r->runtime_path, in->slot_path, in->name));
+      g_hash_table_replace (v, g_strdup ("EXEC_STOP"), g_strdup (""));
+    }
+  else
+    {
+      /* runc/crun: no cgroup of their own (the unit's is used: see
+       * linux.cgroupsPath), state under /run so a reboot forgets it. */
+      g_hash_table_replace (v, g_strdup ("EXEC_START"),
+                            g_strdup_printf ("%s --root=/run/sysctr/runtime run --no-new-keyring --bundle=%s sysctr-%s",
+                                             r->runtime_path, in->slot_path, in->name));
+      g_hash_table_replace (v, g_strdup ("EXEC_STOP"), g_strdup_printf ("%s --root=/run/sysctr/runtime kill sysctr-%s TERM", r->runtime_path, in->name));
+    }
+  g_hash_table_replace (v, g_strdup ("EXEC_STARTPRE"), g_strdup (""));
+  g_hash_table_replace (v, g_strdup ("EXEC_STOPPOST"), g_strdup (""));
+  return TRUE;
+}
+
+static json_t *
+mount_obj (const char *dest, const char *type, const char *source, const char *opts_csv)
+{
+  json_t *m = json_pack ("{s:s, s:s, s:s}", "destination", dest, "type", type, "source", source);
+  if (opts_csv)
+    {
+      g_auto (GStrv) opts = g_strsplit (opts_csv, ",", -1);
+      json_object_set_new (m, "options", str_array ((const char **) opts, g_strv_length (opts)));
+    }
+  return m;
+}
+
+/* User "uid[:gid]" or "name[:group]": names are looked up in the image's
+ * own /etc/passwd and /etc/group, never the host's. */
+static gboolean
+lookup_id (int rootfs_dfd, const char *file, const char *name, guint32 *out_id, guint32 *out_gid, GError **error)
+{
+  g_autofree char *data = NULL;
+  gsize len = 0;
+  if (!read_export (rootfs_dfd, file, &data, &len, error))
+    return FALSE;
+  if (data)
+    {
+      g_auto (GStrv) lines = g_strsplit (data, "\n", -1);
+      for (char **l = lines; *l; l++)
+        {
+          g_auto (GStrv) f = g_strsplit (*l, ":", -1);
+          if (g_strv_length (f) >= 4 && strcmp (f[0], name) == 0)
+            {
+              *out_id = (guint32) g_ascii_strtoull (f[2], NULL, 10);
+              if (out_gid)
+                *out_gid = (guint32) g_ascii_strtoull (f[3], NULL, 10);
+              return TRUE;
+            }
+        }
+    }
+  return sysctr_throw (error, SYSCTR_ERROR_INVALID, "image user \"%s\" is not in the image's %s", name, file);
+}
+
+static gboolean
+parse_user (int rootfs_dfd, const char *user, guint32 *uid, guint32 *gid, GError **error)
+{
+  *uid = *gid = 0;
+  if (user == NULL || *user == '\0')
+    return TRUE;
+  g_auto (GStrv) parts = g_strsplit (user, ":", 2);
+  char *end = NULL;
+  gboolean have_gid = FALSE;
+  guint64 n = g_ascii_strtoull (parts[0], &end, 10);
+  if (end && *end == '\0' && *parts[0])
+    *uid = (guint32) n;
+  else
+    {
+      have_gid = parts[1] == NULL;
+      if (!lookup_id (rootfs_dfd, "/etc/passwd", parts[0], uid, gid, error))
+        return FALSE;
+    }
+  if (parts[1])
+    {
+      n = g_ascii_strtoull (parts[1], &end, 10);
+      if (end && *end == '\0' && *parts[1])
+        *gid = (guint32) n;
+      else if (!lookup_id (rootfs_dfd, "/etc/group", parts[1], gid, NULL, error))
+        return FALSE;
+    }
+  (void) have_gid;
+  return TRUE;
+}
+
+/* The native path: a config.json from the image config alone. */
+static json_t *
+derive_config (const SysctrRenderInput *in, SysctrRendered *r, GError **error)
+{
+  json_t *ic = json_object_get (in->image->config, "config");
+  json_t *args = json_array ();
+  json_t *ep = json_object_get (ic, "Entrypoint");
+  json_t *cmd = json_object_get (ic, "Cmd");
+  size_t i;
+  json_t *a;
+  json_array_foreach (ep, i, a)
+    if (json_is_string (a))
+      json_array_append (args, a);
+  json_array_foreach (cmd, i, a)
+    if (json_is_string (a))
+      json_array_append (args, a);
+  g_autoptr (json_t) args_owned = args;
+  if (json_array_size (args) == 0)
+    {
+      sysctr_throw (error, SYSCTR_ERROR_INVALID, "the image has no Entrypoint or Cmd, and no /exports/config.json.template");
+      return NULL;
+    }
+  json_t *env = json_array ();
+  gboolean have_path = FALSE;
+  json_array_foreach (json_object_get (ic, "Env"), i, a)
+    if (json_is_string (a))
+      {
+        json_array_append (env, a);
+        have_path |= g_str_has_prefix (json_string_value (a), "PATH=");
+      }
+  if (!have_path)
+    json_array_append_new (env, json_string ("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"));
+  json_array_append_new (env, json_string ("container=sysctr"));
+
+  guint32 uid, gid;
+  if (!parse_user (in->rootfs_dfd, sysctr_json_get_string (ic, "User"), &uid, &gid, error))
+    {
+      json_decref (env);
+      return NULL;
+    }
+  const char *cwd = sysctr_json_get_string (ic, "WorkingDir");
+
+  json_t *caps = str_array (default_caps, G_N_ELEMENTS (default_caps));
+  json_t *process = json_pack ("{s:b, s:{s:I, s:I}, s:O, s:o, s:s, s:{s:O, s:O, s:O}, s:b}",
+                               "terminal", 0, "user", "uid", (json_int_t) uid, "gid", (json_int_t) gid, "args", args,
+                               "env", env, "cwd", cwd && *cwd ? cwd : "/", "capabilities", "bounding", caps, "effective",
+                               caps, "permitted", caps, "noNewPrivileges", 1);
+  json_decref (caps);
+
+  json_t *mounts = json_array ();
+  json_array_append_new (mounts, mount_obj ("/proc", "proc", "proc", "nosuid,noexec,nodev"));
+  json_array_append_new (mounts, mount_obj ("/dev", "tmpfs", "tmpfs", "nosuid,strictatime,mode=755,size=65536k"));
+  json_array_append_new (mounts, mount_obj ("/dev/pts", "devpts", "devpts", "nosuid,noexec,newinstance,ptmxmode=0666,mode=0620"));
+  json_array_append_new (mounts, mount_obj ("/dev/shm", "tmpfs", "shm", "nosuid,noexec,nodev,mode=1777,size=65536k"));
+  json_array_append_new (mounts, mount_obj ("/dev/mqueue", "mqueue", "mqueue", "nosuid,noexec,nodev"));
+  json_array_append_new (mounts, mount_obj ("/sys", "sysfs", "sysfs", "nosuid,noexec,nodev,ro"));
+  json_array_append_new (mounts, mount_obj ("/run", "tmpfs", "tmpfs", "nosuid,nodev,mode=755"));
+  json_array_append_new (mounts, mount_obj ("/tmp", "tmpfs", "tmpfs", "nosuid,nodev,mode=1777"));
+  /* Image volumes keep their data on the host, under the state path. */
+  const char *vol;
+  json_object_foreach (json_object_get (ic, "Volumes"), vol, a)
+    {
+      if (vol[0] != '/' || strstr (vol, "..") || strchr (vol, '\n'))
+        continue;
+      g_autofree char *src = g_strdup_printf ("%s%s", r->state_path, vol);
+      json_array_append_new (mounts, mount_obj (vol, "bind", src, "rbind,rw,nosuid,nodev"));
+    }
+
+  json_t *ns = json_pack ("[{s:s}, {s:s}, {s:s}, {s:s}]", "type", "pid", "type", "mount", "type", "ipc", "type", "uts");
+  const char *net = label (in->image, "org.sysctr.network");
+  if (net && strcmp (net, "private") == 0)
+    json_array_append_new (ns, json_pack ("{s:s}", "type", "network"));
+  else if (net && strcmp (net, "host") != 0)
+    warn (r, "label org.sysctr.network=%s is not host or private; using the host network", net);
+
+  const char *masked[] = { "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
+                           "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware" };
+  const char *ro[] = { "/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger" };
+  json_t *linux_ = json_pack ("{s:o, s:o, s:o}", "namespaces", ns, "maskedPaths", str_array (masked, G_N_ELEMENTS (masked)),
+                              "readonlyPaths", str_array (ro, G_N_ELEMENTS (ro)));
+  json_t *config = json_pack ("{s:s, s:o, s:{s:s, s:b}, s:s, s:o, s:o}", "ociVersion", "1.0.2", "process", process, "root",
+                              "path", "rootfs", "readonly", 1, "hostname", in->name, "mounts", mounts, "linux", linux_);
+  const char *init = label (in->image, "org.sysctr.init");
+  if (init && strcmp (init, "false") == 0)
+    json_object_set_new (config, "annotations", json_pack ("{s:s}", "org.sysctr.init", "false"));
+  return config;
+}
+
+static gboolean
+lsm_enabled (const char *which)
+{
+  if (strcmp (which, "apparmor") == 0)
+    return g_file_test ("/sys/kernel/security/apparmor", G_FILE_TEST_IS_DIR);
+  return g_file_test ("/sys/fs/selinux/enforce", G_FILE_TEST_EXISTS);
+}
+
+/* Images built for atomic install unchanged: what only restricts and
+ * cannot apply is dropped with a warning; what would change what the
+ * payload sees or does and cannot be honoured is refused. */
+static gboolean
+normalize_config (const SysctrRenderInput *in, SysctrRendered *r, json_t *config, GError **error)
+{
+  if (!json_is_object (config))
+    return sysctr_throw (error, SYSCTR_ERROR_INVALID, "config.json is not a JSON object");
+  if (json_object_get (config, "hooks"))
+    return sysctr_throw (error, SYSCTR_ERROR_INVALID, "config.json has hooks: they would run commands on the host; refused");
+  if (json_object_del (config, "platform") == 0)
+    warn (r, "config.json: \"platform\" is ignored");
+  json_t *root = json_object_get (config, "root");
+  if (!json_is_object (root))
+    {
+      root = json_object ();
+      json_object_set_new (config, "root", root);
+    }
+  const char *root_path = sysctr_json_get_string (root, "path");
+  if (root_path && strcmp (root_path, "rootfs") != 0)
+    return sysctr_throw (error, SYSCTR_ERROR_INVALID, "config.json: root.path must be \"rootfs\", not \"%s\"", root_path);
+  json_object_set_new (root, "path", json_string ("rootfs"));
+  json_t *rdonly = json_object_get (root, "readonly");
+  if (rdonly && !json_is_true (rdonly))
+    warn (r, "config.json: root.readonly=false overridden: a deployment's rootfs is always read-only");
+  json_object_set_new (root, "readonly", json_true ());
+
+  json_t *process = json_object_get (config, "process");
+  if (!json_is_object (process))
+    return sysctr_throw (error, SYSCTR_ERROR_INVALID, "config.json has no process");
+  if (json_is_true (json_object_get (process, "terminal")))
+    {
+      warn (r, "config.json: process.terminal=true ignored: a system service has no terminal");
+      json_object_set_new (process, "terminal", json_false ());
+    }
+  if (sysctr_json_get_string (process, "apparmorProfile") && !lsm_enabled ("apparmor"))
+    {
+      warn (r, "config.json: AppArmor profile ignored: AppArmor is not enabled on this host");
+      json_object_del (process, "apparmorProfile");
+    }
+  if (sysctr_json_get_string (process, "selinuxLabel") && !lsm_enabled ("selinux"))
+    {
+      warn (r, "config.json: SELinux label ignored: SELinux is not enabled on this host");
+      json_object_del (process, "selinuxLabel");
+    }
+
+  json_t *linux_ = json_object_get (config, "linux");
+  if (json_is_object (linux_))
+    {
+      json_t *res = json_object_get (linux_, "resources");
+      if (res)
+        {
+          /* Resource control belongs to the unit (MemoryMax=, CPUQuota=...):
+           * the container stays in the unit's cgroup. */
+          warn (r, "config.json: linux.resources ignored: set MemoryMax=, CPUQuota=, DeviceAllow= in the unit instead");
+          json_object_del (linux_, "resources");
+        }
+      if (sysctr_json_get_string (linux_, "mountLabel") && !lsm_enabled ("selinux"))
+        json_object_del (linux_, "mountLabel");
+      if (!runtime_is_shim (r->runtime_path, in->shim_path))
+        {
+          g_autofree char *cg = g_strdup_printf ("/system.slice/%s.service", in->name);
+          json_object_set_new (linux_, "cgroupsPath", json_string (cg));
+        }
+    }
+
+  /* A private /run for the notify relay and runtime files, unless the
+   * template mounts one. */
+  json_t *mounts = json_object_get (config, "mounts");
+  if (!json_is_array (mounts))
+    {
+      mounts = json_array ();
+      json_object_set_new (config, "mounts", mounts);
+    }
+  gboolean have_run = FALSE;
+  size_t i;
+  json_t *m;
+  json_array_foreach (mounts, i, m)
+    {
+      const char *dest = sysctr_json_get_string (m, "destination");
+      if (dest == NULL || dest[0] != '/' || strstr (dest, "/../") || g_str_has_suffix (dest, "/.."))
+        return sysctr_throw (error, SYSCTR_ERROR_INVALID, "config.json: mount %zu has no absolute destination", i);
+      if (strcmp (dest, "/run") == 0)
+        have_run = TRUE;
+    }
+  if (!have_run)
+    {
+      /* before any mount below /run */
+      size_t at = json_array_size (mounts);
+      json_array_foreach (mounts, i, m)
+        if (g_str_has_prefix (sysctr_json_get_string (m, "destination"), "/run/"))
+          {
+            at = i;
+            break;
+          }
+      json_array_insert_new (mounts, at, mount_obj ("/run", "tmpfs", "tmpfs", "nosuid,nodev,mode=755"));
+    }
+  return TRUE;
+}
+
+/* Mount points must exist in the read-only rootfs: made now, inside the
+ * deployment (new directories, never a store file). */
+static gboolean
+make_mountpoints (const SysctrRenderInput *in, json_t *config, GError **error)
+{
+  json_t *mounts = json_object_get (config, "mounts");
+  size_t i;
+  json_t *m;
+  json_array_foreach (mounts, i, m)
+    {
+      const char *dest = sysctr_json_get_string (m, "destination");
+      const char *type = sysctr_json_get_string (m, "type");
+      const char *source = sysctr_json_get_string (m, "source");
+      gboolean is_file = FALSE;
+      if (type && (strcmp (type, "bind") == 0) && source)
+        {
+          struct stat st;
+          is_file = stat (source, &st) == 0 && !S_ISDIR (st.st_mode);
+        }
+      sysctr_autofd int fd = -1;
+      if (!sysctr_open_in_root (in->rootfs_dfd, dest, !is_file, is_file, &fd, error))
+        {
+          sysctr_prefix_error (error, "mount point %s", dest);
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
+static gboolean
+unit_names_valid (const char *list)
+{
+  g_auto (GStrv) items = g_strsplit_set (list, " ", -1);
+  for (char **it = items; *it; it++)
+    {
+      if (**it == '\0')
+        continue;
+      if (strlen (*it) > 255 || strchr (*it, '.') == NULL)
+        return FALSE;
+      for (const char *p = *it; *p; p++)
+        if (!(g_ascii_isalnum (*p) || strchr (":_.@-\\", *p)))
+          return FALSE;
+    }
+  return TRUE;
+}
+
+/* Adds lines to a section of a rendered unit (creating the section). */
+static void
+add_to_section (GString *unit, const char *section, const char *lines)
+{
+  g_autofree char *header = g_strdup_printf ("[%s]\n", section);
+  const char *at = strstr (unit->str, header);
+  if (at == NULL)
+    {
+      if (unit->len && unit->str[unit->len - 1] != '\n')
+        g_string_append_c (unit, '\n');
+      if (strcmp (section, "Unit") == 0)
+        {
+          g_string_prepend (unit, "\n");
+          g_string_prepend (unit, lines);
+          g_string_prepend (unit, header);
+        }
+      else
+        g_string_append_printf (unit, "\n%s%s", header, lines);
+      return;
+    }
+  g_string_insert (unit, (at - unit->str) + strlen (header), lines);
+}
+
+static gboolean
+finish_unit (const SysctrRenderInput *in, SysctrRendered *r, const char *rendered, gboolean is_service, GString **out,
+             GError **error)
+{
+  GString *unit = g_string_new (rendered);
+  GString *unit_lines = g_string_new (NULL);
+  GString *install_lines = g_string_new (NULL);
+  if (is_service)
+    g_string_append_printf (unit_lines, "RequiresMountsFor=%s %s\n", in->slot_path, SYSCTR_CONTAINERS_DIR);
+  struct
+  {
+    const char *label;
+    const char *directive;
+    GString *where;
+  } deps[] = {
+    { "org.sysctr.after", "After", unit_lines },
+    { "org.sysctr.before", "Before", unit_lines },
+    { "org.sysctr.requires", "Requires", unit_lines },
+    { "org.sysctr.wants", "Wants", unit_lines },
+    { "org.sysctr.wanted-by", "WantedBy", install_lines },
+    { "org.sysctr.required-by", "RequiredBy", install_lines },
+  };
+  gboolean ok = TRUE;
+  for (guint i = 0; is_service && i < G_N_ELEMENTS (deps); i++)
+    {
+      const char *v = label (in->image, deps[i].label);
+      if (v == NULL)
+        continue;
+      if (!unit_names_valid (v))
+        {
+          ok = sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "label %s: \"%.80s\" is not a list of unit names", deps[i].label, v);
+          break;
+        }
+      g_string_append_printf (deps[i].where, "%s=%s\n", deps[i].directive, v);
+    }
+  if (ok)
+    {
+      if (unit_lines->len)
+        add_to_section (unit, "Unit", unit_lines->str);
+      if (install_lines->len)
+        add_to_section (unit, "Install", install_lines->str);
+      g_autofree char *marker = sysctr_marker_line (in->name, "#");
+      g_string_prepend (unit, marker);
+    }
+  g_string_free (unit_lines, TRUE);
+  g_string_free (install_lines, TRUE);
+  if (!ok)
+    {
+      g_string_free (unit, TRUE);
+      return FALSE;
+    }
+  *out = unit;
+  return TRUE;
+}
+
+static char *
+load_default_template (const char *file, GError **error)
+{
+  const char *dir = g_getenv ("SYSCTR_TEMPLATES_DIR");
+  g_autofree char *path = g_build_filename (dir ? dir : SYSCTR_DATADIR "/templates", file, NULL);
+  g_autofree char *data = NULL;
+  if (!sysctr_read_file_at (AT_FDCWD, path, MAX_TEMPLATE_SIZE, &data, NULL, error))
+    {
+      sysctr_prefix_error (error, "default template");
+      return NULL;
+    }
+  return g_steal_pointer (&data);
+}
+
+static void
+add_file (SysctrRendered *r, const char *path, const char *data, gsize len, guint32 mode)
+{
+  SysctrHostFile *f = g_new0 (SysctrHostFile, 1);
+  f->path = g_strdup (path);
+  f->data = g_bytes_new (data, len);
+  f->mode = mode;
+  g_ptr_array_add (r->files, f);
+}
+
+static gboolean
+host_path_valid (const char *path)
+{
+  if (path[0] != '/' || strlen (path) > 1024)
+    return FALSE;
+  g_auto (GStrv) parts = g_strsplit (path + 1, "/", -1);
+  for (char **p = parts; *p; p++)
+    if (**p == '\0' || strcmp (*p, ".") == 0 || strcmp (*p, "..") == 0)
+      return FALSE;
+  for (const char *p = path; *p; p++)
+    if ((unsigned char) *p < 0x20)
+      return FALSE;
+  /* never sysctr's own state, never the store */
+  return !g_str_has_prefix (path, SYSCTR_STATE_DIR "/") && strcmp (path, SYSCTR_STATE_DIR) != 0;
+}
+
+/* Regular files below /exports/hostfs; f->path is the host path. */
+static gboolean
+collect_hostfs (SysctrRendered *r, int dir, const char *prefix, guint *count, GError **error)
+{
+  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  {
+    int d2 = fcntl (dir, F_DUPFD_CLOEXEC, 3);
+    DIR *d = d2 >= 0 ? fdopendir (d2) : NULL;
+    if (d == NULL)
+      {
+        if (d2 >= 0)
+          close (d2);
+        return sysctr_throw_errno (error, "hostfs %s", prefix);
+      }
+    struct dirent *de;
+    while ((de = readdir (d)))
+      if (strcmp (de->d_name, ".") && strcmp (de->d_name, ".."))
+        g_ptr_array_add (names, g_strdup (de->d_name));
+    closedir (d);
+  }
+  g_ptr_array_sort (names, (GCompareFunc) g_strcmp0);
+  for (guint i = 0; i < names->len; i++)
+    {
+      const char *name = names->pdata[i];
+      struct stat st;
+      if (fstatat (dir, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        return sysctr_throw_errno (error, "hostfs %s/%s", prefix, name);
+      g_autofree char *host = g_strdup_printf ("%s/%s", prefix, name);
+      if (S_ISDIR (st.st_mode))
+        {
+          sysctr_autofd int sub = openat (dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+          if (sub < 0)
+            return sysctr_throw_errno (error, "hostfs %s", host);
+          if (!collect_hostfs (r, sub, host, count, error))
+            return FALSE;
+          continue;
+        }
+      if (!S_ISREG (st.st_mode))
+        {
+          warn (r, "hostfs: %s is not a regular file; skipped", host);
+          continue;
+        }
+      if (++*count > MAX_HOSTFS_FILES)
+        return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "hostfs: more than %d files", MAX_HOSTFS_FILES);
+      g_autofree char *data = NULL;
+      gsize len = 0;
+      if (!sysctr_read_file_at (dir, name, MAX_HOSTFS_SIZE, &data, &len, error))
+        return FALSE;
+      add_file (r, host, data, len, st.st_mode & 0755);
+    }
+  return TRUE;
+}
+
+static gboolean
+render_hostfs (const SysctrRenderInput *in, SysctrRendered *r, json_t *manifest, GError **error)
+{
+  sysctr_autofd int fd = -1;
+  g_autoptr (GError) local_error = NULL;
+  if (!sysctr_open_in_root (in->rootfs_dfd, "/exports/hostfs", FALSE, FALSE, &fd, &local_error))
+    return g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND) ? TRUE : (g_propagate_error (error, g_steal_pointer (&local_error)), FALSE);
+  g_autofree char *proc = g_strdup_printf ("/proc/self/fd/%d", fd);
+  sysctr_autofd int dir = open (proc, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0)
+    return sysctr_throw_errno (error, "opening /exports/hostfs");
+  guint start = r->files->len;
+  guint count = 0;
+  if (!collect_hostfs (r, dir, "", &count, error))
+    return FALSE;
+
+  json_t *rename = json_object_get (manifest, "renameFiles");
+  json_t *templated = json_object_get (manifest, "installedFilesTemplate");
+  for (guint i = start; i < r->files->len; i++)
+    {
+      SysctrHostFile *f = r->files->pdata[i];
+      /* collect_hostfs gives paths relative to each subdir: rebuild them */
+      g_autofree char *host = g_strdup (f->path);
+      const char *renamed = sysctr_json_get_string (rename, host);
+      if (renamed)
+        {
+          g_autofree char *rp = sysctr_template_render (renamed, SYSCTR_TEMPLATE_TEXT, r->values, "renameFiles", error);
+          if (rp == NULL)
+            return FALSE;
+          g_free (host);
+          host = g_canonicalize_filename (rp, "/");
+          if (strcmp (host, rp) != 0 && !host_path_valid (rp))
+            return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "renameFiles: \"%.200s\" is not a clean absolute path", rp);
+        }
+      if (!host_path_valid (host))
+        return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "hostfs: \"%.200s\" is not an allowed host path", host);
+      size_t k;
+      json_t *t;
+      json_array_foreach (templated, k, t)
+        if (json_is_string (t) && strcmp (json_string_value (t), f->path) == 0)
+          {
+            gsize len;
+            const char *data = g_bytes_get_data (f->data, &len);
+            g_autofree char *text = g_strndup (data, len);
+            g_autofree char *out = sysctr_template_render (text, SYSCTR_TEMPLATE_TEXT, r->values, f->path, error);
+            if (out == NULL)
+              return FALSE;
+            g_bytes_unref (f->data);
+            f->data = g_bytes_new (out, strlen (out));
+          }
+      g_free (f->path);
+      f->path = g_steal_pointer (&host);
+    }
+  return TRUE;
+}
+
+SysctrRendered *
+sysctr_render (const SysctrRenderInput *in, GError **error)
+{
+  g_autoptr (SysctrRendered) r = g_new0 (SysctrRendered, 1);
+  r->values = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  r->files = g_ptr_array_new_with_free_func ((GDestroyNotify) host_file_free);
+  r->units = g_ptr_array_new_with_free_func (g_free);
+  r->warnings = g_ptr_array_new_with_free_func (g_free);
+  r->runtime_path = sysctr_runtime_resolve (in->runtime, in->shim_path, error);
+  if (r->runtime_path == NULL)
+    return NULL;
+
+  g_autofree char *manifest_text = NULL;
+  gsize manifest_len = 0;
+  g_autoptr (json_t) manifest = NULL;
+  if (!read_export (in->rootfs_dfd, "/exports/manifest.json", &manifest_text, &manifest_len, error))
+    return NULL;
+  if (manifest_text)
+    {
+      manifest = sysctr_json_parse (manifest_text, manifest_len, "/exports/manifest.json", error);
+      if (manifest == NULL)
+        return NULL;
+      if (!json_is_object (manifest))
+        {
+          sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "/exports/manifest.json is not a JSON object");
+          return NULL;
+        }
+    }
+  if (!build_values (in, manifest, r, error))
+    return NULL;
+  r->state_path = g_strdup_printf ("%s/%s", (char *) g_hash_table_lookup (r->values, "STATE_DIRECTORY"), in->name);
+
+  /* config.json */
+  g_autofree char *tmpl = NULL;
+  gsize tmpl_len = 0;
+  if (!read_export (in->rootfs_dfd, "/exports/config.json.template", &tmpl, &tmpl_len, error))
+    return NULL;
+  if (tmpl)
+    {
+      g_autofree char *rendered = sysctr_template_render (tmpl, SYSCTR_TEMPLATE_JSON, r->values, "config.json.template", error);
+      if (rendered == NULL)
+        return NULL;
+      r->config = sysctr_json_parse (rendered, strlen (rendered), "rendered config.json.template", error);
+    }
+  else
+    {
+      if (!read_export (in->rootfs_dfd, "/exports/config.json", &tmpl, &tmpl_len, error))
+        return NULL;
+      if (tmpl)
+        r->config = sysctr_json_parse (tmpl, tmpl_len, "/exports/config.json", error);
+      else
+        r->config = derive_config (in, r, error);
+    }
+  if (r->config == NULL)
+    return NULL;
+  if (!normalize_config (in, r, r->config, error) || !make_mountpoints (in, r->config, error))
+    return NULL;
+
+  gboolean no_service = json_is_true (json_object_get (manifest, "noContainerService"));
+
+  /* units */
+  g_autofree char *service_tmpl = NULL;
+  gsize len = 0;
+  if (!no_service)
+    {
+      if (!read_export (in->rootfs_dfd, "/exports/service.template", &service_tmpl, &len, error))
+        return NULL;
+      if (service_tmpl == NULL && label (in->image, "org.sysctr.unit"))
+        service_tmpl = g_strdup (label (in->image, "org.sysctr.unit"));
+      if (service_tmpl == NULL)
+        {
+          service_tmpl = load_default_template ("service.template", error);
+          if (service_tmpl == NULL)
+            return NULL;
+          const char *notify = label (in->image, "org.sysctr.notify");
+          g_hash_table_insert (r->values, g_strdup ("SERVICE_TYPE"), g_strdup (notify && strcmp (notify, "true") == 0 ? "notify" : "exec"));
+          const char *stop = sysctr_json_get_string (json_object_get (in->image->config, "config"), "StopSignal");
+          g_hash_table_insert (r->values, g_strdup ("KILL_SIGNAL"), g_strdup (stop && g_str_has_prefix (stop, "SIG") ? stop : "SIGTERM"));
+        }
+      g_autofree char *svc = sysctr_template_render (service_tmpl, SYSCTR_TEMPLATE_UNIT, r->values, "service template", error);
+      if (svc == NULL)
+        return NULL;
+      GString *unit = NULL;
+      if (!finish_unit (in, r, svc, TRUE, &unit, error))
+        return NULL;
+      g_autofree char *path = g_strdup_printf ("/etc/systemd/system/%s.service", in->name);
+      add_file (r, path, unit->str, unit->len, 0644);
+      g_ptr_array_add (r->units, g_strdup_printf ("%s.service", in->name));
+      g_string_free (unit, TRUE);
+
+      const char *sock = label (in->image, "org.sysctr.socket");
+      if (sock)
+        {
+          g_autofree char *s = sysctr_template_render (sock, SYSCTR_TEMPLATE_UNIT, r->values, "socket template", error);
+          if (s == NULL || !finish_unit (in, r, s, FALSE, &unit, error))
+            return NULL;
+          g_autofree char *spath = g_strdup_printf ("/etc/systemd/system/%s.socket", in->name);
+          add_file (r, spath, unit->str, unit->len, 0644);
+          g_ptr_array_add (r->units, g_strdup_printf ("%s.socket", in->name));
+          g_string_free (unit, TRUE);
+          r->enable_unit = g_strdup_printf ("%s.socket", in->name);
+        }
+      else
+        r->enable_unit = g_strdup_printf ("%s.service", in->name);
+    }
+
+  /* tmpfiles.d */
+  g_autofree char *tmpfiles = NULL;
+  if (!read_export (in->rootfs_dfd, "/exports/tmpfiles.template", &tmpfiles, &len, error))
+    return NULL;
+  GString *tf = g_string_new (NULL);
+  g_autofree char *tmarker = sysctr_marker_line (in->name, "#");
+  g_string_append (tf, tmarker);
+  if (tmpfiles)
+    {
+      g_autofree char *t = sysctr_template_render (tmpfiles, SYSCTR_TEMPLATE_TMPFILES, r->values, "tmpfiles.template", error);
+      if (t == NULL)
+        {
+          g_string_free (tf, TRUE);
+          return NULL;
+        }
+      g_string_append (tf, t);
+    }
+  else
+    {
+      /* native images: the state directory and their volumes under it */
+      g_string_append_printf (tf, "d %s 0700 0 0 - -\n", r->state_path);
+      json_t *ic = json_object_get (in->image->config, "config");
+      const char *vol;
+      json_t *a;
+      json_object_foreach (json_object_get (ic, "Volumes"), vol, a)
+        if (vol[0] == '/' && !strstr (vol, "..") && !strchr (vol, ' ') && !strchr (vol, '%') && !strchr (vol, '\n'))
+          g_string_append_printf (tf, "d %s%s 0755 0 0 - -\n", r->state_path, vol);
+    }
+  g_autofree char *tpath = g_strdup_printf ("/etc/tmpfiles.d/sysctr-%s.conf", in->name);
+  add_file (r, tpath, tf->str, tf->len, 0644);
+  g_string_free (tf, TRUE);
+
+  if (!render_hostfs (in, r, manifest, error))
+    return NULL;
+  return g_steal_pointer (&r);
+}

@@ -1,0 +1,61 @@
+/* Values and rendering: image templates (atomic /exports/, org.sysctr.
+ * labels, or derived from the image config) -> config.json, units,
+ * tmpfiles.d and host files. */
+#pragma once
+
+#include <jansson.h>
+
+#include "store.h"
+
+G_BEGIN_DECLS
+
+#define SYSCTR_MARKER_PREFIX "# sysctr: generated for container "
+
+typedef struct
+{
+  char *path;    /* absolute, as seen when the tree boots */
+  GBytes *data;
+  guint32 mode;
+} SysctrHostFile;
+
+typedef struct
+{
+  const char *name;
+  const SysctrImage *image;
+  int rootfs_dfd;      /* the deployed rootfs (read /exports from it) */
+  const char *slot_path; /* DESTDIR as seen at boot: /var/lib/sysctr/containers/NAME.N */
+  GHashTable *set;     /* --set values (may be NULL) */
+  GHashTable *previous;/* values of the previous deployment (UUID kept) or NULL */
+  const char *runtime; /* "sysctr-shim" (default), "runc", "crun" or a path */
+  const char *shim_path;
+} SysctrRenderInput;
+
+typedef struct
+{
+  GHashTable *values;   /* every value used */
+  json_t *config;       /* OCI runtime config */
+  GPtrArray *files;     /* SysctrHostFile*: units, tmpfiles.d, hostfs */
+  GPtrArray *units;     /* unit file names (NAME.service, NAME.socket) */
+  char *enable_unit;    /* what to enable: the socket if any, else the service; NULL if not installable */
+  char *runtime_path;
+  char *state_path;     /* STATE_DIRECTORY/NAME */
+  GPtrArray *warnings;
+} SysctrRendered;
+
+void sysctr_rendered_free (SysctrRendered *r);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (SysctrRendered, sysctr_rendered_free)
+
+SysctrRendered *sysctr_render (const SysctrRenderInput *in, GError **error);
+
+/* The default runtime command lines */
+char *sysctr_runtime_resolve (const char *runtime, const char *shim_path, GError **error);
+
+/* Parses --set KEY=VALUE into @table. */
+gboolean sysctr_parse_set (GHashTable *table, const char *arg, GError **error);
+
+/* First line of every file sysctr writes on the host. */
+char *sysctr_marker_line (const char *name, const char *comment_prefix);
+/* Name of the container that owns @data, or NULL. */
+char *sysctr_marker_owner (const char *data, gsize len);
+
+G_END_DECLS

@@ -1,0 +1,213 @@
+#include "config.h"
+
+#include "systemd.h"
+
+#include "sysctr-util.h"
+
+#include <string.h>
+#include <systemd/sd-bus.h>
+
+#define DEST "org.freedesktop.systemd1"
+#define PATH "/org/freedesktop/systemd1"
+#define MANAGER "org.freedesktop.systemd1.Manager"
+
+struct SysctrSystemd
+{
+  sd_bus *bus;
+  char *waiting_job;
+  char *job_result;
+};
+
+void
+sysctr_systemd_free (SysctrSystemd *sd)
+{
+  if (sd == NULL)
+    return;
+  if (sd->bus)
+    sd_bus_flush_close_unref (sd->bus);
+  g_free (sd->waiting_job);
+  g_free (sd->job_result);
+  g_free (sd);
+}
+
+static gboolean
+throw_bus (GError **error, int r, const sd_bus_error *e, const char *what)
+{
+  if (e && sd_bus_error_is_set (e))
+    return sysctr_throw (error, SYSCTR_ERROR_FAILED, "%s: %s", what, e->message ? e->message : e->name);
+  return sysctr_throw (error, SYSCTR_ERROR_FAILED, "%s: %s", what, g_strerror (-r));
+}
+
+static int
+on_job_removed (sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+  SysctrSystemd *sd = userdata;
+  uint32_t id;
+  const char *path, *unit, *result;
+  if (sd_bus_message_read (m, "uoss", &id, &path, &unit, &result) < 0)
+    return 0;
+  if (sd->waiting_job && strcmp (path, sd->waiting_job) == 0)
+    {
+      g_free (sd->job_result);
+      sd->job_result = g_strdup (result);
+    }
+  return 0;
+}
+
+SysctrSystemd *
+sysctr_systemd_connect (GError **error)
+{
+  g_autoptr (SysctrSystemd) sd = g_new0 (SysctrSystemd, 1);
+  int r;
+  if (geteuid () == 0 && access ("/run/systemd/private", F_OK) == 0)
+    {
+      r = sd_bus_new (&sd->bus);
+      if (r >= 0)
+        r = sd_bus_set_address (sd->bus, "unix:path=/run/systemd/private");
+      if (r >= 0)
+        r = sd_bus_start (sd->bus);
+      if (r < 0)
+        {
+          sd_bus_unref (sd->bus);
+          sd->bus = NULL;
+        }
+    }
+  if (sd->bus == NULL)
+    {
+      r = sd_bus_open_system (&sd->bus);
+      if (r < 0)
+        {
+          sysctr_throw (error, SYSCTR_ERROR_FAILED, "connecting to systemd: %s (is systemd running? use --root=DIR for an offline tree)",
+                        g_strerror (-r));
+          return NULL;
+        }
+    }
+  r = sd_bus_match_signal (sd->bus, NULL, DEST, PATH, MANAGER, "JobRemoved", on_job_removed, sd);
+  if (r < 0)
+    {
+      throw_bus (error, r, NULL, "subscribing to systemd jobs");
+      return NULL;
+    }
+  sd_bus_error e = SD_BUS_ERROR_NULL;
+  r = sd_bus_call_method (sd->bus, DEST, PATH, MANAGER, "Subscribe", &e, NULL, "");
+  if (r < 0)
+    {
+      throw_bus (error, r, &e, "subscribing to systemd");
+      sd_bus_error_free (&e);
+      return NULL;
+    }
+  return g_steal_pointer (&sd);
+}
+
+gboolean
+sysctr_systemd_reload (SysctrSystemd *sd, GError **error)
+{
+  sd_bus_error e = SD_BUS_ERROR_NULL;
+  int r = sd_bus_call_method (sd->bus, DEST, PATH, MANAGER, "Reload", &e, NULL, "");
+  gboolean ok = r >= 0 || throw_bus (error, r, &e, "systemd daemon-reload");
+  sd_bus_error_free (&e);
+  return ok;
+}
+
+gboolean
+sysctr_systemd_enable (SysctrSystemd *sd, const char *unit, GError **error)
+{
+  sd_bus_error e = SD_BUS_ERROR_NULL;
+  sd_bus_message *reply = NULL;
+  int r = sd_bus_call_method (sd->bus, DEST, PATH, MANAGER, "EnableUnitFiles", &e, &reply, "asbb", 1, unit, 0, 1);
+  g_autofree char *what = g_strdup_printf ("enabling %s", unit);
+  gboolean ok = r >= 0 || throw_bus (error, r, &e, what);
+  sd_bus_message_unref (reply);
+  sd_bus_error_free (&e);
+  return ok;
+}
+
+gboolean
+sysctr_systemd_disable (SysctrSystemd *sd, const char *unit, GError **error)
+{
+  sd_bus_error e = SD_BUS_ERROR_NULL;
+  sd_bus_message *reply = NULL;
+  int r = sd_bus_call_method (sd->bus, DEST, PATH, MANAGER, "DisableUnitFiles", &e, &reply, "asb", 1, unit, 0);
+  g_autofree char *what = g_strdup_printf ("disabling %s", unit);
+  gboolean ok = r >= 0 || throw_bus (error, r, &e, what);
+  sd_bus_message_unref (reply);
+  sd_bus_error_free (&e);
+  return ok;
+}
+
+gboolean
+sysctr_systemd_job (SysctrSystemd *sd, const char *method, const char *unit, GError **error)
+{
+  sd_bus_error e = SD_BUS_ERROR_NULL;
+  sd_bus_message *reply = NULL;
+  g_autofree char *what = g_strdup_printf ("%s %s", method, unit);
+  int r = sd_bus_call_method (sd->bus, DEST, PATH, MANAGER, method, &e, &reply, "ss", unit, "replace");
+  if (r < 0)
+    {
+      gboolean ok = throw_bus (error, r, &e, what);
+      sd_bus_error_free (&e);
+      return ok;
+    }
+  const char *job = NULL;
+  r = sd_bus_message_read (reply, "o", &job);
+  if (r < 0)
+    {
+      sd_bus_message_unref (reply);
+      return throw_bus (error, r, NULL, what);
+    }
+  g_free (sd->waiting_job);
+  sd->waiting_job = g_strdup (job);
+  g_clear_pointer (&sd->job_result, g_free);
+  sd_bus_message_unref (reply);
+
+  while (sd->job_result == NULL)
+    {
+      r = sd_bus_process (sd->bus, NULL);
+      if (r < 0)
+        return throw_bus (error, r, NULL, what);
+      if (r > 0)
+        continue;
+      r = sd_bus_wait (sd->bus, UINT64_MAX);
+      if (r < 0)
+        return throw_bus (error, r, NULL, what);
+    }
+  if (strcmp (sd->job_result, "done") != 0)
+    return sysctr_throw (error, SYSCTR_ERROR_FAILED, "%s: job %s (see \"systemctl status %s\" and \"journalctl -u %s\")", what,
+                         sd->job_result, unit, unit);
+  return TRUE;
+}
+
+char *
+sysctr_systemd_unit_property (SysctrSystemd *sd, const char *unit, const char *iface, const char *prop, GError **error)
+{
+  sd_bus_error e = SD_BUS_ERROR_NULL;
+  sd_bus_message *reply = NULL;
+  int r = sd_bus_call_method (sd->bus, DEST, PATH, MANAGER, "LoadUnit", &e, &reply, "s", unit);
+  if (r < 0)
+    {
+      throw_bus (error, r, &e, unit);
+      sd_bus_error_free (&e);
+      return NULL;
+    }
+  const char *path = NULL;
+  sd_bus_message_read (reply, "o", &path);
+  g_autofree char *p = g_strdup (path);
+  sd_bus_message_unref (reply);
+  char *value = NULL;
+  r = sd_bus_get_property_string (sd->bus, DEST, p, iface, prop, &e, &value);
+  if (r < 0)
+    {
+      throw_bus (error, r, &e, unit);
+      sd_bus_error_free (&e);
+      return NULL;
+    }
+  char *ret = g_strdup (value);
+  free (value);
+  return ret;
+}
+
+char *
+sysctr_systemd_active_state (SysctrSystemd *sd, const char *unit, GError **error)
+{
+  return sysctr_systemd_unit_property (sd, unit, "org.freedesktop.systemd1.Unit", "ActiveState", error);
+}
