@@ -890,13 +890,33 @@ int
 config_load (int bundle_fd, const char *bundle_path, struct shim_config **ret)
 {
   _cleanup_close_ int fd = openat (bundle_fd, "config.json", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  _cleanup_free_ char *buf = NULL;
+  size_t len = 0;
+  struct stat st;
   json_error_t err;
   json_t *doc;
   int r;
 
-  if (fd < 0)
+  if (fd < 0 || fstat (fd, &st) < 0)
     return shim_errorf (-errno, "%s/config.json", bundle_path);
-  doc = json_loadfd (fd, JSON_REJECT_DUPLICATES, &err);
+  if (!S_ISREG (st.st_mode) || st.st_size > 16 * 1024 * 1024)
+    return shim_refusef ("%s/config.json: not a regular file of at most 16 MiB", bundle_path);
+  /* One read, not json_loadfd(): jansson reads an fd a byte per syscall. */
+  buf = malloc ((size_t) st.st_size + 1);
+  if (!buf)
+    return shim_errorf (-ENOMEM, "%s/config.json", bundle_path);
+  while (len < (size_t) st.st_size)
+    {
+      ssize_t n = read (fd, buf + len, (size_t) st.st_size - len);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        return shim_errorf (-errno, "%s/config.json", bundle_path);
+      if (n == 0)
+        break;
+      len += (size_t) n;
+    }
+  doc = json_loadb (buf, len, JSON_REJECT_DUPLICATES, &err);
   if (!doc)
     return shim_refusef ("%s/config.json: invalid JSON at line %d: %s", bundle_path, err.line, err.text);
   r = parse_json (doc, bundle_fd, bundle_path, ret);

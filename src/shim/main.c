@@ -116,7 +116,10 @@ child_main (struct child_args *a)
 
   if (c->use_init)
     {
-      pid_t pid = fork ();
+      /* vfork: the init waits (a few syscalls) until the payload's execve,
+       * and no page tables are copied; the payload only calls functions and
+       * _exit()s, never returns. */
+      pid_t pid = vfork ();
       if (pid < 0)
         {
           shim_errorf (-errno, "fork");
