@@ -130,4 +130,19 @@ edit_config "$B" 'c["linux"]["sysctl"] = {"kernel.msgmax": "12345"}'
 check "ipc sysctl applied in the container" grep -qx 12345 "$out"
 check "host kernel.msgmax untouched" test "$(cat /proc/sys/kernel/msgmax)" != 12345
 
+# network + cgroup namespaces, a net.* sysctl, a cgroup mount, and the shim's
+# own /dev when the config mounts none
+make_bundle "$B" cat /proc/sys/net/ipv4/ip_forward
+mkdir -p "$B/rootfs/cg"
+edit_config "$B" 'c["linux"]["namespaces"] += [{"type": "network"}, {"type": "cgroup"}]; c["linux"]["sysctl"] = {"net.ipv4.ip_forward": "1"}; c["mounts"] = [m for m in c["mounts"] if not m["destination"].startswith("/dev")] + [{"destination": "/cg", "type": "cgroup", "source": "cgroup"}]'
+host_fwd=$(cat /proc/sys/net/ipv4/ip_forward)
+(cd "$B" && "$SHIM") >"$out" 2>&1
+check "net sysctl applied in the container's netns" grep -qx 1 "$out"
+check "host ip_forward untouched" test "$(cat /proc/sys/net/ipv4/ip_forward)" = "$host_fwd"
+edit_config "$B" 'c["process"]["args"] = ["/sysctr-probe", "cat", "/proc/self/mountinfo"]'
+(cd "$B" && "$SHIM") >"$out" 2>&1
+check "cgroup mount: host hierarchy bound read-only" sh -c "awk '\$5 == \"/cg\" {print \$6}' '$out' | grep -q '^ro,'"
+check "default /dev: tmpfs with /dev/null bound" sh -c "awk '{print \$5}' '$out' | grep -qx /dev/null"
+check "default /dev: devpts instance" sh -c "awk '{print \$5}' '$out' | grep -qx /dev/pts"
+
 done_testing
