@@ -230,8 +230,20 @@ apply_host_limits (const struct shim_config *c)
   for (size_t i = 0; i < c->n_rlimits; i++)
     {
       struct rlimit rl = { .rlim_cur = c->rlimits[i].soft, .rlim_max = c->rlimits[i].hard };
+      if (setrlimit (c->rlimits[i].resource, &rl) == 0)
+        continue;
+      /* Raising a hard limit above what the unit was given fails without
+       * CAP_SYS_RESOURCE (e.g. in a container): the unit's Limit*= is the
+       * operator's word, so keep within it rather than refuse to start. */
+      struct rlimit cur;
+      if (errno != EPERM || getrlimit (c->rlimits[i].resource, &cur) < 0)
+        return shim_errorf (-errno, "process.rlimits: setrlimit %d", c->rlimits[i].resource);
+      rl.rlim_max = rl.rlim_max > cur.rlim_max ? cur.rlim_max : rl.rlim_max;
+      rl.rlim_cur = rl.rlim_cur > rl.rlim_max ? rl.rlim_max : rl.rlim_cur;
       if (setrlimit (c->rlimits[i].resource, &rl) < 0)
         return shim_errorf (-errno, "process.rlimits: setrlimit %d", c->rlimits[i].resource);
+      shim_warn ("process.rlimits: limit %d capped at the unit's hard limit %llu", c->rlimits[i].resource,
+                  (unsigned long long) rl.rlim_max);
     }
   if (c->has_oom_score_adj)
     {
