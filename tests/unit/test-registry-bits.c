@@ -1,0 +1,102 @@
+/* Pure parts of the registry client: auth challenges, platform choice. */
+#include "config.h"
+
+#include "auth.h"
+#include "pull.h"
+#include "render.h"
+#include "sysctr-util.h"
+
+static void
+test_challenge (void)
+{
+  g_autoptr (SysctrAuthChallenge) c =
+    sysctr_auth_parse_challenge ("Bearer realm=\"https://auth.example/token\",service=\"registry.example\",scope=\"repository:a/b:pull\"");
+  g_assert_nonnull (c);
+  g_assert_cmpstr (c->scheme, ==, "bearer");
+  g_assert_cmpstr (c->realm, ==, "https://auth.example/token");
+  g_assert_cmpstr (c->service, ==, "registry.example");
+  g_assert_cmpstr (c->scope, ==, "repository:a/b:pull");
+  g_autoptr (SysctrAuthChallenge) b = sysctr_auth_parse_challenge ("Basic realm=\"Registry Realm\"");
+  g_assert_cmpstr (b->scheme, ==, "basic");
+  g_assert_null (sysctr_auth_parse_challenge ("Negotiate abc"));
+  g_assert_null (sysctr_auth_parse_challenge ("Bearer service=\"x\""));
+  g_assert_null (sysctr_auth_parse_challenge (""));
+}
+
+static const char index_json[] =
+  "{\"schemaVersion\":2,\"manifests\":["
+  "{\"digest\":\"sha256:aaaa\",\"platform\":{\"os\":\"linux\",\"architecture\":\"amd64\"}},"
+  "{\"digest\":\"sha256:v6\",\"platform\":{\"os\":\"linux\",\"architecture\":\"arm\",\"variant\":\"v6\"}},"
+  "{\"digest\":\"sha256:v7\",\"platform\":{\"os\":\"linux\",\"architecture\":\"arm\",\"variant\":\"v7\"}},"
+  "{\"digest\":\"sha256:a64\",\"platform\":{\"os\":\"linux\",\"architecture\":\"arm64\",\"variant\":\"v8\"}},"
+  "{\"digest\":\"sha256:win\",\"platform\":{\"os\":\"windows\",\"architecture\":\"amd64\"}}]}";
+
+static void
+check_platform (const char *platform, const char *expect)
+{
+  json_t *index = json_loads (index_json, 0, NULL);
+  const char *digest = NULL;
+  g_autofree char *chosen = NULL;
+  g_autoptr (GError) error = NULL;
+  gboolean ok = sysctr_index_select (index, platform, &digest, &chosen, &error);
+  if (expect)
+    {
+      g_assert_no_error (error);
+      g_assert_true (ok);
+      g_assert_cmpstr (digest, ==, expect);
+    }
+  else
+    g_assert_false (ok);
+  json_decref (index);
+}
+
+static void
+test_platforms (void)
+{
+  check_platform ("linux/amd64", "sha256:aaaa");
+  check_platform ("linux/arm/v7", "sha256:v7");
+  check_platform ("linux/arm/v6", "sha256:v6");
+  check_platform ("linux/arm/v5", NULL);
+  check_platform ("linux/arm64", "sha256:a64");
+  check_platform ("linux/s390x", NULL);
+  check_platform ("bogus", NULL);
+}
+
+static void
+test_marker (void)
+{
+  g_autofree char *line = sysctr_marker_line ("etcd", "#");
+  g_autofree char *owner = sysctr_marker_owner (line, strlen (line));
+  g_assert_cmpstr (owner, ==, "etcd");
+  g_assert_null (sysctr_marker_owner ("[Unit]\n", 7));
+  const char *fake = "# sysctr: generated for container ../x; ";
+  g_assert_null (sysctr_marker_owner (fake, strlen (fake)));
+}
+
+static void
+test_set (void)
+{
+  g_autoptr (GHashTable) t = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  g_autoptr (GError) e = NULL;
+  g_assert_true (sysctr_parse_set (t, "PORT=1=2", &e));
+  g_assert_cmpstr (g_hash_table_lookup (t, "PORT"), ==, "1=2");
+  g_assert_false (sysctr_parse_set (t, "NOEQUALS", &e));
+  g_clear_error (&e);
+  g_assert_false (sysctr_parse_set (t, "BAD-NAME=1", &e));
+  g_clear_error (&e);
+  g_assert_false (sysctr_parse_set (t, "NAME=other", &e));
+  g_assert_nonnull (strstr (e->message, "set by sysctr"));
+  g_clear_error (&e);
+  g_assert_false (sysctr_parse_set (t, "EXEC_START=/bin/sh", &e));
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/auth/challenge", test_challenge);
+  g_test_add_func ("/pull/platforms", test_platforms);
+  g_test_add_func ("/render/marker", test_marker);
+  g_test_add_func ("/render/set", test_set);
+  return g_test_run ();
+}
