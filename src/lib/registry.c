@@ -371,16 +371,28 @@ perform_once (Request *r, const char *url, const char *accept, const char *autho
   curl_easy_setopt (curl, CURLOPT_WRITEDATA, r);
   curl_easy_setopt (curl, CURLOPT_SHARE, reg->share);
   curl_easy_setopt (curl, CURLOPT_ACCEPT_ENCODING, NULL);
+  char errbuf[CURL_ERROR_SIZE] = "";
+  curl_easy_setopt (curl, CURLOPT_ERRORBUFFER, errbuf);
   setup_tls (reg, curl);
 
-  g_mutex_lock (&reg->lock);
-  reg->requests++;
-  g_mutex_unlock (&reg->lock);
-
   CURLcode res = curl_easy_perform (curl);
+  curl_easy_setopt (curl, CURLOPT_ERRORBUFFER, NULL); /* errbuf is on this stack */
+  curl_easy_setopt (curl, CURLOPT_HTTPHEADER, NULL);
   curl_slist_free_all (headers);
   if (auth_header)
     explicit_bzero (auth_header, strlen (auth_header));
+
+  /* Count HTTP exchanges, not connection attempts: the HTTPS probe that
+   * --tls-verify=false makes before falling back to plain HTTP sends no
+   * request, and a warm re-pull must stay at a ping and one manifest. */
+  long answered = 0;
+  curl_easy_getinfo (curl, CURLINFO_RESPONSE_CODE, &answered);
+  if (answered != 0)
+    {
+      g_mutex_lock (&reg->lock);
+      reg->requests++;
+      g_mutex_unlock (&reg->lock);
+    }
 
   if (r->overflow)
     return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "the server sent more data than %s",
@@ -390,6 +402,13 @@ perform_once (Request *r, const char *url, const char *accept, const char *autho
       errno = r->write_errno;
       return sysctr_throw_errno (error, "writing download");
     }
+  if (res == CURLE_PEER_FAILED_VERIFICATION)
+    return sysctr_throw (error, SYSCTR_ERROR_NETWORK,
+                         "TLS certificate verification failed (%s); a private CA goes in /etc/containers/certs.d/%s/ca.crt",
+                         errbuf[0] ? errbuf : curl_easy_strerror (res), reg->host);
+  if (res == CURLE_SSL_CONNECT_ERROR && reg->tls_verify)
+    return sysctr_throw (error, SYSCTR_ERROR_NETWORK, "TLS handshake failed (%s); a plain-HTTP registry needs --tls-verify=false",
+                         curl_easy_strerror (res));
   if (res != CURLE_OK)
     return sysctr_throw (error, SYSCTR_ERROR_NETWORK, "%s", curl_easy_strerror (res));
   curl_easy_getinfo (curl, CURLINFO_RESPONSE_CODE, out_status);
