@@ -35,7 +35,7 @@ sysctr_context_new (const char *root, gboolean mutating, GError **error)
   if (!sysctr_opendir_at (AT_FDCWD, ctx->root, FALSE, &ctx->root_dfd, error))
     return NULL;
 
-  const char *state = SYSCTR_STATE_DIR + 1;
+  const char *state = &SYSCTR_STATE_DIR[1];
   if (mutating)
     {
       if (!sysctr_mkdir_p_at (ctx->root_dfd, state, 0755, error))

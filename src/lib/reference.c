@@ -243,6 +243,11 @@ sysctr_ref_parse (const char *str, GError **error)
           sysctr_throw (error, SYSCTR_ERROR_INVALID, "invalid image reference \"%s\": no path", str);
           return NULL;
         }
+      if (ref->tag && !tag_valid (ref->tag))
+        {
+          sysctr_throw (error, SYSCTR_ERROR_INVALID, "invalid image reference \"%s\": bad ref name \"%s\"", str, ref->tag);
+          return NULL;
+        }
     }
   else if (g_str_has_prefix (str, "docker-archive:"))
     {
@@ -273,6 +278,14 @@ sysctr_ref_parse (const char *str, GError **error)
       g_autofree char *abs = g_canonicalize_filename (ref->file, NULL);
       g_free (ref->file);
       ref->file = g_steal_pointer (&abs);
+      /* DIR:REF is split at the last ':' with no '/' after it, so a last
+       * path component holding ':' could not be told from a ref. */
+      g_autofree char *base = g_path_get_basename (ref->file);
+      if (ref->transport != SYSCTR_TRANSPORT_DOCKER_ARCHIVE && strchr (base, ':') != NULL)
+        {
+          sysctr_throw (error, SYSCTR_ERROR_INVALID, "invalid image reference \"%s\": a path whose last component contains ':' is ambiguous", str);
+          return NULL;
+        }
     }
   return g_steal_pointer (&ref);
 }

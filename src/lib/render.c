@@ -200,7 +200,10 @@ build_values (const SysctrRenderInput *in, json_t *manifest, SysctrRendered *r, 
   json_object_foreach (defaults, key, val)
     {
       if (!sysctr_template_name_valid (key))
-        return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "manifest.json: defaultValues has an invalid name \"%.64s\"", key);
+        {
+          g_autofree char *shown = g_strescape (key, NULL);
+          return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "manifest.json: defaultValues has an invalid name \"%.64s\"", shown);
+        }
       if (json_is_string (val))
         g_hash_table_replace (v, g_strdup (key), g_strdup (json_string_value (val)));
       else if (json_is_integer (val) || json_is_real (val) || json_is_boolean (val))
@@ -334,6 +337,23 @@ parse_user (int rootfs_dfd, const char *user, guint32 *uid, guint32 *gid, GError
   return TRUE;
 }
 
+/* A path sysctr itself writes into unit and tmpfiles.d lines: absolute,
+ * clean, and made of characters neither format treats specially. */
+static gboolean
+line_path_valid (const char *path)
+{
+  if (path == NULL || path[0] != '/' || strlen (path) > 1024)
+    return FALSE;
+  for (const unsigned char *p = (const unsigned char *) path; *p; p++)
+    if (*p <= 0x20 || *p >= 0x7f || strchr ("\"'\\%$;", *p))
+      return FALSE;
+  g_auto (GStrv) parts = g_strsplit (path + 1, "/", -1);
+  for (char **c = parts; *c; c++)
+    if (**c == '\0' || strcmp (*c, ".") == 0 || strcmp (*c, "..") == 0)
+      return FALSE;
+  return TRUE;
+}
+
 /* The native path: a config.json from the image config alone. */
 static json_t *
 derive_config (const SysctrRenderInput *in, SysctrRendered *r, GError **error)
@@ -351,6 +371,7 @@ derive_config (const SysctrRenderInput *in, SysctrRendered *r, GError **error)
     if (json_is_string (a))
       json_array_append (args, a);
   g_autoptr (json_t) args_owned = args;
+  (void) args_owned;
   if (json_array_size (args) == 0)
     {
       sysctr_throw (error, SYSCTR_ERROR_INVALID, "the image has no Entrypoint or Cmd, and no /exports/config.json.template");
@@ -396,7 +417,7 @@ derive_config (const SysctrRenderInput *in, SysctrRendered *r, GError **error)
   const char *vol;
   json_object_foreach (json_object_get (ic, "Volumes"), vol, a)
     {
-      if (vol[0] != '/' || strstr (vol, "..") || strchr (vol, '\n'))
+      if (!line_path_valid (vol))
         continue;
       g_autofree char *src = g_strdup_printf ("%s%s", r->state_path, vol);
       json_array_append_new (mounts, mount_obj (vol, "bind", src, "rbind,rw,nosuid,nodev"));
@@ -607,7 +628,7 @@ finish_unit (const SysctrRenderInput *in, SysctrRendered *r, const char *rendere
   GString *unit_lines = g_string_new (NULL);
   GString *install_lines = g_string_new (NULL);
   if (is_service)
-    g_string_append_printf (unit_lines, "RequiresMountsFor=%s %s\n", in->slot_path, SYSCTR_CONTAINERS_DIR);
+    g_string_append_printf (unit_lines, "RequiresMountsFor=%s %s %s\n", in->slot_path, SYSCTR_CONTAINERS_DIR, r->state_path);
   struct
   {
     const char *label;
@@ -629,7 +650,8 @@ finish_unit (const SysctrRenderInput *in, SysctrRendered *r, const char *rendere
         continue;
       if (!unit_names_valid (v))
         {
-          ok = sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "label %s: \"%.80s\" is not a list of unit names", deps[i].label, v);
+          g_autofree char *shown = g_strescape (v, NULL);
+          ok = sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "label %s: \"%.80s\" is not a list of unit names", deps[i].label, shown);
           break;
         }
       g_string_append_printf (deps[i].where, "%s=%s\n", deps[i].directive, v);
@@ -694,6 +716,13 @@ host_path_valid (const char *path)
   return !g_str_has_prefix (path, SYSCTR_STATE_DIR "/") && strcmp (path, SYSCTR_STATE_DIR) != 0;
 }
 
+/* g_ptr_array_sort passes pointers to the elements */
+static gint
+cmp_strings (gconstpointer a, gconstpointer b)
+{
+  return strcmp (*(const char *const *) a, *(const char *const *) b);
+}
+
 /* Regular files below /exports/hostfs; f->path is the host path. */
 static gboolean
 collect_hostfs (SysctrRendered *r, int dir, const char *prefix, guint *count, GError **error)
@@ -714,7 +743,7 @@ collect_hostfs (SysctrRendered *r, int dir, const char *prefix, guint *count, GE
         g_ptr_array_add (names, g_strdup (de->d_name));
     closedir (d);
   }
-  g_ptr_array_sort (names, (GCompareFunc) g_strcmp0);
+  g_ptr_array_sort (names, cmp_strings);
   for (guint i = 0; i < names->len; i++)
     {
       const char *name = names->pdata[i];
@@ -779,10 +808,16 @@ render_hostfs (const SysctrRenderInput *in, SysctrRendered *r, json_t *manifest,
           g_free (host);
           host = g_canonicalize_filename (rp, "/");
           if (strcmp (host, rp) != 0 && !host_path_valid (rp))
-            return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "renameFiles: \"%.200s\" is not a clean absolute path", rp);
+            {
+              g_autofree char *shown = g_strescape (rp, NULL);
+              return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "renameFiles: \"%.200s\" is not a clean absolute path", shown);
+            }
         }
       if (!host_path_valid (host))
-        return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "hostfs: \"%.200s\" is not an allowed host path", host);
+        {
+          g_autofree char *shown = g_strescape (host, NULL);
+          return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "hostfs: \"%.200s\" is not an allowed host path", shown);
+        }
       size_t k;
       json_t *t;
       json_array_foreach (templated, k, t)
@@ -834,6 +869,14 @@ sysctr_render (const SysctrRenderInput *in, GError **error)
   if (!build_values (in, manifest, r, error))
     return NULL;
   r->state_path = g_strdup_printf ("%s/%s", (char *) g_hash_table_lookup (r->values, "STATE_DIRECTORY"), in->name);
+  /* it goes into RequiresMountsFor=, tmpfiles.d, and uninstall --purge */
+  if (!line_path_valid (r->state_path) || g_str_has_prefix (r->state_path, SYSCTR_STATE_DIR "/"))
+    {
+      g_autofree char *shown = g_strescape (g_hash_table_lookup (r->values, "STATE_DIRECTORY"), NULL);
+      sysctr_throw (error, SYSCTR_ERROR_INVALID, "STATE_DIRECTORY: \"%.200s\" is not a clean absolute path outside %s", shown,
+                    SYSCTR_STATE_DIR);
+      return NULL;
+    }
 
   /* config.json */
   g_autofree char *tmpl = NULL;
@@ -934,8 +977,10 @@ sysctr_render (const SysctrRenderInput *in, GError **error)
       const char *vol;
       json_t *a;
       json_object_foreach (json_object_get (ic, "Volumes"), vol, a)
-        if (vol[0] == '/' && !strstr (vol, "..") && !strchr (vol, ' ') && !strchr (vol, '%') && !strchr (vol, '\n'))
+        if (line_path_valid (vol))
           g_string_append_printf (tf, "d %s%s 0755 0 0 - -\n", r->state_path, vol);
+        else
+          warn (r, "image volume \"%.100s\" is not a clean absolute path; no state directory made for it", vol);
     }
   g_autofree char *tpath = g_strdup_printf ("/etc/tmpfiles.d/sysctr-%s.conf", in->name);
   add_file (r, tpath, tf->str, tf->len, 0644);
