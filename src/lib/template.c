@@ -83,12 +83,28 @@ check_printable (const char *value, const char *name, const char *what, GError *
 /* Unit files: systemd expands %-specifiers everywhere and $VAR in Exec*=
  * lines, and joins lines ending in '\'. A value is kept literal. */
 static gboolean
-append_unit (GString *out, const char *value, gboolean exec_line, const char *name, const char *what, GError **error)
+append_unit (GString *out, const char *value, const char *line_start, const char *at, const char *name, const char *what,
+             GError **error)
 {
   if (!check_printable (value, name, what, error))
     return FALSE;
+  gboolean exec_line = g_str_has_prefix (line_start, "Exec");
+  /* Environment= takes whitespace-separated assignments: outside quotes a
+   * space would add a variable (LD_PRELOAD=... for ExecStartPre=), a quote
+   * would change the quoting. */
+  gboolean env_line = g_str_has_prefix (line_start, "Environment=");
+  gboolean quoted = FALSE;
+  for (const char *q = line_start; q < at; q++)
+    if (*q == '\\' && q + 1 < at)
+      q++;
+    else if (*q == '"')
+      quoted = !quoted;
   for (const char *p = value; *p; p++)
     {
+      if (env_line && ((!quoted && g_ascii_isspace (*p)) || *p == '"' || *p == '\''))
+        return sysctr_throw (error, SYSCTR_ERROR_INVALID,
+                             "%s: value of %s contains %s, which would add or change an Environment= assignment; refused", what,
+                             name, g_ascii_isspace (*p) ? "a space" : "a quote");
       switch (*p)
         {
         case '%':
@@ -122,10 +138,16 @@ append_tmpfiles (GString *out, const char *value, const char *name, const char *
     return FALSE;
   if (*value == '\0')
     return sysctr_throw (error, SYSCTR_ERROR_INVALID, "%s: value of %s is empty, which would shift the tmpfiles.d fields", what, name);
+  g_auto (GStrv) parts = g_strsplit (value, "/", -1);
+  for (char **c = parts; *c; c++)
+    if (strcmp (*c, "..") == 0)
+      return sysctr_throw (error, SYSCTR_ERROR_INVALID, "%s: value of %s contains \"..\", which would leave its path; refused", what, name);
   for (const char *p = value; *p; p++)
     {
       if (*p == ' ')
         return sysctr_throw (error, SYSCTR_ERROR_INVALID, "%s: value of %s contains a space, which would add a tmpfiles.d field; refused", what, name);
+      if (*p == '"' || *p == '\'')
+        return sysctr_throw (error, SYSCTR_ERROR_INVALID, "%s: value of %s contains a quote, which would change the tmpfiles.d fields; refused", what, name);
       if (*p == '%')
         g_string_append (out, "%%");
       else if (*p == '\\')
@@ -232,7 +254,7 @@ sysctr_template_render (const char *text, SysctrTemplateKind kind, GHashTable *v
             g_string_append (out, value);
           break;
         case SYSCTR_TEMPLATE_UNIT:
-          ok = append_unit (out, value, g_str_has_prefix (line_start, "Exec"), name, what, error);
+          ok = append_unit (out, value, line_start, p - (n - 1), name, what, error);
           break;
         case SYSCTR_TEMPLATE_TMPFILES:
           ok = append_tmpfiles (out, value, name, what, error);
