@@ -10,6 +10,8 @@
 #include "store.h"
 #include "systemd.h"
 
+#include <dirent.h>
+#include <limits.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -43,6 +45,159 @@ read_host_file (SysctrContext *ctx, const char *path, GError **error)
       return NULL;
     }
   return g_bytes_new_take (g_steal_pointer (&data), len);
+}
+
+/* Directories sysctr created on the host (relative to the root), so that
+ * removing the last file in them removes them too and an uninstall leaves
+ * the tree as it was. Recorded before they are made (write-ahead): a
+ * crash leaves at most a name of a directory that never appeared. */
+#define HOST_DIRS_REL "containers/.host-dirs"
+
+static json_t *
+host_dirs_load (SysctrContext *ctx)
+{
+  g_autofree char *data = NULL;
+  gsize len = 0;
+  json_t *j = NULL;
+  if (sysctr_read_file_at (ctx->state_dfd, HOST_DIRS_REL, 1024 * 1024, &data, &len, NULL))
+    j = json_loadb (data, len, 0, NULL);
+  if (!json_is_array (j))
+    {
+      if (j)
+        json_decref (j);
+      j = json_array ();
+    }
+  return j;
+}
+
+static gboolean
+host_dirs_store (SysctrContext *ctx, json_t *dirs, GError **error)
+{
+  if (json_array_size (dirs) == 0)
+    {
+      if (unlinkat (ctx->state_dfd, HOST_DIRS_REL, 0) < 0 && errno != ENOENT)
+        return sysctr_throw_errno (error, "removing %s", HOST_DIRS_REL);
+      return TRUE;
+    }
+  g_autofree char *text = sysctr_json_dump (dirs, TRUE);
+  return sysctr_write_file_at (ctx->state_dfd, HOST_DIRS_REL, text, strlen (text), 0600, error);
+}
+
+/* mkdir -p @rel under the root, recording the directories it creates. */
+static gboolean
+make_host_dir (SysctrContext *ctx, const char *rel, GError **error)
+{
+  g_autoptr (GPtrArray) missing = g_ptr_array_new_with_free_func (g_free);
+  g_autofree char *copy = g_strdup (rel);
+  gsize n = strlen (copy);
+  for (gsize i = 1; i <= n; i++)
+    {
+      if (copy[i] != '/' && copy[i] != '\0')
+        continue;
+      char c = copy[i];
+      copy[i] = '\0';
+      struct stat st;
+      if (fstatat (ctx->root_dfd, copy, &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT)
+        g_ptr_array_add (missing, g_strdup (copy));
+      copy[i] = c;
+    }
+  if (missing->len > 0)
+    {
+      g_autoptr (json_t) dirs = host_dirs_load (ctx);
+      for (guint i = 0; i < missing->len; i++)
+        {
+          gboolean known = FALSE;
+          size_t k;
+          json_t *d;
+          json_array_foreach (dirs, k, d)
+            known |= g_strcmp0 (json_string_value (d), missing->pdata[i]) == 0;
+          if (!known)
+            json_array_append_new (dirs, json_string (missing->pdata[i]));
+        }
+      if (!host_dirs_store (ctx, dirs, error))
+        return FALSE;
+    }
+  return sysctr_mkdir_p_at (ctx->root_dfd, rel, 0755, error);
+}
+
+static gint
+longest_first (gconstpointer a, gconstpointer b)
+{
+  gsize la = strlen (*(const char *const *) a), lb = strlen (*(const char *const *) b);
+  return la < lb ? 1 : la > lb ? -1 : 0;
+}
+
+/* Removes the directories sysctr created that are empty now. */
+static gboolean
+prune_host_dirs (SysctrContext *ctx, GError **error)
+{
+  g_autoptr (json_t) dirs = host_dirs_load (ctx);
+  if (json_array_size (dirs) == 0)
+    return host_dirs_store (ctx, dirs, error);
+  g_autoptr (GPtrArray) names = g_ptr_array_new ();
+  size_t i;
+  json_t *d;
+  json_array_foreach (dirs, i, d)
+    if (json_is_string (d) && json_string_value (d)[0] != '/' && !strstr (json_string_value (d), ".."))
+      g_ptr_array_add (names, (gpointer) json_string_value (d));
+  g_ptr_array_sort (names, longest_first);
+  g_autoptr (json_t) kept = json_array ();
+  for (guint k = 0; k < names->len; k++)
+    if (unlinkat (ctx->root_dfd, names->pdata[k], AT_REMOVEDIR) < 0 && errno != ENOENT)
+      json_array_append_new (kept, json_string (names->pdata[k]));
+  /* With no container left, what remains in them is the admin's. */
+  g_autoptr (GPtrArray) installed = NULL;
+  if (sysctr_containers_list (ctx, &installed, NULL) && installed->len == 0)
+    json_array_clear (kept);
+  return host_dirs_store (ctx, kept, error);
+}
+
+/* The journal of a mutating command: containers/.NAME.pending names the
+ * operation and slots, written before the commit point (the NAME symlink)
+ * and removed when every step after it is done. reconcile reads it to
+ * complete (symlink switched) or forget (not switched) the operation. */
+static char *
+journal_rel (const char *name)
+{
+  return g_strdup_printf ("containers/.%s.pending", name);
+}
+
+static gboolean
+journal_write (SysctrContext *ctx, const char *name, const char *op, const char *slot, const char *from, gboolean purge,
+               GError **error)
+{
+  g_autoptr (json_t) j = json_pack ("{s:s, s:s, s:s?, s:b}", "op", op, "slot", slot, "from", from, "purge", purge);
+  g_autofree char *text = sysctr_json_dump (j, FALSE);
+  g_autofree char *rel = journal_rel (name);
+  if (!sysctr_write_file_at (ctx->state_dfd, rel, text, strlen (text), 0600, error))
+    return FALSE;
+  sysctr_crash_point ("journal-written");
+  return TRUE;
+}
+
+static void
+journal_remove (SysctrContext *ctx, const char *name)
+{
+  g_autofree char *rel = journal_rel (name);
+  (void) unlinkat (ctx->state_dfd, rel, 0);
+}
+
+/* Operations that reconcile completed in this process (name -> op), so
+ * that running the interrupted command again reports success. */
+static GHashTable *completed_ops;
+
+static void
+note_completed (const char *name, const char *op)
+{
+  if (completed_ops == NULL)
+    completed_ops = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  g_hash_table_replace (completed_ops, g_strdup (name), g_strdup (op));
+}
+
+static gboolean
+was_completed (const char *name, const char *op)
+{
+  return completed_ops && g_strcmp0 (g_hash_table_lookup (completed_ops, name), op) == 0;
 }
 
 /* A unit of this name that sysctr did not write for this container, in
@@ -296,7 +451,7 @@ apply_host_files (SysctrContext *ctx, const char *name, json_t *info, json_t *ol
       g_autofree char *dir = g_path_get_dirname (path + 1);
       gsize len;
       const void *p = g_bytes_get_data (data, &len);
-      if (!sysctr_mkdir_p_at (ctx->root_dfd, dir, 0755, error) ||
+      if (!make_host_dir (ctx, dir, error) ||
           !sysctr_write_file_at (ctx->root_dfd, path + 1, p, len, json_integer_value (json_object_get (f, "mode")) ?: 0644, error))
         return FALSE;
       if (g_str_has_prefix (path, "/etc/systemd/"))
@@ -355,6 +510,46 @@ install_targets (GBytes *unit)
   return out;
 }
 
+/* Disables @unit in a --root tree: every <target>.wants|requires/@unit
+ * link that points to it, found by scanning (the rendered unit may be gone
+ * after an interrupted uninstall). */
+static gboolean
+offline_disable_unit (SysctrContext *ctx, const char *unit, GError **error)
+{
+  g_autofree char *unit_path = g_strdup_printf ("/etc/systemd/system/%s", unit);
+  sysctr_autofd int dfd = openat (ctx->root_dfd, "etc/systemd/system", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (dfd < 0)
+    return errno == ENOENT ? TRUE : sysctr_throw_errno (error, "opening /etc/systemd/system");
+  g_autoptr (GPtrArray) dirs = g_ptr_array_new_with_free_func (g_free);
+  {
+    int d2 = fcntl (dfd, F_DUPFD_CLOEXEC, 3);
+    DIR *d = d2 >= 0 ? fdopendir (d2) : NULL;
+    if (d == NULL)
+      {
+        if (d2 >= 0)
+          close (d2);
+        return sysctr_throw_errno (error, "reading /etc/systemd/system");
+      }
+    struct dirent *de;
+    while ((de = readdir (d)))
+      if (g_str_has_suffix (de->d_name, ".wants") || g_str_has_suffix (de->d_name, ".requires"))
+        g_ptr_array_add (dirs, g_strdup (de->d_name));
+    closedir (d);
+  }
+  for (guint i = 0; i < dirs->len; i++)
+    {
+      g_autofree char *link = g_strdup_printf ("%s/%s", (char *) dirs->pdata[i], unit);
+      char buf[PATH_MAX];
+      ssize_t n = readlinkat (dfd, link, buf, sizeof buf - 1);
+      if (n <= 0)
+        continue;
+      buf[n] = '\0';
+      if (strcmp (buf, unit_path) == 0 && unlinkat (dfd, link, 0) < 0 && errno != ENOENT)
+        return sysctr_throw_errno (error, "disabling %s", unit);
+    }
+  return TRUE;
+}
+
 static gboolean
 offline_enable (SysctrContext *ctx, json_t *info, gboolean enable, GError **error)
 {
@@ -362,6 +557,8 @@ offline_enable (SysctrContext *ctx, json_t *info, gboolean enable, GError **erro
   const char *slot = sysctr_json_get_string (info, "slot");
   if (unit == NULL)
     return TRUE;
+  if (!enable)
+    return offline_disable_unit (ctx, unit, error);
   g_autofree char *unit_path = g_strdup_printf ("/etc/systemd/system/%s", unit);
   g_autoptr (GBytes) data = read_rendered (ctx, slot, unit_path, error);
   if (data == NULL)
@@ -371,24 +568,10 @@ offline_enable (SysctrContext *ctx, json_t *info, gboolean enable, GError **erro
     {
       g_autofree char *dir = g_strdup_printf ("etc/systemd/system/%s", (char *) dirs->pdata[i]);
       g_autofree char *link = g_strdup_printf ("%s/%s", dir, unit);
-      if (enable)
-        {
-          if (!sysctr_mkdir_p_at (ctx->root_dfd, dir, 0755, error))
-            return FALSE;
-          if (symlinkat (unit_path, ctx->root_dfd, link) < 0 && errno != EEXIST)
-            return sysctr_throw_errno (error, "enabling %s", unit);
-        }
-      else
-        {
-          char buf[PATH_MAX];
-          ssize_t n = readlinkat (ctx->root_dfd, link, buf, sizeof buf - 1);
-          if (n > 0)
-            {
-              buf[n] = '\0';
-              if (strcmp (buf, unit_path) == 0)
-                (void) unlinkat (ctx->root_dfd, link, 0);
-            }
-        }
+      if (!make_host_dir (ctx, dir, error))
+        return FALSE;
+      if (symlinkat (unit_path, ctx->root_dfd, link) < 0 && errno != EEXIST)
+        return sysctr_throw_errno (error, "enabling %s", unit);
     }
   return TRUE;
 }
@@ -454,6 +637,134 @@ get_image (SysctrContext *ctx, const char *reference, const SysctrPullOptions *p
 }
 
 static gboolean
+ensure_sd (SysctrContext *ctx, SysctrSystemd **sd, GError **error)
+{
+  if (!ctx->live || *sd != NULL)
+    return TRUE;
+  *sd = sysctr_systemd_connect (error);
+  return *sd != NULL;
+}
+
+/* After the commit point of an install: host files, enablement, tmpfiles. */
+static gboolean
+finish_install (SysctrContext *ctx, SysctrSystemd **sd, const char *name, json_t *info, GError **error)
+{
+  if (!apply_host_files (ctx, name, info, NULL, NULL, error))
+    return FALSE;
+  sysctr_crash_point ("install-host-files");
+  if (!ctx->live)
+    return offline_enable (ctx, info, TRUE, error);
+  if (!ensure_sd (ctx, sd, error) || !sysctr_systemd_reload (*sd, error))
+    return FALSE;
+  const char *unit = sysctr_json_get_string (info, "enable");
+  if (unit && !sysctr_systemd_enable (*sd, unit, error))
+    return FALSE;
+  return run_tmpfiles (ctx, name, "--create", error);
+}
+
+/* After the commit point of an update or a rollback: host files swapped,
+ * enablement moved, systemd reloaded. */
+static gboolean
+finish_switch (SysctrContext *ctx, SysctrSystemd **sd, const char *name, json_t *old_info, json_t *new_info,
+               GError **error)
+{
+  if (!apply_host_files (ctx, name, new_info, old_info, NULL, error))
+    return FALSE;
+  sysctr_crash_point ("switch-host-files");
+  if (!ctx->live)
+    {
+      if (old_info && !offline_enable (ctx, old_info, FALSE, error))
+        return FALSE;
+      sysctr_crash_point ("switch-disabled-old");
+      return offline_enable (ctx, new_info, TRUE, error) && prune_host_dirs (ctx, error);
+    }
+  if (!ensure_sd (ctx, sd, error) || !sysctr_systemd_reload (*sd, error))
+    return FALSE;
+  const char *old_unit = old_info ? sysctr_json_get_string (old_info, "enable") : NULL;
+  const char *new_unit = sysctr_json_get_string (new_info, "enable");
+  if (g_strcmp0 (old_unit, new_unit) != 0)
+    {
+      g_autoptr (GError) local_error = NULL;
+      if (old_unit && !sysctr_systemd_disable (*sd, old_unit, &local_error))
+        g_printerr ("warning: %s\n", local_error->message);
+      if (new_unit && !sysctr_systemd_enable (*sd, new_unit, error))
+        return FALSE;
+    }
+  return run_tmpfiles (ctx, name, "--create", error) && prune_host_dirs (ctx, error);
+}
+
+/* After the commit point of an uninstall (the NAME symlink is gone):
+ * units stopped and disabled, host files removed, slots removed. @info may
+ * be NULL when the slot's info.json is already gone (then the files were
+ * removed already). */
+static gboolean
+finish_uninstall (SysctrContext *ctx, SysctrSystemd **sd, const char *name, const char *slot, json_t *info,
+                  gboolean purge, GError **error)
+{
+  if (info)
+    {
+      if (ctx->live)
+        {
+          if (!ensure_sd (ctx, sd, error))
+            return FALSE;
+          /* the socket first, so nothing starts the service again */
+          json_t *units = json_object_get (info, "units");
+          for (ssize_t i = (ssize_t) json_array_size (units) - 1; i >= 0; i--)
+            {
+              const char *u = json_string_value (json_array_get (units, i));
+              g_autoptr (GError) local_error = NULL;
+              if (u && !sysctr_systemd_job (*sd, "StopUnit", u, &local_error))
+                g_printerr ("warning: %s\n", local_error->message);
+            }
+          const char *unit = sysctr_json_get_string (info, "enable");
+          g_autoptr (GError) local_error = NULL;
+          if (unit && !sysctr_systemd_disable (*sd, unit, &local_error))
+            g_printerr ("warning: %s\n", local_error->message);
+          g_autoptr (GError) tmpfiles_error = NULL;
+          if (!run_tmpfiles (ctx, name, "--remove", &tmpfiles_error))
+            g_printerr ("warning: %s\n", tmpfiles_error->message);
+        }
+      else if (!offline_enable (ctx, info, FALSE, error))
+        return FALSE;
+      sysctr_crash_point ("uninstall-disabled");
+      g_autoptr (json_t) empty = json_pack ("{s:s, s:[]}", "slot", slot, "files");
+      if (!apply_host_files (ctx, name, empty, info, NULL, error))
+        return FALSE;
+      sysctr_crash_point ("uninstall-host-files");
+      if (ctx->live && !sysctr_systemd_reload (*sd, error))
+        return FALSE;
+    }
+  /* info.json first: a slot without it owns nothing */
+  for (int i = 0; i < 2; i++)
+    {
+      g_autofree char *s = g_strdup_printf ("containers/%s.%d", name, i);
+      g_autofree char *si = g_strdup_printf ("%s/info.json", s);
+      if ((unlinkat (ctx->state_dfd, si, 0) < 0 && errno != ENOENT && errno != ENOTDIR) || !sysctr_rm_rf_at (ctx->state_dfd, s, error))
+        return error && *error ? FALSE : sysctr_throw_errno (error, "removing %s", si);
+    }
+  sysctr_crash_point ("uninstall-slots-removed");
+  const char *state = info ? sysctr_json_get_string (info, "state_path") : NULL;
+  if (state && state[0] == '/' && strlen (state) > strlen ("/var/lib/") && !strstr (state, "/../") &&
+      !g_str_has_prefix (state, SYSCTR_STATE_DIR))
+    {
+      struct stat st;
+      gboolean exists = fstatat (ctx->root_dfd, state + 1, &st, AT_SYMLINK_NOFOLLOW) == 0;
+      if (purge && exists)
+        {
+          if (!sysctr_rm_rf_at (ctx->root_dfd, state + 1, error))
+            return FALSE;
+          g_print ("Removed state data %s\n", state);
+        }
+      else if (exists)
+        g_print ("Kept state data in %s (remove it with --purge)\n", state);
+    }
+  if (!prune_host_dirs (ctx, error))
+    return FALSE;
+  journal_remove (ctx, name);
+  return TRUE;
+}
+
+static gboolean
 start_units (SysctrContext *ctx, SysctrSystemd *sd, json_t *info, const char *method, GError **error)
 {
   const char *unit = sysctr_json_get_string (info, "enable");
@@ -474,8 +785,11 @@ sysctr_install (SysctrContext *ctx, const SysctrInstallOptions *opts, GError **e
   if (opts->name)
     {
       if (!sysctr_name_valid (opts->name))
-        return sysctr_throw (error, SYSCTR_ERROR_INVALID,
-                             "invalid name \"%.80s\": use 1-64 letters, digits, '_' or '-', starting with a letter or digit", opts->name);
+        {
+          g_autofree char *shown = g_strescape (opts->name, NULL);
+          return sysctr_throw (error, SYSCTR_ERROR_INVALID,
+                               "invalid name \"%.80s\": use 1-64 letters, digits, '_' or '-', starting with a letter or digit", shown);
+        }
       name = g_strdup (opts->name);
     }
   else if ((name = sysctr_ref_default_name (ref)) == NULL)
@@ -484,13 +798,18 @@ sysctr_install (SysctrContext *ctx, const SysctrInstallOptions *opts, GError **e
   g_autofree char *active = NULL;
   if (!sysctr_container_active_slot (ctx, name, &active, error))
     return FALSE;
+  if (active && was_completed (name, "install"))
+    {
+      g_print ("Installed %s (completed an interrupted install)\n", name);
+      return TRUE;
+    }
   if (active)
     return sysctr_throw (error, SYSCTR_ERROR_EXISTS, "%s is already installed (use \"sysctr update %s\" or uninstall it first)", name, name);
   if (!check_unit_conflicts (ctx, name, error))
     return FALSE;
 
   g_autoptr (SysctrSystemd) sd = NULL;
-  if (ctx->live && (sd = sysctr_systemd_connect (error)) == NULL)
+  if (!ensure_sd (ctx, &sd, error))
     return FALSE;
 
   g_autoptr (SysctrImage) image = NULL;
@@ -499,6 +818,7 @@ sysctr_install (SysctrContext *ctx, const SysctrInstallOptions *opts, GError **e
 
   /* No symlink: whatever slots exist are leftovers of an interrupted run. */
   g_autofree char *slot = g_strdup_printf ("%s.0", name);
+  g_autofree char *slot_rel = g_strdup_printf ("containers/%s", slot);
   g_autofree char *other = g_strdup_printf ("containers/%s.1", name);
   if (!sysctr_rm_rf_at (ctx->state_dfd, other, error))
     return FALSE;
@@ -506,8 +826,7 @@ sysctr_install (SysctrContext *ctx, const SysctrInstallOptions *opts, GError **e
   g_autoptr (json_t) info = NULL;
   if (!write_deployment (ctx, name, slot, image, opts->set, NULL, opts->runtime, pull_json, &info, error))
     {
-      g_autofree char *rel = g_strdup_printf ("containers/%s", slot);
-      (void) sysctr_rm_rf_at (ctx->state_dfd, rel, NULL);
+      (void) sysctr_rm_rf_at (ctx->state_dfd, slot_rel, NULL);
       return FALSE;
     }
 
@@ -522,31 +841,27 @@ sysctr_install (SysctrContext *ctx, const SysctrInstallOptions *opts, GError **e
       g_autoptr (GBytes) cur = read_host_file (ctx, path, &local_error);
       if (cur && !host_file_ours (name, cur, info, NULL, path))
         {
-          g_autofree char *rel = g_strdup_printf ("containers/%s", slot);
-          (void) sysctr_rm_rf_at (ctx->state_dfd, rel, NULL);
+          (void) sysctr_rm_rf_at (ctx->state_dfd, slot_rel, NULL);
           return sysctr_throw (error, SYSCTR_ERROR_EXISTS, "%s%s already exists and was not written by sysctr; refusing to overwrite it",
                                ctx->live ? "" : ctx->root, path);
         }
     }
 
-  if (!switch_symlink (ctx, name, slot, error))
-    return FALSE;
-  if (!apply_host_files (ctx, name, info, NULL, NULL, error))
-    return FALSE;
-
-  if (ctx->live)
+  if (!journal_write (ctx, name, "install", slot, NULL, FALSE, error))
     {
-      if (!sysctr_systemd_reload (sd, error))
-        return FALSE;
-      const char *unit = sysctr_json_get_string (info, "enable");
-      if (unit && !sysctr_systemd_enable (sd, unit, error))
-        return FALSE;
-      if (!run_tmpfiles (ctx, name, "--create", error))
-        return FALSE;
-      if (opts->now && !start_units (ctx, sd, info, "StartUnit", error))
-        return FALSE;
+      (void) sysctr_rm_rf_at (ctx->state_dfd, slot_rel, NULL);
+      return FALSE;
     }
-  else if (!offline_enable (ctx, info, TRUE, error))
+  if (!switch_symlink (ctx, name, slot, error))
+    {
+      journal_remove (ctx, name);
+      (void) sysctr_rm_rf_at (ctx->state_dfd, slot_rel, NULL);
+      return FALSE;
+    }
+  if (!finish_install (ctx, &sd, name, info, error))
+    return FALSE;
+  journal_remove (ctx, name);
+  if (opts->now && !start_units (ctx, sd, info, "StartUnit", error))
     return FALSE;
   g_print ("Installed %s from %s (%s)\n", name, image->reference, image->manifest_digest);
   return TRUE;
@@ -556,7 +871,10 @@ static gboolean
 read_active (SysctrContext *ctx, const char *name, char **out_slot, json_t **out_info, GError **error)
 {
   if (!sysctr_name_valid (name))
-    return sysctr_throw (error, SYSCTR_ERROR_INVALID, "invalid container name \"%.80s\"", name);
+    {
+      g_autofree char *shown = g_strescape (name, NULL);
+      return sysctr_throw (error, SYSCTR_ERROR_INVALID, "invalid container name \"%.80s\"", shown);
+    }
   g_autofree char *slot = NULL;
   if (!sysctr_container_active_slot (ctx, name, &slot, error))
     return FALSE;
@@ -573,73 +891,176 @@ sysctr_uninstall (SysctrContext *ctx, const char *name, gboolean purge, GError *
 {
   g_autofree char *slot = NULL;
   g_autoptr (json_t) info = NULL;
+  if (sysctr_name_valid (name) && was_completed (name, "uninstall"))
+    {
+      g_autofree char *active = NULL;
+      if (sysctr_container_active_slot (ctx, name, &active, NULL) && active == NULL)
+        {
+          g_print ("Uninstalled %s (completed an interrupted uninstall)\n", name);
+          return TRUE;
+        }
+    }
   if (!read_active (ctx, name, &slot, &info, error))
     return FALSE;
   g_autoptr (SysctrSystemd) sd = NULL;
-  if (ctx->live)
-    {
-      if ((sd = sysctr_systemd_connect (error)) == NULL)
-        return FALSE;
-      /* the socket first, so nothing starts the service again */
-      json_t *units = json_object_get (info, "units");
-      for (ssize_t i = json_array_size (units) - 1; i >= 0; i--)
-        {
-          const char *u = json_string_value (json_array_get (units, i));
-          g_autoptr (GError) local_error = NULL;
-          if (u && !sysctr_systemd_job (sd, "StopUnit", u, &local_error))
-            g_printerr ("warning: %s\n", local_error->message);
-        }
-      const char *unit = sysctr_json_get_string (info, "enable");
-      g_autoptr (GError) local_error = NULL;
-      if (unit && !sysctr_systemd_disable (sd, unit, &local_error))
-        g_printerr ("warning: %s\n", local_error->message);
-      if (!run_tmpfiles (ctx, name, "--remove", error))
-        g_printerr ("warning: %s\n", (*error)->message), g_clear_error (error);
-    }
-  else if (!offline_enable (ctx, info, FALSE, error))
+  if (!ensure_sd (ctx, &sd, error))
     return FALSE;
 
+  if (!journal_write (ctx, name, "uninstall", slot, NULL, purge, error))
+    return FALSE;
   /* The commit point of uninstall; what follows is redone by reconcile. */
   g_autofree char *link = g_strdup_printf ("containers/%s", name);
   if (unlinkat (ctx->state_dfd, link, 0) < 0)
-    return sysctr_throw_errno (error, "removing %s", link);
-  sysctr_crash_point ("uninstall-unlinked");
-  g_autoptr (json_t) empty = json_pack ("{s:s, s:[]}", "slot", slot, "files");
-  if (!apply_host_files (ctx, name, empty, info, NULL, error))
-    return FALSE;
-  if (ctx->live && !sysctr_systemd_reload (sd, error))
-    return FALSE;
-  for (int i = 0; i < 2; i++)
     {
-      g_autofree char *s = g_strdup_printf ("containers/%s.%d", name, i);
-      if (!sysctr_rm_rf_at (ctx->state_dfd, s, error))
+      int errsv = errno;
+      journal_remove (ctx, name);
+      errno = errsv;
+      return sysctr_throw_errno (error, "removing %s", link);
+    }
+  sysctr_crash_point ("uninstall-unlinked");
+  if (!finish_uninstall (ctx, &sd, name, slot, info, purge, error))
+    return FALSE;
+  g_print ("Uninstalled %s (the image stays in the store until \"sysctr images prune --all\")\n", name);
+  return TRUE;
+}
+
+/* Completes (the symlink says it happened) or forgets (it did not) the
+ * operation a journal names. */
+static gboolean
+reconcile_journal (SysctrContext *ctx, SysctrSystemd **sd, const char *name, gboolean *out_changed, GError **error)
+{
+  g_autofree char *rel = journal_rel (name);
+  g_autofree char *data = NULL;
+  gsize len = 0;
+  if (!sysctr_read_file_at (ctx->state_dfd, rel, 64 * 1024, &data, &len, NULL))
+    return TRUE;
+  g_autoptr (json_t) j = json_loadb (data, len, 0, NULL);
+  const char *op = sysctr_json_get_string (j, "op");
+  const char *slot = sysctr_json_get_string (j, "slot");
+  const char *from = sysctr_json_get_string (j, "from");
+  g_autofree char *slot0 = g_strdup_printf ("%s.0", name);
+  g_autofree char *slot1 = g_strdup_printf ("%s.1", name);
+  gboolean slot_ok = g_strcmp0 (slot, slot0) == 0 || g_strcmp0 (slot, slot1) == 0;
+  gboolean from_ok = from == NULL || strcmp (from, slot0) == 0 || strcmp (from, slot1) == 0;
+  if (op == NULL || !slot_ok || !from_ok)
+    {
+      g_printerr ("warning: %s: ignoring a corrupt journal %s\n", name, rel);
+      journal_remove (ctx, name);
+      return TRUE;
+    }
+  g_autofree char *active = NULL;
+  if (!sysctr_container_active_slot (ctx, name, &active, error))
+    return FALSE;
+  if (strcmp (op, "uninstall") == 0)
+    {
+      if (active == NULL)
+        {
+          g_autoptr (json_t) info = NULL;
+          (void) sysctr_container_read_info (ctx, slot, &info, NULL);
+          if (!finish_uninstall (ctx, sd, name, slot, info, json_is_true (json_object_get (j, "purge")), error))
+            return FALSE;
+          g_printerr ("%s: completed an interrupted uninstall\n", name);
+          note_completed (name, op);
+          *out_changed = TRUE;
+        }
+      journal_remove (ctx, name);
+      return TRUE;
+    }
+  if (g_strcmp0 (active, slot) != 0)
+    {
+      /* the commit point was not reached: the old state stands */
+      if (strcmp (op, "install") == 0 && active == NULL)
+        {
+          g_autofree char *srel = g_strdup_printf ("containers/%s", slot);
+          if (!sysctr_rm_rf_at (ctx->state_dfd, srel, error))
+            return FALSE;
+        }
+      g_printerr ("%s: discarded an interrupted %s\n", name, op);
+      journal_remove (ctx, name);
+      return TRUE;
+    }
+  g_autoptr (json_t) info = NULL;
+  if (!sysctr_container_read_info (ctx, slot, &info, error))
+    return FALSE;
+  if (strcmp (op, "install") == 0)
+    {
+      if (!finish_install (ctx, sd, name, info, error))
         return FALSE;
     }
-  const char *state = sysctr_json_get_string (info, "state_path");
-  if (state && state[0] == '/' && strlen (state) > strlen ("/var/lib/"))
+  else
     {
-      struct stat st;
-      gboolean exists = fstatat (ctx->root_dfd, state + 1, &st, AT_SYMLINK_NOFOLLOW) == 0;
-      if (purge && exists)
-        {
-          if (!sysctr_rm_rf_at (ctx->root_dfd, state + 1, error))
-            return FALSE;
-          g_print ("Removed state data %s\n", state);
-        }
-      else if (exists)
-        g_print ("Kept state data in %s (remove it with --purge)\n", state);
+      g_autoptr (json_t) old_info = NULL;
+      if (from)
+        (void) sysctr_container_read_info (ctx, from, &old_info, NULL);
+      if (!finish_switch (ctx, sd, name, old_info, info, error))
+        return FALSE;
     }
-  g_print ("Uninstalled %s (the image stays in the store until \"sysctr images prune --all\")\n", name);
+  g_printerr ("%s: completed an interrupted %s (now %s)\n", name, op, slot);
+  note_completed (name, op);
+  *out_changed = TRUE;
+  journal_remove (ctx, name);
   return TRUE;
 }
 
 gboolean
 sysctr_reconcile (SysctrContext *ctx, GError **error)
 {
+  g_autoptr (SysctrSystemd) sd = NULL;
+  gboolean changed_any = FALSE;
+
+  /* 1. journals of interrupted commands; 2. slots nothing points to */
+  g_autoptr (GPtrArray) journals = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GPtrArray) slots = g_ptr_array_new_with_free_func (g_free);
+  {
+    sysctr_autofd int dfd = openat (ctx->state_dfd, "containers", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int d2 = dfd >= 0 ? fcntl (dfd, F_DUPFD_CLOEXEC, 3) : -1;
+    DIR *d = d2 >= 0 ? fdopendir (d2) : NULL;
+    if (d == NULL && d2 >= 0)
+      close (d2);
+    struct dirent *de;
+    while (d && (de = readdir (d)))
+      {
+        const char *n = de->d_name;
+        if (n[0] == '.' && g_str_has_suffix (n, ".pending"))
+          {
+            g_autofree char *jn = g_strndup (n + 1, strlen (n) - 1 - strlen (".pending"));
+            if (sysctr_name_valid (jn))
+              g_ptr_array_add (journals, g_steal_pointer (&jn));
+          }
+        else if (n[0] == '.' && strstr (n, ".link-"))
+          (void) unlinkat (dfd, n, 0); /* a symlink never renamed into place */
+        else if (g_str_has_suffix (n, ".0") || g_str_has_suffix (n, ".1"))
+          {
+            g_autofree char *sn = g_strndup (n, strlen (n) - 2);
+            if (sysctr_name_valid (sn))
+              g_ptr_array_add (slots, g_strdup (n));
+          }
+      }
+    if (d)
+      closedir (d);
+  }
+  for (guint i = 0; i < journals->len; i++)
+    if (!reconcile_journal (ctx, &sd, journals->pdata[i], &changed_any, error))
+      return FALSE;
+  for (guint i = 0; i < slots->len; i++)
+    {
+      const char *s = slots->pdata[i];
+      g_autofree char *owner = g_strndup (s, strlen (s) - 2);
+      g_autofree char *active = NULL;
+      g_autofree char *jrel = journal_rel (owner);
+      if (!sysctr_container_active_slot (ctx, owner, &active, NULL) || active != NULL ||
+          faccessat (ctx->state_dfd, jrel, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+        continue;
+      g_autofree char *srel = g_strdup_printf ("containers/%s", s);
+      if (!sysctr_rm_rf_at (ctx->state_dfd, srel, error))
+        return FALSE;
+      g_printerr ("%s: removed %s left by an interrupted install or uninstall\n", owner, s);
+    }
+
+  /* 3. host files of every installed container match its active slot */
   g_autoptr (GPtrArray) names = NULL;
   if (!sysctr_containers_list (ctx, &names, error))
     return FALSE;
-  gboolean changed_any = FALSE;
   for (guint i = 0; i < names->len; i++)
     {
       const char *name = names->pdata[i];
@@ -666,7 +1087,7 @@ sysctr_reconcile (SysctrContext *ctx, GError **error)
             return FALSE;
         }
     }
-  /* Units whose container is gone (an interrupted uninstall). */
+  /* 4. units whose container is gone */
   g_autoptr (GDir) d = g_dir_open (ctx->live ? "/etc/systemd/system" : g_build_filename (ctx->root, "etc/systemd/system", NULL), 0, NULL);
   const char *fn;
   while (d && (fn = g_dir_read_name (d)))
@@ -686,16 +1107,19 @@ sysctr_reconcile (SysctrContext *ctx, GError **error)
       g_autofree char *slot = NULL;
       if (!sysctr_container_active_slot (ctx, owner, &slot, NULL) || slot != NULL)
         continue;
+      if (!ctx->live && !offline_disable_unit (ctx, fn, error))
+        return FALSE;
       (void) unlinkat (ctx->root_dfd, path + 1, 0);
       g_autofree char *tf = g_strdup_printf ("etc/tmpfiles.d/sysctr-%s.conf", owner);
       (void) unlinkat (ctx->root_dfd, tf, 0);
       g_printerr ("%s: removed %s left by an interrupted uninstall\n", owner, path);
       changed_any = TRUE;
     }
+  if (changed_any && !prune_host_dirs (ctx, error))
+    return FALSE;
   if (changed_any && ctx->live)
     {
-      g_autoptr (SysctrSystemd) sd = sysctr_systemd_connect (error);
-      if (sd == NULL || !sysctr_systemd_reload (sd, error))
+      if (!ensure_sd (ctx, &sd, error) || !sysctr_systemd_reload (sd, error))
         return FALSE;
     }
   return TRUE;
@@ -712,34 +1136,29 @@ unit_is_active (SysctrSystemd *sd, json_t *info)
   return g_strcmp0 (state, "active") == 0 || g_strcmp0 (state, "activating") == 0 || g_strcmp0 (state, "reloading") == 0;
 }
 
-/* Switch NAME to @new_slot: symlink, host files, reload, restart if it
- * was running. */
+/* Switch NAME to @new_info's slot: journal, symlink, host files, reload,
+ * restart if it was running. */
 static gboolean
-switch_to (SysctrContext *ctx, SysctrSystemd *sd, const char *name, json_t *old_info, json_t *new_info, gboolean restart,
-           GError **error)
+switch_to (SysctrContext *ctx, SysctrSystemd **sd, const char *name, const char *op, json_t *old_info, json_t *new_info,
+           gboolean restart, GError **error)
 {
   const char *new_slot = sysctr_json_get_string (new_info, "slot");
+  const char *old_slot = sysctr_json_get_string (old_info, "slot");
+  if (!journal_write (ctx, name, op, new_slot, old_slot, FALSE, error))
+    return FALSE;
   if (!switch_symlink (ctx, name, new_slot, error))
-    return FALSE;
-  if (!apply_host_files (ctx, name, new_info, old_info, NULL, error))
-    return FALSE;
-  if (!ctx->live)
-    return offline_enable (ctx, old_info, FALSE, error) && offline_enable (ctx, new_info, TRUE, error);
-  if (!sysctr_systemd_reload (sd, error))
-    return FALSE;
-  if (g_strcmp0 (sysctr_json_get_string (old_info, "enable"), sysctr_json_get_string (new_info, "enable")) != 0)
     {
-      const char *u = sysctr_json_get_string (new_info, "enable");
-      if (u && !sysctr_systemd_enable (sd, u, error))
-        return FALSE;
+      journal_remove (ctx, name);
+      return FALSE;
     }
-  if (!run_tmpfiles (ctx, name, "--create", error))
+  if (!finish_switch (ctx, sd, name, old_info, new_info, error))
     return FALSE;
-  if (restart)
+  journal_remove (ctx, name);
+  if (ctx->live && restart)
     {
       json_t *units = json_object_get (new_info, "units");
       const char *service = json_string_value (json_array_get (units, 0));
-      if (service && !sysctr_systemd_job (sd, "RestartUnit", service, error))
+      if (service && !sysctr_systemd_job (*sd, "RestartUnit", service, error))
         return FALSE;
     }
   return TRUE;
@@ -760,16 +1179,26 @@ sysctr_update (SysctrContext *ctx, const char *name, const SysctrUpdateOptions *
   const SysctrPullOptions *pull = opts->pull ? opts->pull : &stored;
 
   g_autoptr (SysctrImage) image = NULL;
-  gboolean ok = get_image (ctx, reference, pull, !opts->no_pull && opts->rebase == NULL, &image, error);
-  if (!ok && opts->rebase && !opts->no_pull)
-    ok = FALSE;
-  if (ok && opts->rebase && !opts->no_pull && image == NULL)
-    ok = get_image (ctx, reference, pull, TRUE, &image, error);
+  gboolean ok;
+  if (opts->no_pull)
+    {
+      /* the store only: never the network */
+      g_autoptr (SysctrRef) ref = sysctr_ref_parse (reference, error);
+      g_autofree char *canonical = ref ? sysctr_ref_to_string (ref) : NULL;
+      ok = canonical != NULL && sysctr_store_lookup_image (ctx->repo, canonical, &image, error);
+      if (ok && image == NULL)
+        ok = sysctr_throw (error, SYSCTR_ERROR_NOT_FOUND, "%s is not in the store (--no-pull)", reference);
+    }
+  else
+    /* the installed reference is resolved again; a --rebase target is
+     * taken from the store when it is there */
+    ok = get_image (ctx, reference, pull, opts->rebase == NULL, &image, error);
   if (!ok)
     {
       sysctr_pull_options_clear (&stored);
       return FALSE;
     }
+  sysctr_crash_point ("update-image-ready");
 
   g_autoptr (GHashTable) set = json_to_values (json_object_get (info, "set"));
   if (opts->set)
@@ -796,8 +1225,11 @@ sysctr_update (SysctrContext *ctx, const char *name, const SysctrUpdateOptions *
     }
 
   g_autoptr (SysctrSystemd) sd = NULL;
-  if (ctx->live && (sd = sysctr_systemd_connect (error)) == NULL)
-    return FALSE;
+  if (!ensure_sd (ctx, &sd, error))
+    {
+      sysctr_pull_options_clear (&stored);
+      return FALSE;
+    }
   gboolean was_running = unit_is_active (sd, info);
 
   g_autofree char *new_slot = g_strdup_printf ("%s.%c", name, g_str_has_suffix (slot, ".0") ? '1' : '0');
@@ -812,14 +1244,14 @@ sysctr_update (SysctrContext *ctx, const char *name, const SysctrUpdateOptions *
       (void) sysctr_rm_rf_at (ctx->state_dfd, rel, NULL);
       return FALSE;
     }
-  if (!switch_to (ctx, sd, name, info, new_info, was_running, error))
+  if (!switch_to (ctx, &sd, name, "update", info, new_info, was_running, error))
     {
       if (!(opts->gate && was_running))
         return FALSE;
       g_autofree char *msg = g_strdup ((*error)->message);
       g_clear_error (error);
       g_printerr ("%s: the new deployment did not come up (%s); rolling back to %s\n", name, msg, slot);
-      if (!switch_to (ctx, sd, name, new_info, info, TRUE, error))
+      if (!switch_to (ctx, &sd, name, "rollback", new_info, info, TRUE, error))
         return FALSE;
       return sysctr_throw (error, SYSCTR_ERROR_FAILED, "%s: update to %s rolled back: %s", name, image->manifest_digest, msg);
     }
@@ -835,16 +1267,21 @@ sysctr_rollback (SysctrContext *ctx, const char *name, GError **error)
   g_autoptr (json_t) info = NULL;
   if (!read_active (ctx, name, &slot, &info, error))
     return FALSE;
+  if (was_completed (name, "rollback"))
+    {
+      g_print ("Rolled back %s to %s (completed an interrupted rollback)\n", name, slot);
+      return TRUE;
+    }
   g_autofree char *other_slot = g_strdup_printf ("%s.%c", name, g_str_has_suffix (slot, ".0") ? '1' : '0');
   g_autoptr (json_t) other = NULL;
   g_autoptr (GError) local_error = NULL;
   if (!sysctr_container_read_info (ctx, other_slot, &other, &local_error))
     return sysctr_throw (error, SYSCTR_ERROR_NOT_FOUND, "%s has no previous deployment to roll back to", name);
   g_autoptr (SysctrSystemd) sd = NULL;
-  if (ctx->live && (sd = sysctr_systemd_connect (error)) == NULL)
+  if (!ensure_sd (ctx, &sd, error))
     return FALSE;
   gboolean was_running = unit_is_active (sd, info);
-  if (!switch_to (ctx, sd, name, info, other, was_running, error))
+  if (!switch_to (ctx, &sd, name, "rollback", info, other, was_running, error))
     return FALSE;
   g_print ("Rolled back %s to %s (%s)\n", name, other_slot,
            sysctr_json_get_string (json_object_get (other, "image"), "manifest_digest"));
