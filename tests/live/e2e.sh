@@ -29,6 +29,8 @@ LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")/../lib" && pwd)
 . "$LIB/images.sh"
 # shellcheck source=../lib/nspawn.sh
 . "$LIB/nspawn.sh"
+# shellcheck source=e2e-images.sh
+. "$(dirname "${BASH_SOURCE[0]}")/e2e-images.sh"
 
 require_root
 require_cmd systemd-nspawn nsenter umoci skopeo docker-registry jq curl python3 dpkg-deb etcdctl busybox
@@ -42,12 +44,7 @@ export SYSCTR_BIN
 [[ -x "$SYSCTR_SHIM" ]] || skip_all "no installed shim at $SYSCTR_SHIM"
 
 # sockserve: built by tests/live/meson.build; compiled here when run by hand
-SOCKSERVE=${SYSCTR_SOCKSERVE:-${SYSCTR_BUILDDIR:-/nonexistent}/tests/live/sockserve}
-if [[ ! -x "$SOCKSERVE" ]]; then
-	SOCKSERVE=$TEST_TMPDIR/sockserve
-	cc -O2 -static -o "$SOCKSERVE" "$(dirname "${BASH_SOURCE[0]}")/sockserve.c" ||
-		bail_out "cannot build sockserve"
-fi
+SOCKSERVE=$(sockserve_path) || bail_out "cannot build sockserve"
 
 # ---------------------------------------------------------------- helpers ---
 # sysctr install with the options every install here needs; bounded in time
@@ -135,54 +132,15 @@ ok "build the native etcd image (org.sysctr.notify=true)" build_etcd_image etcd-
 	--config.label=org.sysctr.notify=true &&
 	ok "push etcd-native:latest" image_push etcd-native latest
 # (b) the dependent, in flannel's role
-mkdir -p "$TEST_TMPDIR/flannel/usr/bin"
-cat >"$TEST_TMPDIR/flannel/usr/bin/flannel-role" <<'EOF'
-#!/bin/sh
-# Writes a fresh value under $KEY into etcd once, at start, then stays up.
-# Any failure to reach etcd ends the process with status 1.
-val=$(cat /proc/sys/kernel/random/uuid) || exit 1
-k64=$(printf %s "$KEY" | busybox base64 | tr -d '\n')
-v64=$(printf %s "$val" | busybox base64 | tr -d '\n')
-echo "flannel-role: writing $KEY=$val to $ETCD_ENDPOINT"
-if ! out=$(busybox wget -q -O - --header 'Content-Type: application/json' \
-	--post-data "{\"key\":\"$k64\",\"value\":\"$v64\"}" "$ETCD_ENDPOINT/v3/kv/put" 2>&1); then
-	echo "flannel-role: FAILED to write to etcd: $out"
-	exit 1
-fi
-echo "flannel-role: wrote $KEY=$val ($out)"
-exec sleep 2147483647
-EOF
-chmod 0755 "$TEST_TMPDIR/flannel/usr/bin/flannel-role"
 ok "build the dependent busybox image (After=/Requires=etcd.service)" \
-	build_busybox_image flannel latest "$TEST_TMPDIR/flannel" \
-	--config.entrypoint=/usr/bin/flannel-role \
-	--config.env=ETCD_ENDPOINT="http://127.0.0.1:$ETCD_PORT" \
-	--config.env=KEY=/sysctr-e2e/flannel/config \
-	--config.label=org.sysctr.after=etcd.service \
-	--config.label=org.sysctr.requires=etcd.service &&
+	build_flannel_image flannel latest "http://127.0.0.1:$ETCD_PORT" /sysctr-e2e/flannel/config &&
 	ok "push flannel:latest" image_push flannel latest
 # (c) socket-activated, no busybox
-SOCKET_TMPL='[Unit]
-Description=sysctr e2e socket of $NAME
-
-[Socket]
-ListenStream=127.0.0.1:$PORT
-
-[Install]
-WantedBy=sockets.target
-'
-mkdir -p "$TEST_TMPDIR/greeter/usr/bin"
-install -m 0755 "$SOCKSERVE" "$TEST_TMPDIR/greeter/usr/bin/sockserve"
 ok "build the socket-activated image (sockserve, org.sysctr.socket)" \
-	make_image greeter latest "$TEST_TMPDIR/greeter" \
-	--config.entrypoint=/usr/bin/sockserve \
-	--config.env=SOCKSERVE_GREETING="e2e-$TEST_RUN_ID" \
-	--config.label="org.sysctr.socket=$SOCKET_TMPL" \
-	--config.label=org.sysctr.default.PORT=1 &&
+	build_greeter_image greeter latest "$SOCKSERVE" "e2e-$TEST_RUN_ID" &&
 	ok "push greeter:latest" image_push greeter latest
 # a payload that exits 3
-ok "build the exit-3 busybox image" build_busybox_image exit3 latest "" \
-	--config.cmd=-c --config.cmd='echo "exit3: exiting with status 3"; exit 3' &&
+ok "build the exit-3 busybox image" build_exit3_image exit3 latest &&
 	ok "push exit3:latest" image_push exit3 latest
 step_done "images built and pushed"
 
