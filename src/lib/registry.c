@@ -162,6 +162,11 @@ typedef struct
   int write_errno;
   SysctrProgressFunc progress;
   gpointer progress_data;
+  /* stall detection: when the byte count last moved */
+  curl_off_t last_bytes;
+  gint64 last_change;
+  gint64 stall_usec;
+  gboolean stalled;
   /* non-2xx responses go here instead of into the sink */
   GByteArray *error_body;
   /* headers of the current response */
@@ -334,6 +339,29 @@ stall_timeout (void)
   return v > 0 ? v : 30;
 }
 
+/* A transfer that receives nothing for the stall timeout is cut, whatever
+ * phase it is in (waiting for headers, mid-body). curl's own low-speed
+ * check averages over a few seconds of history, so a burst followed by
+ * silence would live on for several seconds more than asked. */
+static int
+xferinfo_cb (void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+  Request *r = userdata;
+  gint64 now = g_get_monotonic_time ();
+  if (dlnow != r->last_bytes)
+    {
+      r->last_bytes = dlnow;
+      r->last_change = now;
+      return 0;
+    }
+  if (now - r->last_change > r->stall_usec)
+    {
+      r->stalled = TRUE;
+      return 1; /* CURLE_ABORTED_BY_CALLBACK */
+    }
+  return 0;
+}
+
 /* One HTTP GET of an absolute URL, no redirects followed. */
 static gboolean
 perform_once (Request *r, const char *url, const char *accept, const char *authorization, long *out_status,
@@ -363,8 +391,17 @@ perform_once (Request *r, const char *url, const char *accept, const char *autho
   curl_easy_setopt (curl, CURLOPT_PROTOCOLS_STR, reg->tls_verify ? "https" : "https,http");
   curl_easy_setopt (curl, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt (curl, CURLOPT_CONNECTTIMEOUT, 30L);
-  curl_easy_setopt (curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
+  /* A trickle (a byte now and then) is a stall too: ask for 1 KiB/s on
+   * average over the stall window. */
+  curl_easy_setopt (curl, CURLOPT_LOW_SPEED_LIMIT, 1024L);
   curl_easy_setopt (curl, CURLOPT_LOW_SPEED_TIME, stall_timeout ());
+  r->stall_usec = (gint64) stall_timeout () * G_USEC_PER_SEC;
+  r->last_bytes = 0;
+  r->last_change = g_get_monotonic_time ();
+  r->stalled = FALSE;
+  curl_easy_setopt (curl, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt (curl, CURLOPT_XFERINFOFUNCTION, xferinfo_cb);
+  curl_easy_setopt (curl, CURLOPT_XFERINFODATA, r);
   curl_easy_setopt (curl, CURLOPT_HEADERFUNCTION, header_cb);
   curl_easy_setopt (curl, CURLOPT_HEADERDATA, r);
   curl_easy_setopt (curl, CURLOPT_WRITEFUNCTION, write_cb);
@@ -402,6 +439,9 @@ perform_once (Request *r, const char *url, const char *accept, const char *autho
       errno = r->write_errno;
       return sysctr_throw_errno (error, "writing download");
     }
+  if (r->stalled || res == CURLE_OPERATION_TIMEDOUT)
+    return sysctr_throw (error, SYSCTR_ERROR_NETWORK, "transfer stalled: %s for %ld s", r->stalled ? "no data" : "under 1 KiB/s",
+                         stall_timeout ());
   if (res == CURLE_PEER_FAILED_VERIFICATION)
     return sysctr_throw (error, SYSCTR_ERROR_NETWORK,
                          "TLS certificate verification failed (%s); a private CA goes in /etc/containers/certs.d/%s/ca.crt",
