@@ -9,7 +9,7 @@ every case:
     GET /v2/MODE/NAME/manifests/TAG|DIGEST    GET /v2/MODE/NAME/blobs/DIGEST
 
 MODE (see BEHAVIOURS below): ok, manifest-digest, config-bytes, layer-bytes,
-big-manifest, self-index, nested-N, cl-short, cl-long, cl-over, stall,
+big-manifest, self-index, nested-N, cl-short, cl-long, cl-over, stall, drip,
 redirect, redirect-same, http500, bad-mediatype, bad-json, token-garbage,
 token-empty, token-refuse, layer-mediatype.
 
@@ -245,6 +245,11 @@ class Handler(BaseHTTPRequestHandler):
                     self.server.self_index = idx
                 # whatever is asked for, the answer is the index again
                 return self.send(200, self.server.self_index, ctype=MT_OCI_INDEX)
+            if ref.startswith("sha256:"):
+                got = layout.manifest(ref)  # the bottom of the chain: the real manifest
+                if got is None:
+                    return self.error(404, "MANIFEST_UNKNOWN", "manifest unknown")
+                return self.send(200, got[0], ctype=got[1])
             depth = int(mode.split("-", 1)[1])
             data = nested_index(layout, ref, depth, store)
             return self.send(200, data, ctype=MT_OCI_INDEX)
@@ -299,6 +304,21 @@ class Handler(BaseHTTPRequestHandler):
             # more bytes than the manifest declared, with an honest Content-Length
             pad = data + b"\0" * (1024 * 1024)
             return self.send(200, pad, ctype="application/octet-stream")
+        elif mode == "drip" and not is_config:
+            # slow-loris: a byte every 0.3 s, never silent long enough to look stalled
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            try:
+                for i in range(400):
+                    self.wfile.write(data[i:i + 1])
+                    self.wfile.flush()
+                    time.sleep(0.3)
+            except OSError:
+                pass
+            self.close_connection = True
+            return
         elif mode == "stall" and not is_config:
             self.send_response(200)
             self.send_header("Content-Type", "application/octet-stream")

@@ -35,6 +35,8 @@ export SYSCTR_CERTS_D=$TEST_TMPDIR/certs.d
 mkdir -p "$SYSCTR_CERTS_D"
 
 sysctr() { "$SYSCTR" --root="$ROOT" "$@"; }
+# An empty store to start from, so "store unchanged" compares like with like.
+sysctr images prune >/dev/null || bail_out "cannot create the store under $ROOT"
 
 store_state() {
 	if [[ ! -d "$REPO" ]]; then echo "(no repo)"; return 0; fi
