@@ -1,0 +1,113 @@
+#!/bin/bash
+# Live update/rollback in a booted systemd (issue: update, rollback,
+# auto-update with readiness-gated rollback): etcd v1 -> v2 while a client
+# writes, rollback, an update whose image never becomes ready is rolled back
+# by `update --all`, update while stopped stays stopped, the timer verifies.
+set -uo pipefail
+. "$SYSCTR_SRCDIR/tests/lib/libtest.sh"
+. "$SYSCTR_SRCDIR/tests/lib/registry.sh"
+. "$SYSCTR_SRCDIR/tests/lib/images.sh"
+. "$SYSCTR_SRCDIR/tests/lib/nspawn.sh"
+require_root
+
+registry_start >/dev/null || bail_out "registry did not start"
+
+# v1, v2 (one file and a label differ) and v3 (etcd refuses to start: its
+# template passes an unknown flag), all atomic-format etcd images.
+build_atomic_etcd_image etcd v1 >/dev/null 2>&1 || bail_out "building etcd v1"
+cp -a "$(image_layout etcd)" "$TEST_TMPDIR/v1-layout"
+echo "version 2" >"$TEST_TMPDIR/version"
+image_add_files etcd v1 "$TEST_TMPDIR/version:/etc/sysctr-test-version" >/dev/null &&
+  image_label etcd v1 org.sysctr.test.version=2 >/dev/null || bail_out "building etcd v2"
+# umoci edits the tag in place: the layout now holds v2 under "v1"
+skopeo --insecure-policy copy -q "oci:$(image_layout etcd):v1" "oci:$(image_layout etcd):v2" || bail_out "tagging v2"
+skopeo --insecure-policy copy -q "oci:$TEST_TMPDIR/v1-layout:v1" "oci:$(image_layout etcd):v1" || bail_out "restoring v1"
+broken=$TEST_TMPDIR/broken-src
+mkdir -p "$broken" && cp -a "$SYSCTR_SRCDIR/tests/images/atomic-etcd" "$broken/"
+sed -i 's|"/usr/bin/etcd"$|"/usr/bin/etcd", "--no-such-flag"|' "$broken/atomic-etcd/exports/config.json.template"
+grep -q no-such-flag "$broken/atomic-etcd/exports/config.json.template" || bail_out "making the broken template"
+SYSCTR_TEST_IMAGES_SRC=$broken build_atomic_etcd_image etcdbad v3 >/dev/null 2>&1 || bail_out "building etcd v3"
+
+ref=$REGISTRY_ADDR/etcd:stable
+push_as() { skopeo --insecure-policy copy -q --dest-tls-verify=false "oci:$(image_layout "$1"):$2" "docker://$ref"; }
+push_as etcd v1 || bail_out "pushing v1"
+
+nspawn_boot >/dev/null || bail_out "booting systemd"
+P=$(alloc_port) PP=$(alloc_port)
+etcdctl_() { ETCDCTL_API=3 etcdctl --endpoints="127.0.0.1:$P" --dial-timeout=2s --command-timeout=3s "$@"; }
+digest_of() { in_sysctr list --json | jq -r ".[] | select(.name==\"$1\") | .$2"; }
+
+ok "install v1 with --now" in_sysctr install --system --now --tls-verify=false --name=etcd \
+  --set ETCD_PORT=$P --set ETCD_PEER_PORT=$PP --set AUTO_UPDATE=registry "$ref"
+assert_eq "$(in_systemctl is-active etcd)" active "etcd is active"
+v1_digest=$(digest_of etcd digest)
+assert_eq "$(digest_of etcd deployment)" etcd.0 "v1 is deployment etcd.0"
+ok "write before the update" etcdctl_ put before v1
+uuid1=$(in_systemd jq -r .values.UUID /var/lib/sysctr/containers/etcd.0/info.json)
+
+assert_contains "$(in_sysctr update etcd 2>&1)" "already up to date" "a no-op update says so"
+
+push_as etcd v2 || bail_out "pushing v2"
+# a client writes all along; a write may fail only during the restart itself
+(
+  i=0 fails=0
+  while [[ ! -f $TEST_TMPDIR/stop-writer ]]; do
+    i=$((i+1))
+    etcdctl_ put "k$i" "v$i" >/dev/null 2>&1 || fails=$((fails+1))
+    sleep 0.05
+  done
+  echo "$i $fails" >"$TEST_TMPDIR/writer"
+) &
+writer=$!
+sleep 1
+pid_before=$(in_systemctl show -p MainPID --value etcd)
+time_ms t_update in_sysctr update etcd >"$TEST_TMPDIR/update.out" 2>&1
+rc=$?
+sleep 1
+touch "$TEST_TMPDIR/stop-writer"; wait $writer
+read -r writes fails <"$TEST_TMPDIR/writer"
+assert_eq "$rc" 0 "update to v2 succeeds" || diag_file "$TEST_TMPDIR/update.out"
+diag "update took ${t_update} ms; the writer made $writes writes, $fails failed (during the restart)"
+assert_eq "$(digest_of etcd deployment)" etcd.1 "v2 is deployment etcd.1"
+assert_ne "$(digest_of etcd digest)" "$v1_digest" "the digest changed"
+assert_eq "$(in_systemctl is-active etcd)" active "etcd is active after the update (restarted once)"
+assert_ne "$(in_systemctl show -p MainPID --value etcd)" "$pid_before" "the service was restarted"
+assert_eq "$(in_systemd cat /var/lib/sysctr/containers/etcd/rootfs/etc/sysctr-test-version)" "version 2" "v2's file is in the active rootfs"
+assert_eq "$(in_systemd jq -r .values.UUID /var/lib/sysctr/containers/etcd.1/info.json)" "$uuid1" "UUID kept across the update"
+assert_eq "$(etcdctl_ get before --print-value-only)" v1 "data written before the update survives"
+((fails < writes)) && pass "the client kept writing across the update" || fail "the client kept writing across the update"
+
+ok "rollback" in_sysctr rollback etcd
+assert_eq "$(digest_of etcd deployment)" etcd.0 "rolled back to etcd.0"
+assert_eq "$(digest_of etcd digest)" "$v1_digest" "rolled back to the v1 digest"
+assert_eq "$(in_systemctl is-active etcd)" active "etcd is active after the rollback"
+assert_eq "$(etcdctl_ get before --print-value-only)" v1 "data still there after the rollback"
+
+# back to v2, then the broken v3 through the gated update --all
+ok "update to v2 again" in_sysctr update etcd
+push_as etcdbad v3 || bail_out "pushing v3"
+in_sysctr update --all >"$TEST_TMPDIR/all.out" 2>&1
+rc=$?
+diag_file "$TEST_TMPDIR/all.out"
+assert_ne "$rc" 0 "update --all reports the failure in its exit status"
+assert_match "$(cat "$TEST_TMPDIR/all.out")" "rolled back|rolling back" "update --all says it rolled back"
+assert_eq "$(in_systemctl is-active etcd)" active "etcd is active again on the previous deployment"
+assert_eq "$(in_systemd cat /var/lib/sysctr/containers/etcd/rootfs/etc/sysctr-test-version)" "version 2" "the active deployment is v2 again"
+assert_eq "$(etcdctl_ get before --print-value-only)" v1 "data intact after the automatic rollback"
+
+# update while stopped leaves it stopped
+push_as etcd v1 || bail_out "pushing v1 again"
+ok "stop etcd" in_systemctl stop etcd
+ok "update while stopped" in_sysctr update etcd
+assert_eq "$(in_systemctl is-active etcd)" inactive "update while stopped leaves it stopped"
+assert_eq "$(digest_of etcd digest)" "$v1_digest" "the stopped container was updated to v1"
+
+# the timer and its service
+for u in sysctr-auto-update.timer sysctr-auto-update.service; do
+  ok "systemd-analyze verify $u" in_systemd systemd-analyze verify "$SYSCTR_PREFIX/lib/systemd/system/$u"
+done
+
+ok "uninstall" in_sysctr uninstall --purge etcd
+ok "prune --all" in_sysctr images prune --all
+assert_eq "$(in_systemd ostree --repo=/var/lib/sysctr/repo refs | wc -l)" 0 "the store holds no refs"
+done_testing
