@@ -10,8 +10,8 @@
 # systemd-nspawn on a throw-away tmpfs root (it shares /usr and the network
 # with this machine).  Everything is torn down at the end, also on failure
 # or Ctrl-C.  Env: SYSCTR_DEMO_KEEP=1 keeps the temporary directory.
-set -uo pipefail
 # shellcheck disable=SC2016  # single-quoted $ in code run by bash -c/eval is meant literally
+set -uo pipefail
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 T0=$(date +%s%N)
 
@@ -60,6 +60,8 @@ show() {
 }
 # inside CMD...  run CMD in the booted systemd, printed as typed there
 inside() { printf '    %s$ %s%s\n' "$G" "$*" "$N"; in_systemd "$@" 2>&1 | indent; return "${PIPESTATUS[0]}"; }
+# sysctr ARGS... run the freshly built sysctr inside (printed as plain "sysctr")
+sysctr() { printf '    %s$ sysctr %s%s\n' "$G" "$*" "$N"; in_systemd "$SYSCTR" "$@" 2>&1 | indent; return "${PIPESTATUS[0]}"; }
 
 echo "${B}sysctr demo${N}: container images installed as systemd system containers"
 echo "  etcd    (Debian's etcd-server, Project-Atomic image format, Type=notify)"
@@ -72,7 +74,7 @@ work=$TEST_TMPDIR
 export SYSCTR_PREFIX=$work/prefix SYSCTR_BUILDDIR=$work/build SYSCTR_SRCDIR=$top
 note "meson setup $SYSCTR_BUILDDIR --prefix=$SYSCTR_PREFIX && ninja -C $SYSCTR_BUILDDIR install"
 t=$(date +%s%N)
-if ! { meson setup "$SYSCTR_BUILDDIR" "$top" --prefix="$SYSCTR_PREFIX" -Dbuildtype=release &&
+if ! { meson setup "$SYSCTR_BUILDDIR" "$top" --prefix="$SYSCTR_PREFIX" &&
 	ninja -C "$SYSCTR_BUILDDIR" install; } >"$work/build.log" 2>&1; then
 	tail -n 30 "$work/build.log" | indent
 	die "the build failed (log above)"
@@ -122,7 +124,7 @@ note "systemd is up ($NSPAWN_STATE) after ${NSPAWN_BOOT_MS} ms; commands below m
 say "Installing etcd: pulled into sysctr's OSTree store, deployed read-only, etcd.service written, enabled, started"
 note "--now waits until etcd itself says READY=1 (Type=notify, relayed by sysctr-shim)"
 t=$(date +%s%N)
-inside "$SYSCTR" install --system --now --tls-verify=false \
+sysctr install --system --now --tls-verify=false \
 	--set "ETCD_PORT=$ETCD_PORT" --set "ETCD_PEER_PORT=$ETCD_PEER_PORT" "$REG/etcd:latest" ||
 	die "sysctr install etcd failed"
 note "ready in $(( ($(date +%s%N) - t) / 1000000 )) ms; the generated unit:"
@@ -136,7 +138,7 @@ printf '    %s$ journalctl -u etcd.service | grep -E "ready to serve|serving ins
 systemd_journal -u etcd.service | grep -E 'ready to serve|serving insecure' | head -n 3 | indent
 
 say "Installing flannel, which is ordered after etcd and needs it"
-inside "$SYSCTR" install --system --now --tls-verify=false "$REG/flannel:latest" || die "sysctr install flannel failed"
+sysctr install --system --now --tls-verify=false "$REG/flannel:latest" || die "sysctr install flannel failed"
 wait_until 10 eval '[[ -n "$(etcdctl --endpoints "127.0.0.1:$ETCD_PORT" get --print-value-only /sysctr-demo/flannel/config 2>/dev/null)" ]]'
 show etcdctl --endpoints "127.0.0.1:$ETCD_PORT" get /sysctr-demo/flannel/config || die "flannel's key is not in etcd"
 note "a boot in miniature: stop etcd (systemd stops flannel with it), then start only flannel:"
@@ -152,7 +154,7 @@ note "and its write into etcd worked on the first try (restarts: $nr):"
 show etcdctl --endpoints "127.0.0.1:$ETCD_PORT" get /sysctr-demo/flannel/config
 
 say "Installing greeter: only its socket is started; the container starts on the first connection"
-inside "$SYSCTR" install --system --now --tls-verify=false --set "PORT=$GREETER_PORT" "$REG/greeter:latest" ||
+sysctr install --system --now --tls-verify=false --set "PORT=$GREETER_PORT" "$REG/greeter:latest" ||
 	die "sysctr install greeter failed"
 inside systemctl is-active greeter.socket greeter.service
 note "connecting to 127.0.0.1:$GREETER_PORT from this machine:"
@@ -163,15 +165,15 @@ inside systemctl is-active greeter.socket greeter.service
 
 # ---------------------------------------------------------------- state ---
 say "What is installed, and what systemd says about it"
-inside "$SYSCTR" list
+sysctr list
 inside systemctl status --no-pager -n 2 etcd.service flannel.service greeter.socket greeter.service
 inside systemd-cgls --no-pager -u flannel.service
 
 # ------------------------------------------------------------- teardown ---
 say "Uninstalling everything and emptying the store"
-for n in greeter flannel etcd; do inside "$SYSCTR" uninstall "$n" || die "sysctr uninstall $n failed"; done
-inside "$SYSCTR" images prune --all || die "sysctr images prune failed"
-inside "$SYSCTR" list
+for n in greeter flannel etcd; do sysctr uninstall "$n" || die "sysctr uninstall $n failed"; done
+sysctr images prune --all || die "sysctr images prune failed"
+sysctr list
 note "leftovers in /etc/systemd/system, /etc/tmpfiles.d, /var/lib/sysctr/containers: $(in_systemd bash -c \
 	'ls /etc/systemd/system/{etcd,flannel,greeter}.* /etc/tmpfiles.d/sysctr-* /var/lib/sysctr/containers/ 2>/dev/null | grep -v :$ | grep . || echo none')"
 
