@@ -343,12 +343,18 @@ assert_eq "$bad" "" "every process of the container (shim, init, payload) is in 
 diag "payload /proc/$ppid/cgroup: $(in_systemd cat "/proc/$ppid/cgroup" 2>/dev/null | grep -E '^0::|name=systemd' | tr '\n' ' ')"
 
 ok "systemctl kill --signal=SIGSTOP flannel" in_systemctl kill --signal=SIGSTOP flannel.service
-sleep 0.3
-notstopped=""
-for p in $pids; do
-	st=$(in_systemd awk '{print $3}' "/proc/$p/stat" 2>/dev/null)
-	[[ "$st" == T ]] || notstopped+=" $p:$st"
-done
+# not_stopped PIDS...   print "pid:state" of each that is not stopped (T)
+not_stopped() {
+	local p st
+	for p in "$@"; do
+		st=$(in_systemd awk '{print $3}' "/proc/$p/stat" 2>/dev/null)
+		[[ "$st" == T ]] || printf ' %s:%s' "$p" "$st"
+	done
+}
+# shellcheck disable=SC2086  # $pids is a list
+wait_until 5 eval '[[ -z "$(not_stopped $pids)" ]]'
+# shellcheck disable=SC2086
+notstopped=$(not_stopped $pids)
 assert_eq "$notstopped" "" "systemctl kill reached every process of the container (all stopped)"
 ok "systemctl kill --signal=SIGCONT flannel" in_systemctl kill --signal=SIGCONT flannel.service
 sleep 0.3
