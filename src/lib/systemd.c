@@ -177,6 +177,18 @@ sysctr_systemd_job (SysctrSystemd *sd, const char *method, const char *unit, GEr
   return TRUE;
 }
 
+gboolean
+sysctr_systemd_reset_failed (SysctrSystemd *sd, const char *unit, GError **error)
+{
+  sd_bus_error e = SD_BUS_ERROR_NULL;
+  int r = sd_bus_call_method (sd->bus, DEST, PATH, MANAGER, "ResetFailedUnit", &e, NULL, "s", unit);
+  /* a unit that is not loaded has no failed state to reset */
+  gboolean ok = r >= 0 || sd_bus_error_has_name (&e, "org.freedesktop.systemd1.NoSuchUnit") ||
+                throw_bus (error, r, &e, unit);
+  sd_bus_error_free (&e);
+  return ok;
+}
+
 char *
 sysctr_systemd_unit_property (SysctrSystemd *sd, const char *unit, const char *iface, const char *prop, GError **error)
 {

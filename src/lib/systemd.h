@@ -19,6 +19,8 @@ gboolean sysctr_systemd_disable (SysctrSystemd *sd, const char *unit, GError **e
 /* Start/stop/restart and wait for the job; a failed job is an error that
  * says the job result. */
 gboolean sysctr_systemd_job (SysctrSystemd *sd, const char *method, const char *unit, GError **error);
+/* Forgets a failed state (systemctl reset-failed). */
+gboolean sysctr_systemd_reset_failed (SysctrSystemd *sd, const char *unit, GError **error);
 /* ActiveState ("active", "failed", ...) */
 char *sysctr_systemd_active_state (SysctrSystemd *sd, const char *unit, GError **error);
 char *sysctr_systemd_unit_property (SysctrSystemd *sd, const char *unit, const char *iface, const char *prop, GError **error);
