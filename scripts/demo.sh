@@ -3,7 +3,7 @@
 # service, installed by sysctr as system containers of a real (throw-away)
 # systemd, from a real registry, with images built from Debian's binaries.
 #
-#   sudo bash scripts/deps.sh && sudo bash scripts/demo.sh
+#   sudo bash scripts/demo.sh      (installs what it needs with scripts/deps.sh)
 #
 # Nothing on this machine changes: sysctr is built into a temporary prefix,
 # the registry listens on a free loopback port, and the systemd is booted by
@@ -19,6 +19,8 @@ if [[ $(id -u) != 0 ]]; then
 	echo "demo: run as root (it boots a systemd in a container): sudo bash scripts/demo.sh" >&2
 	exit 1
 fi
+# everything it needs, from Debian's archive (a no-op when installed)
+bash "$top/scripts/deps.sh" || { echo "demo: installing dependencies failed" >&2; exit 1; }
 for c in meson ninja systemd-nspawn nsenter umoci skopeo docker-registry etcdctl busybox jq curl python3 dpkg-deb; do
 	command -v "$c" >/dev/null || { echo "demo: $c is missing; run: sudo bash scripts/deps.sh" >&2; exit 1; }
 done

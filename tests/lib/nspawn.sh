@@ -202,7 +202,9 @@ nspawn_boot() {
 		(( left < 1 )) && break
 		st=$(timeout "$left" nsenter -t "$SYSTEMD_PID" -a env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
 			systemctl is-system-running --wait 2>/dev/null)
-		case $st in running|degraded|maintenance|stopping|offline) break ;; esac
+		# "offline" is also what systemd says very early in boot, before
+		# /run/systemd/system exists: keep waiting while it is alive
+		case $st in running|degraded|maintenance|stopping) break ;; esac
 		pid_alive "$SYSTEMD_PID" || break
 		sleep 0.1
 	done
