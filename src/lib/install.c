@@ -418,10 +418,11 @@ host_file_ours (const char *name, GBytes *current, json_t *info_a, json_t *info_
 
 /* Makes the host files match @info's slot: writes what differs, removes
  * what @old_info had and @info does not. Admin-edited files are kept and
- * reported. *out_changed says whether any unit file changed. */
+ * reported (@report: reconcile keeps quiet about edits it already knows).
+ * *out_changed says whether any unit file changed. */
 static gboolean
-apply_host_files (SysctrContext *ctx, const char *name, json_t *info, json_t *old_info, gboolean *out_changed,
-                  GError **error)
+apply_host_files (SysctrContext *ctx, const char *name, json_t *info, json_t *old_info, gboolean report,
+                  gboolean *out_changed, GError **error)
 {
   const char *slot = sysctr_json_get_string (info, "slot");
   gboolean changed = FALSE;
@@ -441,7 +442,8 @@ apply_host_files (SysctrContext *ctx, const char *name, json_t *info, json_t *ol
         continue;
       if (!host_file_ours (name, current, info, old_info, path))
         {
-          g_printerr ("%s: kept %s%s: edited since sysctr wrote it (the new version is in %s%s/%s/rendered%s)\n", name,
+          if (report)
+            g_printerr ("%s: kept %s%s: edited since sysctr wrote it (the new version is in %s%s/%s/rendered%s)\n", name,
                       ctx->live ? "" : ctx->root, path, ctx->live ? "" : ctx->root, SYSCTR_CONTAINERS_DIR, slot, path);
           continue;
         }
@@ -469,7 +471,8 @@ apply_host_files (SysctrContext *ctx, const char *name, json_t *info, json_t *ol
         continue;
       if (!host_file_ours (name, current, old_info, NULL, path))
         {
-          g_printerr ("%s: kept %s: edited since sysctr wrote it\n", name, path);
+          if (report)
+            g_printerr ("%s: kept %s%s: edited since sysctr wrote it\n", name, ctx->live ? "" : ctx->root, path);
           continue;
         }
       if (unlinkat (ctx->root_dfd, path + 1, 0) < 0 && errno != ENOENT)
@@ -649,7 +652,7 @@ ensure_sd (SysctrContext *ctx, SysctrSystemd **sd, GError **error)
 static gboolean
 finish_install (SysctrContext *ctx, SysctrSystemd **sd, const char *name, json_t *info, GError **error)
 {
-  if (!apply_host_files (ctx, name, info, NULL, NULL, error))
+  if (!apply_host_files (ctx, name, info, NULL, TRUE, NULL, error))
     return FALSE;
   sysctr_crash_point ("install-host-files");
   if (!ctx->live)
@@ -668,7 +671,7 @@ static gboolean
 finish_switch (SysctrContext *ctx, SysctrSystemd **sd, const char *name, json_t *old_info, json_t *new_info,
                GError **error)
 {
-  if (!apply_host_files (ctx, name, new_info, old_info, NULL, error))
+  if (!apply_host_files (ctx, name, new_info, old_info, TRUE, NULL, error))
     return FALSE;
   sysctr_crash_point ("switch-host-files");
   if (!ctx->live)
@@ -728,7 +731,7 @@ finish_uninstall (SysctrContext *ctx, SysctrSystemd **sd, const char *name, cons
         return FALSE;
       sysctr_crash_point ("uninstall-disabled");
       g_autoptr (json_t) empty = json_pack ("{s:s, s:[]}", "slot", slot, "files");
-      if (!apply_host_files (ctx, name, empty, info, NULL, error))
+      if (!apply_host_files (ctx, name, empty, info, TRUE, NULL, error))
         return FALSE;
       sysctr_crash_point ("uninstall-host-files");
       if (ctx->live && !sysctr_systemd_reload (*sd, error))
@@ -1077,7 +1080,7 @@ sysctr_reconcile (SysctrContext *ctx, GError **error)
       g_autoptr (GError) other_error = NULL;
       (void) sysctr_container_read_info (ctx, other_slot, &other, &other_error);
       gboolean changed = FALSE;
-      if (!apply_host_files (ctx, name, info, other, &changed, error))
+      if (!apply_host_files (ctx, name, info, other, FALSE, &changed, error))
         return FALSE;
       if (changed)
         {
