@@ -38,7 +38,7 @@ UPD=$TEST_TMPDIR/t-updated; cp -a "$INST" "$UPD"
 sc "$UPD" update app >/dev/null 2>&1 || bail_out "update"
 tree_listing "$PULLED" >"$TEST_TMPDIR/pulled.listing"
 
-R=$TEST_TMPDIR/r
+R=$TEST_TMPDIR/r R2=$TEST_TMPDIR/r2
 C=$R/var/lib/sysctr/containers
 active_digest() { jq -r .image.manifest_digest "$C/app/info.json" 2>/dev/null; }
 
@@ -70,6 +70,17 @@ scenario() {
 		why=""
 		# at every instant the symlink names a complete slot
 		if [[ -L "$C/app" && ! -f "$C/app/info.json" ]]; then why+=" symlink -> incomplete slot;"; fi
+		# on a copy: the next mutating command alone (update --all reconciles
+		# first) leaves app entirely old or entirely new
+		rm -rf "$R2"; cp -a "$R" "$R2"
+		if ! sc "$R2" update --all >/dev/null 2>"$TEST_TMPDIR/err"; then
+			why+=" reconcile (update --all) failed: $(head -c 200 "$TEST_TMPDIR/err");"
+		elif [[ -L "$R2/var/lib/sysctr/containers/app" ]]; then
+			local cc; cc=$(check_consistent "$R2" app)
+			[[ -n "$cc" ]] && why+=" after reconcile: $cc;"
+		elif [[ "$sname" != pull ]] && ! tree_listing "$R2" | diff -q "$TEST_TMPDIR/pulled.listing" - >/dev/null; then
+			why+=" after reconcile: not installed, but the root is not as before install;"
+		fi
 		sc "$R" list >/dev/null 2>"$TEST_TMPDIR/err" || why+=" list failed ($(head -c 200 "$TEST_TMPDIR/err"));"
 		if ! sc "$R" "$@" >"$TEST_TMPDIR/out" 2>"$TEST_TMPDIR/err"; then
 			why+=" re-run failed: $(grep -v '^warning' "$TEST_TMPDIR/err" | head -c 300);"
@@ -77,8 +88,9 @@ scenario() {
 		ostree fsck --repo="$R/var/lib/sysctr/repo" -q >/dev/null 2>&1 || why+=" ostree fsck failed;"
 		local f; f=$("final_$sname")
 		[[ -n "$f" ]] && why+=" $f;"
-		# and the next command finds nothing to complete
-		if sc "$R" images prune >/dev/null 2>"$TEST_TMPDIR/err2" && grep -q 'interrupted' "$TEST_TMPDIR/err2"; then
+		# and the next mutating command finds nothing to complete (update
+		# --all reconciles first; app has not opted in, so that is all it does)
+		if ! sc "$R" update --all >/dev/null 2>"$TEST_TMPDIR/err2" || grep -q 'interrupted' "$TEST_TMPDIR/err2"; then
 			why+=" a later command still completed something: $(head -c 200 "$TEST_TMPDIR/err2");"
 		fi
 		if [[ -n "$why" ]]; then
