@@ -1091,7 +1091,8 @@ sysctr_reconcile (SysctrContext *ctx, GError **error)
         }
     }
   /* 4. units whose container is gone */
-  g_autoptr (GDir) d = g_dir_open (ctx->live ? "/etc/systemd/system" : g_build_filename (ctx->root, "etc/systemd/system", NULL), 0, NULL);
+  g_autofree char *unit_dir = g_build_filename (ctx->root, "etc/systemd/system", NULL);
+  g_autoptr (GDir) d = g_dir_open (unit_dir, 0, NULL);
   const char *fn;
   while (d && (fn = g_dir_read_name (d)))
     {
