@@ -57,7 +57,7 @@ image_to_json (const SysctrImage *image, gboolean full)
         }
       json_object_set_new (j, "layers", layers);
       json_t *labels = json_object_get (json_object_get (image->config, "config"), "Labels");
-      json_object_set (j, "labels", json_is_object (labels) ? labels : json_object ());
+      json_object_set_new (j, "labels", json_is_object (labels) ? json_incref (labels) : json_object ());
     }
   return j;
 }
