@@ -7,7 +7,6 @@
  */
 #include "shim.h"
 
-#include <grp.h>
 #include <linux/capability.h>
 #include <stdio.h>
 #include <string.h>
@@ -57,57 +56,73 @@ capset_sets (uint64_t eff, uint64_t perm, uint64_t inh)
     { .effective = (uint32_t) (eff >> 32), .permitted = (uint32_t) (perm >> 32), .inheritable = (uint32_t) (inh >> 32) },
   };
   if (syscall (SYS_capset, &hdr, data) < 0)
-    return -errno;
+    return negative_errno ();
   return 0;
 }
 
+static const char *
+cap_name (int cap)
+{
+  return cap >= 0 && cap < (int) (sizeof cap_names / sizeof cap_names[0]) ? cap_names[cap] : "(unnamed capability)";
+}
+
+/* Returns 0, or -errno with the capability that could not be dropped. */
 static int
-drop_bounding (uint64_t keep, int last)
+drop_bounding (uint64_t keep, int last, int *failed_cap)
 {
   for (int cap = 0; cap <= last; cap++)
     if (!(keep & (UINT64_C (1) << cap)) && prctl (PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
-      return shim_errorf (-errno, "dropping %s from the bounding set",
-                          cap < (int) (sizeof cap_names / sizeof cap_names[0]) ? cap_names[cap] : "capability");
+      {
+        *failed_cap = cap;
+        return negative_errno ();
+      }
   return 0;
 }
 
 static int
-set_ids (uid_t uid, gid_t gid, const gid_t *groups, size_t n_groups)
+fail_step (struct shim_step_error *err, const char *what, const char *arg, long num, const char *hint)
 {
-  if (setgroups (n_groups, groups) < 0)
-    return shim_errorf (-errno, "setgroups");
-  if (setresgid (gid, gid, gid) < 0)
-    return shim_errorf (-errno, "setresgid %u", (unsigned) gid);
-  if (setresuid (uid, uid, uid) < 0)
-    return shim_errorf (-errno, "setresuid %u", (unsigned) uid);
-  return 0;
+  int r = negative_errno ();
+  *err = (struct shim_step_error){ .what = what, .arg = arg, .num = num, .hint = hint };
+  return r;
 }
 
+/* Runs in the vfork()ed payload (see main.c): syscalls only, nothing written
+ * but *err. The ids are set with raw syscalls, as posix_spawn() does: glibc's
+ * wrappers may broadcast the change to all threads through shared state. */
 int
-caps_apply (const struct shim_config *c)
+caps_apply (const struct shim_config *c, int last, struct shim_step_error *err)
 {
-  int last = caps_last_cap ();
-  int r;
+  int r, cap = -1;
 
-  if ((r = drop_bounding (c->caps[SHIM_CAP_BOUNDING], last)) < 0)
-    return r;
+  if ((r = drop_bounding (c->caps[SHIM_CAP_BOUNDING], last, &cap)) < 0)
+    {
+      *err = (struct shim_step_error){ .what = "dropping from the bounding set", .arg = cap_name (cap), .num = -1 };
+      return r;
+    }
   if (prctl (PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
-    return shim_errorf (-errno, "PR_SET_KEEPCAPS");
-  if ((r = set_ids (c->uid, c->gid, c->additional_gids, c->n_additional_gids)) < 0)
-    return r;
+    return fail_step (err, "PR_SET_KEEPCAPS", NULL, -1, NULL);
+  if (syscall (SYS_setgroups, c->n_additional_gids, c->additional_gids) < 0)
+    return fail_step (err, "setgroups (process.user.additionalGids)", NULL, -1, NULL);
+  if (syscall (SYS_setresgid, c->gid, c->gid, c->gid) < 0)
+    return fail_step (err, "setresgid", NULL, (long) c->gid, NULL);
+  if (syscall (SYS_setresuid, c->uid, c->uid, c->uid) < 0)
+    return fail_step (err, "setresuid", NULL, (long) c->uid, NULL);
   if ((r = capset_sets (c->caps[SHIM_CAP_EFFECTIVE], c->caps[SHIM_CAP_PERMITTED], c->caps[SHIM_CAP_INHERITABLE])) < 0)
-    return shim_errorf (r, "capset");
+    {
+      *err = (struct shim_step_error){ .what = "capset", .num = -1 };
+      return r;
+    }
   if (prctl (PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0)
-    return shim_errorf (-errno, "PR_SET_KEEPCAPS");
+    return fail_step (err, "PR_SET_KEEPCAPS", NULL, -1, NULL);
   if (prctl (PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
-    return shim_errorf (-errno, "clearing the ambient capabilities");
-  for (int cap = 0; cap <= last; cap++)
+    return fail_step (err, "clearing the ambient capabilities", NULL, -1, NULL);
+  for (cap = 0; cap <= last; cap++)
     if ((c->caps[SHIM_CAP_AMBIENT] & (UINT64_C (1) << cap))
         && prctl (PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0)
-      return shim_errorf (-errno, "raising ambient %s (it must be permitted and inheritable too)",
-                          cap < (int) (sizeof cap_names / sizeof cap_names[0]) ? cap_names[cap] : "capability");
+      return fail_step (err, "raising ambient", cap_name (cap), -1, "it must be permitted and inheritable too");
   if (c->no_new_privileges && prctl (PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-    return shim_errorf (-errno, "PR_SET_NO_NEW_PRIVS");
+    return fail_step (err, "PR_SET_NO_NEW_PRIVS", NULL, -1, NULL);
   return 0;
 }
 
@@ -115,15 +130,15 @@ caps_apply (const struct shim_config *c)
  * signal a payload that changed its uid) and nothing else. It stays uid 0 so a
  * non-root payload cannot ptrace or signal it. */
 int
-caps_restrict_init (void)
+caps_restrict_init (int last)
 {
   const uint64_t keep = UINT64_C (1) << CAP_KILL;
-  int r;
-  if ((r = drop_bounding (keep, caps_last_cap ())) < 0)
-    return r;
+  int r, cap = -1;
+  if ((r = drop_bounding (keep, last, &cap)) < 0)
+    return shim_errorf (r, "init: dropping %s from the bounding set", cap_name (cap));
   if ((r = capset_sets (keep, keep, 0)) < 0)
-    return shim_errorf (r, "capset");
+    return shim_errorf (r, "init: capset");
   if (prctl (PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-    return shim_errorf (-errno, "PR_SET_NO_NEW_PRIVS");
+    return shim_errorf (-errno, "init: PR_SET_NO_NEW_PRIVS");
   return 0;
 }

@@ -76,12 +76,104 @@ child_fail (int sync_fd)
   _exit (SHIM_EXIT_FAILURE);
 }
 
+static size_t
+append (char *buf, size_t o, size_t size, const char *s)
+{
+  while (*s && o + 1 < size)
+    buf[o++] = *s++;
+  return o;
+}
+
+/* The payload's last steps failed: one line on stderr, 'E' to the shim.
+ * This may run in the vfork()ed child, so the line is put together on the
+ * stack without stdio, strerror() or the shared error record. */
+static _Noreturn void
+payload_fail (int sync_fd, int r, const struct shim_step_error *err)
+{
+  char line[1024], num[24];
+  const char *desc = strerrordesc_np (-r);
+  size_t o = 0;
+
+  o = append (line, o, sizeof line - 1, "sysctr-shim: ");
+  o = append (line, o, sizeof line - 1, err->what ? err->what : "starting the payload");
+  if (err->arg)
+    {
+      o = append (line, o, sizeof line - 1, " ");
+      o = append (line, o, sizeof line - 1, err->arg);
+    }
+  if (err->num >= 0)
+    {
+      size_t n = 0;
+      unsigned long v = (unsigned long) err->num;
+      char *p = num + sizeof num;
+      *--p = '\0';
+      do
+        {
+          *--p = (char) ('0' + v % 10);
+          n++;
+        }
+      while ((v /= 10) > 0 && n < sizeof num - 1);
+      o = append (line, o, sizeof line - 1, " ");
+      o = append (line, o, sizeof line - 1, p);
+    }
+  o = append (line, o, sizeof line - 1, ": ");
+  o = append (line, o, sizeof line - 1, desc ? desc : "unknown error");
+  if (err->hint)
+    {
+      o = append (line, o, sizeof line - 1, " (");
+      o = append (line, o, sizeof line - 1, err->hint);
+      o = append (line, o, sizeof line - 1, ")");
+    }
+  line[o++] = '\n';
+  if (write (STDERR_FILENO, line, o) < 0 || write (sync_fd, "E", 1) < 0)
+    {
+      /* nobody left to tell */
+    }
+  _exit (SHIM_EXIT_FAILURE);
+}
+
+static _Noreturn void
+payload_exec (struct child_args *a)
+{
+  struct shim_step_error err = { .num = -1 };
+  int r = exec_payload (a->config, a->exec, &err);
+  payload_fail (a->sync_fd, r, &err);
+}
+
+/* The vfork()ed payload, until execve(). It shares the init's memory and
+ * runs on its stack below the init's frame: only syscalls and async-signal-
+ * safe string functions, writing its own stack, the LISTEN_PID slot and
+ * errno (which the init does not read after vfork() returns). */
+static _Noreturn void
+payload_after_vfork (struct child_args *a)
+{
+  close (a->status_fd);
+  /* The init is our parent now; it dying (and with it the namespace) ends us. */
+  prctl (PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  payload_exec (a);
+}
+
+/* The init keeps only the status pipe. Everything else the shim held is an
+ * fd of the host's: the bundle and rootfs (O_PATH, the host's mount
+ * namespace), the sd_notify sockets, fds inherited from systemd. A payload
+ * that may open /proc/1/fd/N (same uid, a superset of the init's CAP_KILL)
+ * would walk out through them; non-dumpable on top, so /proc/1 is root's
+ * only (runc's init does the same, CVE-2016-9962). */
+static int
+init_seal (int status_fd, int last_cap)
+{
+  if (close_range (3, (unsigned) status_fd - 1, 0) < 0 || close_range ((unsigned) status_fd + 1, ~0U, 0) < 0)
+    return shim_errorf (negative_errno (), "init: closing inherited fds");
+  if (prctl (PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+    return shim_errorf (negative_errno (), "init: PR_SET_DUMPABLE");
+  return caps_restrict_init (last_cap);
+}
+
 static _Noreturn void
 child_main (struct child_args *a)
 {
   const struct shim_config *c = a->config;
   char go;
-  int r;
 
   /* The container must not outlive the shim; the go byte closes the race
    * where the shim died before PDEATHSIG was armed. */
@@ -99,7 +191,7 @@ child_main (struct child_args *a)
         shim_errorf (-errno, "joining a namespace from linux.namespaces");
         child_fail (a->sync_fd);
       }
-  if ((r = write_sysctls (c)) < 0)
+  if (write_sysctls (c) < 0)
     child_fail (a->sync_fd);
   if (c->hostname && *c->hostname && sethostname (c->hostname, strlen (c->hostname)) < 0)
     {
@@ -111,14 +203,14 @@ child_main (struct child_args *a)
       shim_errorf (-errno, "setdomainname %s", c->domainname);
       child_fail (a->sync_fd);
     }
-  if ((r = mounts_setup (c, a->rootfs_fd, a->root_path, a->notify_dir)) < 0)
+  if (mounts_setup (c, a->rootfs_fd, a->root_path, a->notify_dir) < 0)
     child_fail (a->sync_fd);
 
   if (c->use_init)
     {
-      /* vfork: the init waits (a few syscalls) until the payload's execve,
-       * and no page tables are copied; the payload only calls functions and
-       * _exit()s, never returns. */
+      /* vfork: no page tables copied, and the init only waits (a few
+       * syscalls) until the payload's execve(). See payload_after_vfork()
+       * for what the child may do meanwhile. */
       pid_t pid = vfork ();
       if (pid < 0)
         {
@@ -126,16 +218,9 @@ child_main (struct child_args *a)
           child_fail (a->sync_fd);
         }
       if (pid == 0)
-        {
-          close (a->status_fd);
-          prctl (PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-          exec_payload (c, a->exec, a->sync_fd);
-          child_fail (a->sync_fd);
-        }
-      close (a->sync_fd);
-      for (unsigned i = 0; i < a->exec->n_listen_fds; i++)
-        close (3 + (int) i);
-      if (caps_restrict_init () < 0)
+        // NOLINTNEXTLINE(clang-analyzer-unix.Vfork): the child makes only syscalls and async-signal-safe string calls, and writes only its stack, errno and the LISTEN_PID slot (see payload_after_vfork)
+        payload_after_vfork (a);
+      if (init_seal (a->status_fd, a->exec->last_cap) < 0)
         {
           shim_log_error ();
           kill (pid, SIGKILL);
@@ -143,8 +228,7 @@ child_main (struct child_args *a)
       init_run (pid, a->status_fd, c);
     }
   close (a->status_fd);
-  exec_payload (c, a->exec, a->sync_fd);
-  child_fail (a->sync_fd);
+  payload_exec (a);
 }
 
 /* ---- the parent ----------------------------------------------------------- */
@@ -310,8 +394,7 @@ main (int argc, char **argv)
   unsigned n_listen_fds = 0;
   sigset_t sigs;
   pid_t pid;
-  int opt, r, status = 0;
-  bool have_status = false;
+  int opt, status = 0;
   char byte;
   ssize_t n;
 
@@ -358,20 +441,20 @@ main (int argc, char **argv)
       shim_refusef ("--name=%s: invalid name (letters, digits, '.', '_' and '-', at most 64)", name);
       goto fail;
     }
-  if ((r = config_load (bundle_fd, bundle_abs, &c)) < 0)
+  if (config_load (bundle_fd, bundle_abs, &c) < 0)
     goto fail;
-  if ((r = open_rootfs (bundle_fd, bundle_abs, c->root_path, &root_abs, &rootfs_fd)) < 0)
+  if (open_rootfs (bundle_fd, bundle_abs, c->root_path, &root_abs, &rootfs_fd) < 0)
     goto fail;
-  if ((r = parse_listen_fds (&n_listen_fds)) < 0)
+  if (parse_listen_fds (&n_listen_fds) < 0)
     goto fail;
 
   /* 2. On the host: limits, the notify relay, the payload's environment. */
-  if ((r = apply_host_limits (c)) < 0)
+  if (apply_host_limits (c) < 0)
     goto fail;
   notify.upstream = getenv ("NOTIFY_SOCKET");
-  if (notify.upstream && *notify.upstream && (r = notify_setup (&notify, name, c->uid, c->gid)) < 0)
+  if (notify.upstream && *notify.upstream && notify_setup (&notify, name, c->uid, c->gid) < 0)
     goto fail;
-  if ((r = exec_prepare (c, n_listen_fds, notify.dir_path != NULL, &exec)) < 0)
+  if (exec_prepare (c, n_listen_fds, notify.dir_path != NULL, &exec) < 0)
     goto fail;
 
   sigemptyset (&sigs);
@@ -452,11 +535,8 @@ main (int argc, char **argv)
   close (rootfs_fd);
   rootfs_fd = -1;
   close (bundle_fd);
-  bundle_fd = -1;
-  for (char **e = exec.envp; e && *e; e++)
-    if (strncmp (*e, "LISTEN_FDNAMES=", 15) == 0)
-      free (*e);
-  free (exec.envp);
+  bundle_fd = -1; // NOLINT(clang-analyzer-deadcode.DeadStores): read by its _cleanup_close_ handler, which clang 14's analyzer does not model
+  exec_free (&exec);
   config_free (c);
   c = NULL;
   free (root_abs);
@@ -491,11 +571,7 @@ main (int argc, char **argv)
   {
     int payload_status;
     if (read (status_fds[0], &payload_status, sizeof payload_status) == sizeof payload_status)
-      {
-        status = payload_status;
-        have_status = true;
-      }
-    (void) have_status;
+      status = payload_status;
   }
   notify_relay (&notify);
   notify_cleanup (&notify);
@@ -505,6 +581,7 @@ fail_reap:
   waitpid (pid, NULL, 0);
 fail:
   shim_log_error ();
+  exec_free (&exec);
   notify_cleanup (&notify);
   config_free (c);
   free (root_abs);

@@ -38,23 +38,23 @@ sys_openat2 (int dirfd, const char *path, uint64_t flags, uint64_t resolve)
   return (int) syscall (SYS_openat2, dirfd, path, &how, sizeof how);
 }
 
-static int
+/* false when the kernel cannot tell (statx without STATX_MNT_ID: < 5.8);
+ * then no mountpoint is ever created, which only restricts. */
+static bool
 mnt_id_of (int fd, uint64_t *ret)
 {
   struct statx stx;
-  if (statx (fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_MNT_ID, &stx) < 0)
-    return -errno;
-  if (!(stx.stx_mask & STATX_MNT_ID))
-    return -EOPNOTSUPP;
+  if (statx (fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_MNT_ID, &stx) < 0 || !(stx.stx_mask & STATX_MNT_ID))
+    return false;
   *ret = stx.stx_mnt_id;
-  return 0;
+  return true;
 }
 
 static void
 remember_own_tmpfs (int mnt_fd)
 {
   uint64_t id;
-  if (n_own_tmpfs < sizeof own_tmpfs / sizeof own_tmpfs[0] && mnt_id_of (mnt_fd, &id) == 0)
+  if (n_own_tmpfs < sizeof own_tmpfs / sizeof own_tmpfs[0] && mnt_id_of (mnt_fd, &id))
     own_tmpfs[n_own_tmpfs++] = id;
 }
 
@@ -62,7 +62,7 @@ static bool
 is_own_tmpfs (int fd)
 {
   uint64_t id;
-  if (mnt_id_of (fd, &id) < 0)
+  if (!mnt_id_of (fd, &id))
     return false;
   for (size_t i = 0; i < n_own_tmpfs; i++)
     if (own_tmpfs[i] == id)
@@ -240,12 +240,8 @@ mount_fs_at (int root_fd, const char *dest, const char *type, char *const *data,
   mnt = new_fs (type, data, attr, dest);
   if (mnt < 0)
     return mnt;
-  if ((r = attach (mnt, dst, dest)) < 0)
-    return r;
-  /* The tmpfs is attached now; its mount id changed from the detached one. */
-  if (strcmp (type, "tmpfs") == 0)
-    remember_own_tmpfs (mnt);
-  return 0;
+  /* new_fs() remembered a tmpfs already: a mount keeps its id when it is attached. */
+  return attach (mnt, dst, dest);
 }
 
 static int

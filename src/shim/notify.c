@@ -66,6 +66,7 @@ notify_setup (struct shim_notify *n, const char *name, uid_t uid, gid_t gid)
   struct sockaddr_un up;
   socklen_t up_len;
   char *sock_path = NULL;
+  size_t len;
   int r;
 
   n->listen_fd = n->dir_fd = n->upstream_fd = -1;
@@ -103,12 +104,14 @@ notify_setup (struct shim_notify *n, const char *name, uid_t uid, gid_t gid)
       free (sock_path);
       return shim_errorf (-errno, "notify socket");
     }
-  if (strlen (sock_path) >= sizeof sa.sun_path)
+  len = strlen (sock_path);
+  if (len >= sizeof sa.sun_path)
     {
+      r = shim_errorf (-ENAMETOOLONG, "notify socket %s", sock_path);
       free (sock_path);
-      return shim_errorf (-ENAMETOOLONG, "notify socket");
+      return r;
     }
-  strcpy (sa.sun_path, sock_path);
+  memcpy (sa.sun_path, sock_path, len + 1);
   if (bind (n->listen_fd, (struct sockaddr *) &sa, sizeof sa) < 0 || chown (sock_path, uid, gid) < 0
       || chmod (sock_path, 0600) < 0)
     {

@@ -1,4 +1,11 @@
-/* process.c: the payload's environment, fds, credentials and execve. */
+/* process.c: the payload's environment, fds, credentials and execve.
+ *
+ * exec_prepare() runs on the host and does all the allocating and
+ * formatting. exec_payload() runs in the child that becomes the payload,
+ * which with the default init is vfork()ed and shares the init's memory
+ * (main.c): it makes syscalls and calls async-signal-safe string functions
+ * only, and writes nothing but its stack and the LISTEN_PID slot reserved
+ * for it here (as glibc's posix_spawn child writes only its error slot). */
 #include "shim.h"
 
 #include <fcntl.h>
@@ -44,26 +51,56 @@ exec_prepare (const struct shim_config *c, unsigned n_listen_fds, bool notify, s
     {
       snprintf (listen_fds, sizeof listen_fds, "LISTEN_FDS=%u", n_listen_fds);
       envp[i++] = listen_fds;
-      strcpy (listen_pid, "LISTEN_PID=");
-      e->listen_pid_slot = listen_pid;
+      snprintf (listen_pid, sizeof listen_pid, "LISTEN_PID=");
       envp[i++] = listen_pid;
       if (fdnames)
         {
           char *s;
           if (asprintf (&s, "LISTEN_FDNAMES=%s", fdnames) < 0)
-            return shim_errorf (-ENOMEM, "environment");
+            {
+              free (envp);
+              return shim_errorf (-ENOMEM, "environment");
+            }
           envp[i++] = s;
         }
     }
-  else
-    e->listen_pid_slot = NULL;
   if (notify)
     envp[i++] = notify_socket;
   envp[i] = NULL;
   e->envp = envp;
+  e->listen_pid_slot = n_listen_fds > 0 ? listen_pid : NULL;
   e->argv = c->args;
   e->n_listen_fds = n_listen_fds;
+  e->last_cap = caps_last_cap ();
   return 0;
+}
+
+/* Only the LISTEN_FDNAMES entry is ours; the rest are static or belong to the config. */
+void
+exec_free (struct shim_exec *e)
+{
+  if (!e || !e->envp)
+    return;
+  for (char **p = e->envp; *p; p++)
+    if (strncmp (*p, "LISTEN_FDNAMES=", 15) == 0)
+      free (*p);
+  free (e->envp);
+  e->envp = NULL;
+}
+
+/* Decimal digits of V at DST (room for 20 + NUL); snprintf() is not
+ * async-signal-safe. */
+static void
+format_ulong (char *dst, unsigned long v)
+{
+  char tmp[24];
+  size_t n = 0;
+  do
+    tmp[n++] = (char) ('0' + v % 10);
+  while ((v /= 10) > 0);
+  while (n > 0)
+    *dst++ = tmp[--n];
+  *dst = '\0';
 }
 
 static const char *
@@ -89,16 +126,19 @@ exec_search (char **argv, char **envp)
   if (strchr (argv[0], '/'))
     {
       execve (argv[0], argv, envp);
-      return -errno;
+      return negative_errno ();
     }
   if (!path)
     path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
   for (p = path;; p++)
     {
       size_t len = strcspn (p, ":");
-      if (len > 0 && len + strlen (argv[0]) + 2 <= sizeof buf)
+      size_t alen = strlen (argv[0]);
+      if (len > 0 && len + alen + 2 <= sizeof buf)
         {
-          snprintf (buf, sizeof buf, "%.*s/%s", (int) len, p, argv[0]);
+          memcpy (buf, p, len);
+          buf[len] = '/';
+          memcpy (buf + len + 1, argv[0], alen + 1);
           execve (buf, argv, envp);
           if (errno != ENOENT && errno != ENOTDIR)
             saved = errno;
@@ -111,15 +151,20 @@ exec_search (char **argv, char **envp)
 }
 
 int
-exec_payload (const struct shim_config *c, struct shim_exec *e, int sync_fd)
+exec_payload (const struct shim_config *c, struct shim_exec *e, struct shim_step_error *err)
 {
   sigset_t none;
   int r;
 
+  *err = (struct shim_step_error){ .num = -1 };
   if (c->has_umask)
     umask (c->umask);
   if (chdir (c->cwd ? c->cwd : "/") < 0)
-    return shim_errorf (-errno, "process.cwd %s", c->cwd ? c->cwd : "/");
+    {
+      r = negative_errno ();
+      *err = (struct shim_step_error){ .what = "process.cwd", .arg = c->cwd ? c->cwd : "/", .num = -1 };
+      return r;
+    }
 
   /* Socket-activated fds 3..3+N-1 pass through; anything else the shim
    * inherited must not (an fd leaked into a container is a way out: runc's
@@ -129,21 +174,29 @@ exec_payload (const struct shim_config *c, struct shim_exec *e, int sync_fd)
     {
       int flags = fcntl (3 + (int) i, F_GETFD);
       if (flags < 0 || fcntl (3 + (int) i, F_SETFD, flags & ~FD_CLOEXEC) < 0)
-        return shim_errorf (-errno, "socket activation fd %u", 3 + i);
+        {
+          r = negative_errno ();
+          *err = (struct shim_step_error){ .what = "socket activation fd", .num = 3 + (long) i };
+          return r;
+        }
     }
   if (close_range (3 + e->n_listen_fds, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
-    return shim_errorf (-errno, "close_range");
-  (void) sync_fd;
+    {
+      r = negative_errno ();
+      *err = (struct shim_step_error){ .what = "close_range", .num = -1, .hint = "Linux 5.11 or later is needed" };
+      return r;
+    }
 
   /* sd_listen_fds() checks LISTEN_PID against getpid() as the payload sees it. */
   if (e->listen_pid_slot)
-    snprintf (e->listen_pid_slot + strlen ("LISTEN_PID="), 20, "%d", (int) getpid ());
+    format_ulong (e->listen_pid_slot + strlen ("LISTEN_PID="), (unsigned long) getpid ());
 
-  if ((r = caps_apply (c)) < 0)
+  if ((r = caps_apply (c, e->last_cap, err)) < 0)
     return r;
 
   sigemptyset (&none);
   sigprocmask (SIG_SETMASK, &none, NULL);
   r = exec_search (e->argv, e->envp);
-  return shim_errorf (r, "executing %s", e->argv[0]);
+  *err = (struct shim_step_error){ .what = "executing", .arg = e->argv[0], .num = -1 };
+  return r;
 }

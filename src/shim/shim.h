@@ -26,6 +26,28 @@ void shim_log_error (void);
 /* One warning line on stderr. */
 void shim_warn (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
 
+/* -errno after a failed call; never 0, so a caller testing "< 0" cannot take
+ * the failure for success (and read an output the callee did not write). */
+static inline int
+negative_errno (void)
+{
+  int e = errno;
+  return e > 0 ? -e : -EIO;
+}
+
+/* What failed in the payload's last steps (credentials, fds, execve),
+ * recorded without formatting: those steps run in a vfork()ed child that
+ * shares the init's memory, so they may only write to their own stack. The
+ * line is "WHAT[ ARG][ NUM]: strerror[ (HINT)]"; all pointers are constants
+ * or point into the configuration. */
+struct shim_step_error
+{
+  const char *what;
+  const char *arg;
+  long num; /* < 0: none */
+  const char *hint;
+};
+
 /* ---- cleanup helpers ----------------------------------------------------- */
 
 static inline void
@@ -148,8 +170,8 @@ void config_free (struct shim_config *c);
 /* caps.c */
 int cap_from_name (const char *name);
 int caps_last_cap (void);
-int caps_apply (const struct shim_config *c);
-int caps_restrict_init (void);
+int caps_apply (const struct shim_config *c, int last_cap, struct shim_step_error *err);
+int caps_restrict_init (int last_cap);
 
 /* mounts.c */
 int mounts_setup (const struct shim_config *c, int rootfs_fd, const char *root_path, const char *notify_dir);
@@ -180,6 +202,8 @@ struct shim_exec
   char **envp;
   char *listen_pid_slot; /* points into envp: "LISTEN_PID=" + room for digits */
   unsigned n_listen_fds;
+  int last_cap; /* read on the host, so the child opens no file for it */
 };
 int exec_prepare (const struct shim_config *c, unsigned n_listen_fds, bool notify, struct shim_exec *e);
-int exec_payload (const struct shim_config *c, struct shim_exec *e, int sync_fd);
+void exec_free (struct shim_exec *e);
+int exec_payload (const struct shim_config *c, struct shim_exec *e, struct shim_step_error *err);

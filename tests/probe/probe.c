@@ -8,6 +8,10 @@
  *   sysctr-probe exit CODE         exit with CODE
  *   sysctr-probe cat FILE          copy FILE to stdout
  *   sysctr-probe write FILE TEXT   write TEXT into FILE (prints errno name on failure)
+ *   sysctr-probe init-fds          what /proc/1/fd shows, and whether any of pid 1's fds opens
+ *   sysctr-probe unmask PATH       try to undo a masked path (umount, remount rw, bind over it)
+ *   sysctr-probe fds               the open fds only
+ *   sysctr-probe print TEXT...     print each TEXT as a line, then sleep (for the journal)
  *   sysctr-probe true
  */
 #include <dirent.h>
@@ -16,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -220,7 +225,7 @@ notify (int argc, char **argv)
       fprintf (stderr, "sysctr-probe: NOTIFY_SOCKET unset\n");
       return 1;
     }
-  strcpy (sa.sun_path, path);
+  memcpy (sa.sun_path, path, strlen (path) + 1);
   if (path[0] == '@')
     sa.sun_path[0] = '\0';
   for (int i = 0; i < argc; i++)
@@ -232,6 +237,63 @@ notify (int argc, char **argv)
       return 1;
     }
   puts ("notify=sent");
+  return 0;
+}
+
+/* pid 1 is the shim's init (or the payload itself): the fds it holds must be
+ * nothing a payload could open its way out through (/proc/1/fd/N on a host
+ * O_PATH fd is a way to the host's filesystem). */
+static int
+init_fds (void)
+{
+  DIR *d = opendir ("/proc/1/fd");
+  struct dirent *de;
+  char list[512] = "";
+  size_t o = 0;
+  int opened = 0;
+  if (!d)
+    {
+      printf ("init_fds=%s\ninit_fds_opened=0\n", errname (errno));
+      return 0;
+    }
+  while ((de = readdir (d)))
+    {
+      char path[300];
+      int fd;
+      if (de->d_name[0] == '.')
+        continue;
+      if (o < sizeof list)
+        o += (size_t) snprintf (list + o, sizeof list - o, "%s%s", o ? "," : "", de->d_name);
+      snprintf (path, sizeof path, "/proc/1/fd/%s", de->d_name);
+      fd = open (path, O_PATH | O_CLOEXEC);
+      if (fd >= 0)
+        {
+          char target[256] = "";
+          ssize_t n = readlink (path, target, sizeof target - 1);
+          if (n > 0)
+            target[n] = '\0';
+          printf ("init_fd_open:%s=%s\n", de->d_name, target);
+          opened++;
+          close (fd);
+        }
+    }
+  closedir (d);
+  printf ("init_fds=%s\ninit_fds_opened=%d\n", list, opened);
+  return 0;
+}
+
+/* Each way a payload could try to see under a masked path again. */
+static int
+unmask (const char *path)
+{
+  int r;
+  r = umount2 (path, MNT_DETACH);
+  printf ("umount=%s\n", errname (r < 0 ? errno : 0));
+  r = mount (NULL, path, NULL, MS_REMOUNT | MS_BIND, NULL);
+  printf ("remount=%s\n", errname (r < 0 ? errno : 0));
+  r = mount ("/proc", path, NULL, MS_BIND, NULL);
+  printf ("bind=%s\n", errname (r < 0 ? errno : 0));
+  masked (path);
   return 0;
 }
 
@@ -277,6 +339,23 @@ main (int argc, char **argv)
         return 1;
       close (c);
       puts ("accept=ok");
+      return 0;
+    }
+  if (strcmp (cmd, "init-fds") == 0)
+    return init_fds ();
+  if (strcmp (cmd, "unmask") == 0 && argc > 2)
+    return unmask (argv[2]);
+  if (strcmp (cmd, "fds") == 0)
+    {
+      fds_report ();
+      return 0;
+    }
+  if (strcmp (cmd, "print") == 0)
+    {
+      for (int i = 2; i < argc; i++)
+        puts (argv[i]);
+      fflush (stdout);
+      sleep (3600);
       return 0;
     }
   if (strcmp (cmd, "cat") == 0 && argc > 2)

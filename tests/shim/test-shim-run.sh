@@ -38,6 +38,20 @@ expect_kv "$out" notify_socket unset
 # the host is unaffected
 check "host hostname unchanged" test "$(hostname)" != probebox
 
+# The init (pid 1) keeps no fd a payload could walk out through: before the
+# fix it held O_PATH fds of the host's bundle and rootfs, and
+# "cat /proc/1/fd/3/config.json" read the host's file. fd 7 leaks in again.
+edit_config "$B" 'c["process"]["args"] = ["/sysctr-probe", "init-fds"]'
+(cd "$B" && NOTIFY_SOCKET=$TMP/unused.sock "$SHIM" --name=probe 7</dev/null) >"$out" 2>"$TMP/err"
+[ -s "$TMP/err" ] && diag "stderr: $(cat "$TMP/err")"
+expect_kv "$out" init_fds_opened 0
+check "init holds no fd beyond 0-2 and its status pipe" grep -Eq '^init_fds=(EACCES|[0-9]+(,[0-9]+){0,3})$' "$out"
+grep '^init_fd' "$out" | diag
+edit_config "$B" 'c["process"]["args"] = ["/sysctr-probe", "cat", "/proc/1/fd/3/config.json"]'
+(cd "$B" && "$SHIM" --name=probe) >"$out" 2>&1
+check "the host's config.json is not readable through /proc/1/fd" sh -c "! grep -q ociVersion '$out'"
+edit_config "$B" 'c["process"]["args"] = ["/sysctr-probe", "report"]'
+
 # payload as pid 1 (no init)
 edit_config "$B" 'c["annotations"] = {"org.sysctr.init": "false"}'
 (cd "$B" && "$SHIM") >"$out" 2>&1
