@@ -52,7 +52,7 @@ def gunzip_digest(data):
     return "sha256:" + h.hexdigest()
 
 
-def make_image(layout, tag, layers, arch="amd64"):
+def make_image(layout, tag, layers, arch="amd64", bad_diff_ids=False):
     os.makedirs(os.path.join(layout, "blobs", "sha256"), exist_ok=True)
     with open(os.path.join(layout, "oci-layout"), "w") as f:
         json.dump({"imageLayoutVersion": "1.0.0"}, f)
@@ -70,7 +70,8 @@ def make_image(layout, tag, layers, arch="amd64"):
     config = {
         "created": "2020-01-01T00:00:00Z", "architecture": arch, "os": "linux",
         "config": {"Entrypoint": ["/bin/sh"], "Env": ["PATH=/usr/bin:/bin"], "WorkingDir": "/"},
-        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(b"wrong").hexdigest()] * len(diff_ids)
+                   if bad_diff_ids else diff_ids},
         "history": [{"created": "2020-01-01T00:00:00Z", "created_by": "mkimage.py"}],
     }
     cdigest, csize = put_blob(layout, json.dumps(config).encode())
