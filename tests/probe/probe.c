@@ -3,7 +3,10 @@
  *
  *   sysctr-probe report            everything below, one key per line
  *   sysctr-probe notify MSG...     send one datagram (lines MSG) to $NOTIFY_SOCKET
- *   sysctr-probe accept            accept one connection on fd 3, answer "hello from PID"
+ *   sysctr-probe sleep-notify S MSG...  sleep S seconds, then notify, then sleep
+ *   sysctr-probe accept            accept one connection on fd 3, answer "hello from pid PID" and
+ *                                  what sd_listen_fds() and /proc/self/fd said before accepting
+ *   sysctr-probe alloc MIB         touch MIB MiB of memory, report, sleep
  *   sysctr-probe sleep SECONDS     sleep (no signal handlers)
  *   sysctr-probe exit CODE         exit with CODE
  *   sysctr-probe cat FILE          copy FILE to stdout
@@ -324,17 +327,68 @@ main (int argc, char **argv)
       sleep (3600);
       return r;
     }
+  if (strcmp (cmd, "sleep-notify") == 0 && argc > 2)
+    {
+      unsigned s = (unsigned) atoi (argv[2]);
+      int r;
+      while (s)
+        s = sleep (s);
+      r = notify (argc - 3, argv + 3);
+      fflush (stdout);
+      sleep (3600);
+      return r;
+    }
+  if (strcmp (cmd, "alloc") == 0 && argc > 2)
+    {
+      size_t mib = (size_t) atoi (argv[2]);
+      for (size_t i = 0; i < mib; i++)
+        {
+          char *p = malloc (1 << 20);
+          if (!p)
+            {
+              printf ("alloc=ENOMEM at %zu MiB\n", i);
+              return 1;
+            }
+          memset (p, 1, 1 << 20);
+        }
+      printf ("alloc=%zu MiB\n", mib);
+      fflush (stdout);
+      sleep (3600);
+      return 0;
+    }
   if (strcmp (cmd, "accept") == 0)
     {
-      int c = accept (3, NULL, NULL);
-      char buf[64];
-      int n;
+      const char *lpid = getenv ("LISTEN_PID"), *lfds = getenv ("LISTEN_FDS");
+      int nfds = lpid && lfds && atoi (lpid) == getpid () ? atoi (lfds) : 0;
+      char buf[640];
+      int c, n;
+      sd_listen_fds_report ();
+      fds_report ();
+      fflush (stdout);
+      c = accept (3, NULL, NULL);
       if (c < 0)
         {
           printf ("accept=%s\n", strerror (errno));
           return 1;
         }
-      n = snprintf (buf, sizeof buf, "hello from pid %d\n", (int) getpid ());
+      {
+        /* the fds as they were before accept(): the report above, again, in the answer */
+        char fdl[512] = "";
+        size_t o = 0;
+        DIR *d = opendir ("/proc/self/fd");
+        struct dirent *de;
+        while (d && (de = readdir (d)))
+          {
+            int fd = atoi (de->d_name);
+            if (de->d_name[0] == '.' || fd == dirfd (d) || fd == c)
+              continue;
+            if (o < sizeof fdl)
+              o += (size_t) snprintf (fdl + o, sizeof fdl - o, "%s%d", o ? "," : "", fd);
+          }
+        if (d)
+          closedir (d);
+        n = snprintf (buf, sizeof buf, "hello from pid %d sd_listen_fds=%d fds=%s\n", (int) getpid (), nfds, fdl);
+      }
       if (write (c, buf, (size_t) n) < 0)
         return 1;
       close (c);

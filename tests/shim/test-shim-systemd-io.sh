@@ -39,9 +39,9 @@ for mode in init no-init; do
   reply=$(python3 -c "
 import socket
 s = socket.create_connection(('127.0.0.1', $port)); s.settimeout(5)
-print(s.recv(100).decode().strip())" 2>&1)
+print(s.recv(600).decode().strip())" 2>&1)
   wait $sa; rc=$?
-  check "[$mode] payload accepted on fd 3: '$reply'" test "$reply" = "hello from pid $want_pid"
+  check "[$mode] payload accepted on fd 3: '$reply'" test "$reply" = "hello from pid $want_pid sd_listen_fds=1 fds=0,1,2,3"
   check "[$mode] shim exited 0 (rc $rc)" test "$rc" = 0
 done
 
