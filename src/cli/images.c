@@ -6,6 +6,7 @@
 #include "builtins.h"
 #include "containers.h"
 #include "context.h"
+#include "install.h"
 #include "reference.h"
 #include "store.h"
 
@@ -142,7 +143,7 @@ images_rm (int argc, char **argv, const SysctrGlobals *globals, GError **error)
   if (argc < 2)
     return sysctr_throw (error, SYSCTR_ERROR_INVALID, "usage: sysctr images rm IMAGE…");
   g_autoptr (SysctrContext) ctx = sysctr_context_new (globals->root, TRUE, error);
-  if (ctx == NULL)
+  if (ctx == NULL || !sysctr_reconcile (ctx, error))
     return FALSE;
   g_autoptr (GHashTable) used = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   if (!sysctr_containers_collect_usage (ctx, used, NULL, NULL, error))
@@ -169,7 +170,7 @@ images_prune (int argc, char **argv, const SysctrGlobals *globals, GError **erro
   if (!sysctr_parse_options (context, prune_entries, &argc, &argv, error))
     return FALSE;
   g_autoptr (SysctrContext) ctx = sysctr_context_new (globals->root, TRUE, error);
-  if (ctx == NULL)
+  if (ctx == NULL || !sysctr_reconcile (ctx, error))
     return FALSE;
   g_autoptr (GHashTable) keep_images = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   g_autoptr (GHashTable) keep_layers = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);

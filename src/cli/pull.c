@@ -4,6 +4,7 @@
 
 #include "builtins.h"
 #include "context.h"
+#include "install.h"
 #include "pull.h"
 
 static char *opt_tls_verify;
@@ -52,7 +53,7 @@ sysctr_builtin_pull (int argc, char **argv, const SysctrGlobals *globals, GError
   if (!sysctr_pull_options_from_cli (&opts, opt_tls_verify, opt_creds, opt_authfile, opt_platform, opt_quiet, error))
     return FALSE;
   g_autoptr (SysctrContext) ctx = sysctr_context_new (globals->root, TRUE, error);
-  if (ctx == NULL)
+  if (ctx == NULL || !sysctr_reconcile (ctx, error))
     {
       sysctr_pull_options_clear (&opts);
       return FALSE;

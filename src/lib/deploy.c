@@ -100,7 +100,7 @@ sysctr_open_in_root (int root_dfd, const char *path, gboolean create_dir, gboole
 {
   struct open_how how = {
     .flags = O_PATH | O_CLOEXEC,
-    .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV,
+    .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
   };
   const char *rel = path;
   while (*rel == '/')

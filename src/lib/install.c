@@ -30,6 +30,25 @@ file_sha256 (GBytes *bytes)
   return sysctr_sha256_hex (data, len);
 }
 
+static gboolean make_host_dir (SysctrContext *ctx, const char *rel, GError **error);
+
+/* Opens the directory that holds host file @path (absolute, as seen when
+ * the tree boots), resolving symlinks inside the root: in a --root tree an
+ * absolute link such as etc/foo -> /etc/foo points into the tree, never at
+ * the build host's files. With @create the directory is made (recorded). */
+static gboolean
+open_host_parent (SysctrContext *ctx, const char *path, gboolean create, int *out_dfd, const char **out_base,
+                  GError **error)
+{
+  g_autofree char *dir = g_path_get_dirname (path + 1);
+  if (create && !make_host_dir (ctx, dir, error))
+    return FALSE;
+  if (!sysctr_open_in_root (ctx->root_dfd, dir, FALSE, FALSE, out_dfd, error))
+    return FALSE;
+  *out_base = strrchr (path, '/') + 1;
+  return TRUE;
+}
+
 /* Reads a host file under the root; NULL (no error) when absent. */
 static GBytes *
 read_host_file (SysctrContext *ctx, const char *path, GError **error)
@@ -37,7 +56,10 @@ read_host_file (SysctrContext *ctx, const char *path, GError **error)
   g_autofree char *data = NULL;
   gsize len = 0;
   g_autoptr (GError) local_error = NULL;
-  if (!sysctr_read_file_at (ctx->root_dfd, path + 1, 16 * 1024 * 1024, &data, &len, &local_error))
+  sysctr_autofd int pdfd = -1;
+  const char *base = NULL;
+  if (!open_host_parent (ctx, path, FALSE, &pdfd, &base, &local_error) ||
+      !sysctr_read_file_at (pdfd, base, 16 * 1024 * 1024, &data, &len, &local_error))
     {
       if (g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND))
         return NULL;
@@ -117,7 +139,8 @@ make_host_dir (SysctrContext *ctx, const char *rel, GError **error)
       if (!host_dirs_store (ctx, dirs, error))
         return FALSE;
     }
-  return sysctr_mkdir_p_at (ctx->root_dfd, rel, 0755, error);
+  sysctr_autofd int fd = -1;
+  return sysctr_open_in_root (ctx->root_dfd, rel, TRUE, FALSE, &fd, error);
 }
 
 static gint
@@ -143,8 +166,16 @@ prune_host_dirs (SysctrContext *ctx, GError **error)
   g_ptr_array_sort (names, longest_first);
   g_autoptr (json_t) kept = json_array ();
   for (guint k = 0; k < names->len; k++)
-    if (unlinkat (ctx->root_dfd, names->pdata[k], AT_REMOVEDIR) < 0 && errno != ENOENT)
-      json_array_append_new (kept, json_string (names->pdata[k]));
+    {
+      g_autofree char *abs = g_strconcat ("/", (char *) names->pdata[k], NULL);
+      sysctr_autofd int pdfd = -1;
+      const char *base = NULL;
+      g_autoptr (GError) local_error = NULL;
+      if (!open_host_parent (ctx, abs, FALSE, &pdfd, &base, &local_error))
+        continue; /* its parent is gone: so is it */
+      if (unlinkat (pdfd, base, AT_REMOVEDIR) < 0 && errno != ENOENT)
+        json_array_append_new (kept, json_string (names->pdata[k]));
+    }
   /* With no container left, what remains in them is the admin's. */
   g_autoptr (GPtrArray) installed = NULL;
   if (sysctr_containers_list (ctx, &installed, NULL) && installed->len == 0)
@@ -450,11 +481,12 @@ apply_host_files (SysctrContext *ctx, const char *name, json_t *info, json_t *ol
       g_autoptr (GBytes) data = read_rendered (ctx, slot, path, error);
       if (data == NULL)
         return FALSE;
-      g_autofree char *dir = g_path_get_dirname (path + 1);
       gsize len;
       const void *p = g_bytes_get_data (data, &len);
-      if (!make_host_dir (ctx, dir, error) ||
-          !sysctr_write_file_at (ctx->root_dfd, path + 1, p, len, json_integer_value (json_object_get (f, "mode")) ?: 0644, error))
+      sysctr_autofd int pdfd = -1;
+      const char *base = NULL;
+      if (!open_host_parent (ctx, path, TRUE, &pdfd, &base, error) ||
+          !sysctr_write_file_at (pdfd, base, p, len, json_integer_value (json_object_get (f, "mode")) ?: 0644, error))
         return FALSE;
       if (g_str_has_prefix (path, "/etc/systemd/"))
         changed = TRUE;
@@ -475,7 +507,11 @@ apply_host_files (SysctrContext *ctx, const char *name, json_t *info, json_t *ol
             g_printerr ("%s: kept %s%s: edited since sysctr wrote it\n", name, ctx->live ? "" : ctx->root, path);
           continue;
         }
-      if (unlinkat (ctx->root_dfd, path + 1, 0) < 0 && errno != ENOENT)
+      sysctr_autofd int pdfd = -1;
+      const char *base = NULL;
+      if (!open_host_parent (ctx, path, FALSE, &pdfd, &base, error))
+        return FALSE;
+      if (unlinkat (pdfd, base, 0) < 0 && errno != ENOENT)
         return sysctr_throw_errno (error, "removing %s", path);
       if (g_str_has_prefix (path, "/etc/systemd/"))
         changed = TRUE;
@@ -520,9 +556,18 @@ static gboolean
 offline_disable_unit (SysctrContext *ctx, const char *unit, GError **error)
 {
   g_autofree char *unit_path = g_strdup_printf ("/etc/systemd/system/%s", unit);
-  sysctr_autofd int dfd = openat (ctx->root_dfd, "etc/systemd/system", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  sysctr_autofd int path_fd = -1;
+  g_autoptr (GError) local_error = NULL;
+  if (!sysctr_open_in_root (ctx->root_dfd, "/etc/systemd/system", FALSE, FALSE, &path_fd, &local_error))
+    {
+      if (g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND))
+        return TRUE;
+      g_propagate_error (error, g_steal_pointer (&local_error));
+      return FALSE;
+    }
+  sysctr_autofd int dfd = openat (path_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd < 0)
-    return errno == ENOENT ? TRUE : sysctr_throw_errno (error, "opening /etc/systemd/system");
+    return sysctr_throw_errno (error, "opening /etc/systemd/system");
   g_autoptr (GPtrArray) dirs = g_ptr_array_new_with_free_func (g_free);
   {
     int d2 = fcntl (dfd, F_DUPFD_CLOEXEC, 3);
@@ -569,11 +614,12 @@ offline_enable (SysctrContext *ctx, json_t *info, gboolean enable, GError **erro
   g_autoptr (GPtrArray) dirs = install_targets (data);
   for (guint i = 0; i < dirs->len; i++)
     {
-      g_autofree char *dir = g_strdup_printf ("etc/systemd/system/%s", (char *) dirs->pdata[i]);
-      g_autofree char *link = g_strdup_printf ("%s/%s", dir, unit);
-      if (!make_host_dir (ctx, dir, error))
+      g_autofree char *link = g_strdup_printf ("/etc/systemd/system/%s/%s", (char *) dirs->pdata[i], unit);
+      sysctr_autofd int pdfd = -1;
+      const char *base = NULL;
+      if (!open_host_parent (ctx, link, TRUE, &pdfd, &base, error))
         return FALSE;
-      if (symlinkat (unit_path, ctx->root_dfd, link) < 0 && errno != EEXIST)
+      if (symlinkat (unit_path, pdfd, base) < 0 && errno != EEXIST)
         return sysctr_throw_errno (error, "enabling %s", unit);
     }
   return TRUE;
@@ -719,6 +765,15 @@ finish_uninstall (SysctrContext *ctx, SysctrSystemd **sd, const char *name, cons
               if (u && !sysctr_systemd_job (*sd, "StopUnit", u, &local_error))
                 g_printerr ("warning: %s\n", local_error->message);
             }
+          /* a unit that failed would stay loaded as "not-found failed"
+           * after its files are gone, and keep the system degraded */
+          for (size_t i = 0; i < json_array_size (units); i++)
+            {
+              const char *u = json_string_value (json_array_get (units, i));
+              g_autoptr (GError) local_error = NULL;
+              if (u && !sysctr_systemd_reset_failed (*sd, u, &local_error))
+                g_printerr ("warning: %s\n", local_error->message);
+            }
           const char *unit = sysctr_json_get_string (info, "enable");
           g_autoptr (GError) local_error = NULL;
           if (unit && !sysctr_systemd_disable (*sd, unit, &local_error))
@@ -751,10 +806,14 @@ finish_uninstall (SysctrContext *ctx, SysctrSystemd **sd, const char *name, cons
       !g_str_has_prefix (state, SYSCTR_STATE_DIR))
     {
       struct stat st;
-      gboolean exists = fstatat (ctx->root_dfd, state + 1, &st, AT_SYMLINK_NOFOLLOW) == 0;
+      sysctr_autofd int pdfd = -1;
+      const char *base = NULL;
+      g_autoptr (GError) local_error = NULL;
+      gboolean exists = open_host_parent (ctx, state, FALSE, &pdfd, &base, &local_error) &&
+                        fstatat (pdfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0;
       if (purge && exists)
         {
-          if (!sysctr_rm_rf_at (ctx->root_dfd, state + 1, error))
+          if (!sysctr_rm_rf_at (pdfd, base, error))
             return FALSE;
           g_print ("Removed state data %s\n", state);
         }
@@ -1140,6 +1199,35 @@ unit_is_active (SysctrSystemd *sd, json_t *info)
   return g_strcmp0 (state, "active") == 0 || g_strcmp0 (state, "activating") == 0 || g_strcmp0 (state, "reloading") == 0;
 }
 
+/* For update --all: a restarted unit whose start job succeeded must also
+ * stay up for a moment (a Type=exec/simple service that exits right after
+ * starting passes the job). Type=notify units were already gated by
+ * READY=1 in the job itself. */
+static gboolean
+wait_settled (SysctrSystemd *sd, json_t *info, GError **error)
+{
+  if (sd == NULL)
+    return TRUE;
+  json_t *units = json_object_get (info, "units");
+  const char *service = json_string_value (json_array_get (units, 0));
+  if (service == NULL)
+    return TRUE;
+  const char *env = g_getenv ("SYSCTR_UPDATE_SETTLE_MS");
+  gint64 settle_ms = env ? g_ascii_strtoll (env, NULL, 10) : 3000;
+  gint64 deadline = g_get_monotonic_time () + settle_ms * 1000;
+  for (;;)
+    {
+      g_autofree char *state = sysctr_systemd_active_state (sd, service, NULL);
+      g_autofree char *sub = sysctr_systemd_unit_property (sd, service, "org.freedesktop.systemd1.Unit", "SubState", NULL);
+      if (g_strcmp0 (state, "active") != 0 && g_strcmp0 (state, "reloading") != 0)
+        return sysctr_throw (error, SYSCTR_ERROR_FAILED, "%s is %s (%s) after the restart", service, state ? state : "unknown",
+                             sub ? sub : "unknown");
+      if (g_get_monotonic_time () >= deadline)
+        return TRUE;
+      g_usleep (200 * 1000);
+    }
+}
+
 /* Switch NAME to @new_info's slot: journal, symlink, host files, reload,
  * restart if it was running. */
 static gboolean
@@ -1248,7 +1336,8 @@ sysctr_update (SysctrContext *ctx, const char *name, const SysctrUpdateOptions *
       (void) sysctr_rm_rf_at (ctx->state_dfd, rel, NULL);
       return FALSE;
     }
-  if (!switch_to (ctx, &sd, name, "update", info, new_info, was_running, error))
+  if (!switch_to (ctx, &sd, name, "update", info, new_info, was_running, error) ||
+      (opts->gate && was_running && !wait_settled (sd, new_info, error)))
     {
       if (!(opts->gate && was_running))
         return FALSE;
@@ -1257,7 +1346,7 @@ sysctr_update (SysctrContext *ctx, const char *name, const SysctrUpdateOptions *
       g_printerr ("%s: the new deployment did not come up (%s); rolling back to %s\n", name, msg, slot);
       if (!switch_to (ctx, &sd, name, "rollback", new_info, info, TRUE, error))
         return FALSE;
-      return sysctr_throw (error, SYSCTR_ERROR_FAILED, "%s: update to %s rolled back: %s", name, image->manifest_digest, msg);
+      return sysctr_throw (error, SYSCTR_ERROR_FAILED, "update to %s rolled back: %s", image->manifest_digest, msg);
     }
   *out_changed = TRUE;
   g_print ("Updated %s to %s (%s)%s\n", name, image->reference, image->manifest_digest, was_running ? ", restarted" : "");
