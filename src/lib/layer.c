@@ -23,6 +23,12 @@ limit_from_env (const char *name, guint64 def)
 #define DEFAULT_MAX_LAYER_BYTES (G_GUINT64_CONSTANT (64) * 1024 * 1024 * 1024)
 #define DEFAULT_MAX_LAYER_ENTRIES 4000000
 
+guint64
+sysctr_layer_max_bytes (void)
+{
+  return limit_from_env ("SYSCTR_MAX_LAYER_BYTES", DEFAULT_MAX_LAYER_BYTES);
+}
+
 /* A GInputStream reading the current entry's data out of libarchive. */
 typedef struct
 {
@@ -409,7 +415,7 @@ import_archive (OstreeRepo *repo, struct archive *outer, const char *what, const
   src->what = what;
   src->outer = outer;
   src->diff_sum = g_checksum_new (G_CHECKSUM_SHA256);
-  src->max_bytes = limit_from_env ("SYSCTR_MAX_LAYER_BYTES", DEFAULT_MAX_LAYER_BYTES);
+  src->max_bytes = sysctr_layer_max_bytes ();
 
   Import imp = {
     .repo = repo,

@@ -24,6 +24,10 @@ gboolean sysctr_layer_import (OstreeRepo *repo, int fd, const char *what, const 
 /* The same, over an in-memory blob (fuzzing, tests). */
 gboolean sysctr_layer_import_bytes (OstreeRepo *repo, const void *data, gsize len, char **out_commit, GError **error);
 
+/* The most uncompressed bytes one layer may hold (SYSCTR_MAX_LAYER_BYTES
+ * lowers it); pull also refuses compressed blobs declared larger. */
+guint64 sysctr_layer_max_bytes (void);
+
 /* Writes a dirmeta object; returns its binary checksum. */
 gboolean sysctr_write_dirmeta (OstreeRepo *repo, GFileInfo *info, GVariant *xattrs, guchar **out_csum,
                                GCancellable *cancellable, GError **error);

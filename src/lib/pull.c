@@ -377,6 +377,7 @@ pull_inner (SysctrContext *ctx, const char *reference, const SysctrPullOptions *
   };
   g_mutex_init (&st.lock);
   gboolean ok = TRUE;
+  guint64 max_layer_bytes = sysctr_layer_max_bytes ();
   for (guint i = 0; i < n && ok; i++)
     {
       json_t *desc = json_array_get (layers, i);
@@ -384,6 +385,16 @@ pull_inner (SysctrContext *ctx, const char *reference, const SysctrPullOptions *
       ok = validate_descriptor (desc, what, &jobs[i].digest, &jobs[i].size, error);
       if (!ok)
         break;
+      /* The download is bounded by the declared size: a blob declared
+       * larger than any layer may be would fill the disk before the
+       * uncompressed limit is ever reached. */
+      if ((guint64) jobs[i].size > max_layer_bytes)
+        {
+          ok = sysctr_throw (error, SYSCTR_ERROR_HOSTILE,
+                             "layer %s: declared size %" G_GINT64_FORMAT " is over the limit (%" G_GUINT64_FORMAT " bytes)",
+                             jobs[i].digest, jobs[i].size, max_layer_bytes);
+          break;
+        }
       jobs[i].media_type = sysctr_json_get_string (desc, "mediaType");
       if (jobs[i].media_type == NULL)
         jobs[i].media_type = "application/vnd.oci.image.layer.v1.tar+gzip";
@@ -520,15 +531,52 @@ pull_inner (SysctrContext *ctx, const char *reference, const SysctrPullOptions *
   return sysctr_store_lookup_image (ctx->repo, canonical, out_image, error);
 }
 
+/* Error messages of a pull carry what registries and images said (media
+ * types, Content-Type, JSON parser excerpts, error bodies, token realms):
+ * they reach the admin's terminal only as printable text on one line. C0
+ * and C1 controls, DEL, line/paragraph separators and bidi overrides are
+ * escaped, invalid UTF-8 bytes shown as \xNN. */
+static char *
+printable_message (const char *s)
+{
+  GString *out = g_string_sized_new (strlen (s));
+  const char *p = s;
+  const char *end = s + strlen (s);
+  while (p < end)
+    {
+      gunichar c = g_utf8_get_char_validated (p, end - p);
+      if (c == (gunichar) -1 || c == (gunichar) -2)
+        {
+          g_string_append_printf (out, "\\x%02x", (guchar) *p);
+          p++;
+          continue;
+        }
+      const char *next = g_utf8_next_char (p);
+      if (c == '\n' || c == '\r' || c == '\t')
+        g_string_append_c (out, ' ');
+      else if (c < 0x20 || c == 0x7f)
+        g_string_append_printf (out, "\\x%02x", c);
+      else if ((c >= 0x80 && c <= 0x9f) || (c >= 0x2028 && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069))
+        g_string_append_printf (out, "\\u%04x", c);
+      else
+        g_string_append_len (out, p, next - p);
+      p = next;
+    }
+  return g_string_free (out, FALSE);
+}
+
 gboolean
 sysctr_pull (SysctrContext *ctx, const char *reference, const SysctrPullOptions *opts, SysctrImage **out_image,
              SysctrPullResult *out_result, GError **error)
 {
   SysctrPullResult result = { 0 };
   g_autoptr (SysctrImage) image = NULL;
-  if (!pull_inner (ctx, reference, opts, &image, &result, error))
+  g_autoptr (GError) local_error = NULL;
+  if (!pull_inner (ctx, reference, opts, &image, &result, &local_error))
     {
-      sysctr_prefix_error (error, "pulling %s", reference);
+      g_autofree char *msg = printable_message (local_error->message);
+      g_autofree char *ref = printable_message (reference);
+      g_set_error (error, local_error->domain, local_error->code, "pulling %s: %s", ref, msg);
       return FALSE;
     }
   if (out_result)
