@@ -10,7 +10,8 @@ every case:
 
 MODE (see BEHAVIOURS below): ok, manifest-digest, config-bytes, layer-bytes,
 big-manifest, self-index, nested-N, cl-short, cl-long, cl-over, stall, drip,
-redirect, redirect-same, http500, bad-mediatype, bad-json, token-garbage,
+redirect, redirect-same, http500, bad-mediatype, evil-mediatype, evil-ctype,
+evil-json, endless, bad-json, token-garbage,
 token-empty, token-refuse, layer-mediatype.
 
 Auth (--auth): "none", "bearer" (every /v2/ request needs the token that
@@ -265,6 +266,20 @@ class Handler(BaseHTTPRequestHandler):
             j = json.loads(data)
             j["mediaType"] = mt = "application/vnd.evil.manifest.v9+json"
             data = json.dumps(j).encode()
+        elif mode == "evil-mediatype":
+            # terminal escapes (C0 and C1) and a bidi override in a layer's mediaType
+            j = json.loads(data)
+            for layer in j.get("layers", []):
+                layer["mediaType"] = "application/\u001b]0;pwned\u0007\u009b31m\u202eevil"
+            data = json.dumps(j).encode()
+        elif mode == "evil-ctype":
+            mt = "application/x\x1b[2J\x1b[31mevil"
+        elif mode == "evil-json":
+            data = b'{"schemaVersion": 2, "layers": \x1b[31m }'
+        elif mode == "endless":
+            j = json.loads(data)
+            j["layers"][0]["size"] = 1 << 40
+            data = json.dumps(j).encode()
         elif mode == "layer-mediatype":
             j = json.loads(data)
             for layer in j.get("layers", []):
@@ -304,6 +319,21 @@ class Handler(BaseHTTPRequestHandler):
             # more bytes than the manifest declared, with an honest Content-Length
             pad = data + b"\0" * (1024 * 1024)
             return self.send(200, pad, ctype="application/octet-stream")
+        elif mode == "endless" and not is_config:
+            # a blob the manifest says is 1 TiB: zeros until the client
+            # hangs up (capped at 256 MiB so a broken client cannot fill the disk)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(1 << 40))
+            self.end_headers()
+            chunk = bytes(1 << 20)
+            try:
+                for _ in range(256):
+                    self.wfile.write(chunk)
+            except OSError:
+                pass
+            self.close_connection = True
+            return
         elif mode == "drip" and not is_config:
             # slow-loris: a byte every 0.3 s, never silent long enough to look stalled
             self.send_response(200)

@@ -95,6 +95,29 @@ pull_fails "unsupported layer media type" "layer sha256:[0-9a-f]{64}: unsupporte
 pull_fails "malformed JSON manifest" "manifest.*(JSON|json|parse|end of file|unexpected)" "${TLS[@]}" "$F/bad-json/small:v1"
 pull_fails "unknown repository" "manifest ok/nothing:v1 not found \(NAME_UNKNOWN" "${TLS[@]}" "$F/ok/nothing:v1"
 
+# server strings reach the terminal only as printable text
+no_escapes() {
+	local desc=$1 line
+	line=$(cat "$TEST_TMPDIR/.err")
+	if LC_ALL=C grep -q -P '[\x00-\x08\x0b-\x1f\x7f]|\xc2[\x80-\x9f]|\xe2\x80[\xa8-\xae]' <<<"$line"; then
+		fail "$desc: no control characters reach the terminal"; diag "$(printf '%q' "$line")"
+	else pass "$desc: no control characters reach the terminal"; fi
+}
+pull_fails "media type with terminal escapes (JSON)" 'layer sha256:[0-9a-f]{64}: unsupported media type application/\\x1b\]0;pwned' \
+	"${TLS[@]}" "$F/evil-mediatype/small:v1"
+no_escapes "media type with terminal escapes (JSON)"
+pull_fails "Content-Type header with terminal escapes" 'unsupported media type application/x\\x1b\[2J' "${TLS[@]}" "$F/evil-ctype/small:v1"
+no_escapes "Content-Type header with terminal escapes"
+pull_fails "malformed JSON with an escape character" "manifest.*invalid JSON" "${TLS[@]}" "$F/evil-json/small:v1"
+no_escapes "malformed JSON with an escape character"
+
+# a layer declared 1 TiB: refused before a byte is fetched, not streamed to disk
+t0=$(now_ms)
+SYSCTR_MAX_LAYER_BYTES=$((64 << 20)) pull_fails "layer declared larger than the layer limit" \
+	"layer sha256:[0-9a-f]{64}: declared size 1099511627776 is over the limit \(67108864 bytes\)" "${TLS[@]}" "$F/endless/small:v1"
+el=$(( $(now_ms) - t0 ))
+if (( el < 3000 )); then pass "refused in ${el} ms"; else fail "refused in ${el} ms (wanted < 3 s)"; fi
+
 # --------------------------------------------------------------- TLS -------
 CA=$TEST_TMPDIR/ca; mkdir -p "$CA"
 (
