@@ -11,7 +11,7 @@ every case:
 MODE (see BEHAVIOURS below): ok, manifest-digest, config-bytes, layer-bytes,
 big-manifest, self-index, nested-N, cl-short, cl-long, cl-over, stall, drip,
 redirect, redirect-same, http500, bad-mediatype, evil-mediatype, evil-ctype,
-evil-json, endless, bad-json, token-garbage,
+evil-json, endless, silent, bad-json, token-garbage,
 token-empty, token-refuse, layer-mediatype.
 
 Auth (--auth): "none", "bearer" (every /v2/ request needs the token that
@@ -226,6 +226,10 @@ class Handler(BaseHTTPRequestHandler):
         self.send(200, json.dumps({"token": TOKEN, "expires_in": 300}).encode())
 
     def manifest(self, mode, name, layout, ref):
+        if mode == "silent":
+            time.sleep(120)  # read the request, never answer
+            self.close_connection = True
+            return
         if mode == "http500":
             msg = "database on fire\nsecond line \x1b[31mred\x1b[0m " + "x" * 500
             return self.error(500, "UNKNOWN", msg)

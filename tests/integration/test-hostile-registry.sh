@@ -7,7 +7,9 @@
 # the store unchanged (refs + fsck) and nothing written outside it:
 # manifest/config/layer digest mismatches, an oversized manifest, an index
 # that answers for its own entry, indexes nested 5 deep, Content-Length lies
-# (short, long, over), a stalled body (SYSCTR_STALL_TIMEOUT), token endpoints
+# (short, long, over), a stalled body, a trickle and a silent server
+# (SYSCTR_STALL_TIMEOUT), a layer declared 1 TiB, terminal escapes in
+# server strings, token endpoints
 # returning garbage / an empty / an injected token / a refusal, an HTTP 500
 # with a hostile error body (sanitized, one line), unsupported media types,
 # malformed JSON, TLS with a CA the client does not trust (and the same server
@@ -66,6 +68,12 @@ SYSCTR_STALL_TIMEOUT=2 pull_fails "stalled body (SYSCTR_STALL_TIMEOUT=2)" "blob 
 el=$(( $(now_ms) - t0 ))
 if (( el < 5000 )); then pass "the stalled pull gave up after ${el} ms (< 5 s)"
 else fail "the stalled pull gave up after ${el} ms (wanted < 5 s)"; fi
+t0=$(now_ms)
+SYSCTR_STALL_TIMEOUT=2 pull_fails "a server that never answers the manifest request" \
+	"manifest silent/small:v1: transfer stalled: no data for 2 s" "${TLS[@]}" "$F/silent/small:v1"
+el=$(( $(now_ms) - t0 ))
+if (( el < 5000 )); then pass "the silent server was given up after ${el} ms (< 5 s)"
+else fail "the silent server was given up after ${el} ms (wanted < 5 s)"; fi
 t0=$(now_ms)
 SYSCTR_STALL_TIMEOUT=2 pull_fails "trickling body, a byte every 0.3 s (SYSCTR_STALL_TIMEOUT=2)" \
 	"blob $LDIGEST: transfer stalled: under 1 KiB/s for 2 s" "${TLS[@]}" "$F/drip/small:v1"
