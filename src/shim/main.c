@@ -153,20 +153,53 @@ payload_after_vfork (struct child_args *a)
   payload_exec (a);
 }
 
-/* The init keeps only the status pipe. Everything else the shim held is an
- * fd of the host's: the bundle and rootfs (O_PATH, the host's mount
- * namespace), the sd_notify sockets, fds inherited from systemd. A payload
- * that may open /proc/1/fd/N (same uid, a superset of the init's CAP_KILL)
- * would walk out through them; non-dumpable on top, so /proc/1 is root's
- * only (runc's init does the same, CVE-2016-9962). */
+/* Close every fd from 3 up, except 3 .. 3+N_LISTEN-1 and A and B. */
 static int
-init_seal (int status_fd, int last_cap)
+close_other_fds (unsigned n_listen, int a, int b)
 {
-  if (close_range (3, (unsigned) status_fd - 1, 0) < 0 || close_range ((unsigned) status_fd + 1, ~0U, 0) < 0)
-    return shim_errorf (negative_errno (), "init: closing inherited fds");
+  unsigned lo = 3 + n_listen;
+  unsigned keep[2] = { (unsigned) (a < b ? a : b), (unsigned) (a < b ? b : a) };
+
+  for (size_t i = 0; i < 2; i++)
+    {
+      if (keep[i] < lo)
+        continue;
+      if (keep[i] > lo && close_range (lo, keep[i] - 1, 0) < 0)
+        return negative_errno ();
+      lo = keep[i] + 1;
+    }
+  return close_range (lo, ~0U, 0) < 0 ? negative_errno () : 0;
+}
+
+/* Before the payload exists, the init drops every fd of the host's that the
+ * shim held: the bundle and rootfs (O_PATH, in the host's mount namespace),
+ * the sd_notify sockets, the signalfd, fds inherited from systemd. A payload
+ * that may open /proc/1/fd/N (same uid, caps that cover the init's) would
+ * otherwise walk out through them. It keeps only what the vfork()ed payload
+ * still needs (the socket-activation fds, sync_fd) and its status pipe, and
+ * turns non-dumpable, so /proc/1/fd is closed to a payload without
+ * CAP_SYS_PTRACE even in the moment before those go too (runc's init does
+ * the same, CVE-2016-9962). The mm is shared with the vfork()ed child until
+ * execve(), which resets dumpability for the payload. */
+static int
+init_seal_before_payload (const struct child_args *a)
+{
+  int r;
+  if ((r = close_other_fds (a->exec->n_listen_fds, a->sync_fd, a->status_fd)) < 0)
+    return shim_errorf (r, "init: closing inherited fds");
   if (prctl (PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
     return shim_errorf (negative_errno (), "init: PR_SET_DUMPABLE");
-  return caps_restrict_init (last_cap);
+  return 0;
+}
+
+/* After execve(): the init keeps only the status pipe, and CAP_KILL. */
+static int
+init_seal (const struct child_args *a)
+{
+  int r;
+  if ((r = close_other_fds (0, a->status_fd, a->status_fd)) < 0)
+    return shim_errorf (r, "init: closing fds");
+  return caps_restrict_init (a->exec->last_cap);
 }
 
 static _Noreturn void
@@ -211,7 +244,10 @@ child_main (struct child_args *a)
       /* vfork: no page tables copied, and the init only waits (a few
        * syscalls) until the payload's execve(). See payload_after_vfork()
        * for what the child may do meanwhile. */
-      pid_t pid = vfork ();
+      pid_t pid;
+      if (init_seal_before_payload (a) < 0)
+        child_fail (a->sync_fd);
+      pid = vfork ();
       if (pid < 0)
         {
           shim_errorf (-errno, "fork");
@@ -220,7 +256,7 @@ child_main (struct child_args *a)
       if (pid == 0)
         // NOLINTNEXTLINE(clang-analyzer-unix.Vfork): the child makes only syscalls and async-signal-safe string calls, and writes only its stack, errno and the LISTEN_PID slot (see payload_after_vfork)
         payload_after_vfork (a);
-      if (init_seal (a->status_fd, a->exec->last_cap) < 0)
+      if (init_seal (a) < 0)
         {
           shim_log_error ();
           kill (pid, SIGKILL);
@@ -523,9 +559,13 @@ main (int argc, char **argv)
   close (sync_fds[0]);
   if (n != 0)
     {
+      /* the child said why already */
       kill (pid, SIGKILL);
       waitpid (pid, NULL, 0);
+      exec_free (&exec);
       notify_cleanup (&notify);
+      config_free (c);
+      free (root_abs);
       return SHIM_EXIT_FAILURE;
     }
 

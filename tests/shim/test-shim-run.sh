@@ -45,8 +45,9 @@ edit_config "$B" 'c["process"]["args"] = ["/sysctr-probe", "init-fds"]'
 (cd "$B" && NOTIFY_SOCKET=$TMP/unused.sock "$SHIM" --name=probe 7</dev/null) >"$out" 2>"$TMP/err"
 [ -s "$TMP/err" ] && diag "stderr: $(cat "$TMP/err")"
 expect_kv "$out" init_fds_opened 0
-check "init holds no fd beyond 0-2 and its status pipe" grep -Eq '^init_fds=(EACCES|[0-9]+(,[0-9]+){0,3})$' "$out"
-grep '^init_fd' "$out" | diag
+# 0-2, the status pipe, and until the payload's execve() is seen the sync socket
+check "init holds no fd beyond 0-2, its status pipe and the sync socket" grep -Eq '^init_fds=(EACCES|[0-9]+(,[0-9]+){0,4})$' "$out"
+diag "$(grep '^init_fd' "$out")"
 edit_config "$B" 'c["process"]["args"] = ["/sysctr-probe", "cat", "/proc/1/fd/3/config.json"]'
 (cd "$B" && "$SHIM" --name=probe) >"$out" 2>&1
 check "the host's config.json is not readable through /proc/1/fd" sh -c "! grep -q ociVersion '$out'"
