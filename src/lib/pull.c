@@ -226,7 +226,10 @@ layer_worker (gpointer data, gpointer user_data)
   if (g_cancellable_set_error_if_cancelled (st->cancellable, &job->error))
     return;
   if (!fetch_and_import (job, st, &job->error))
-    g_cancellable_cancel (st->cancellable);
+    {
+      g_cancellable_cancel (st->cancellable);
+      sysctr_source_cancel (st->src);
+    }
 }
 
 static gboolean

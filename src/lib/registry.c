@@ -27,6 +27,8 @@ struct SysctrRegistry
   char *client_cert;
   char *client_key;
 
+  gint cancelled; /* atomic */
+
   GMutex lock; /* guards what follows */
   char *authorization; /* full header value, "Bearer x" or "Basic y" */
   SysctrAuthChallenge *challenge;
@@ -85,6 +87,12 @@ sysctr_registry_free (SysctrRegistry *reg)
   g_free (reg->client_cert);
   g_free (reg->client_key);
   g_free (reg);
+}
+
+void
+sysctr_registry_cancel (SysctrRegistry *reg)
+{
+  g_atomic_int_set (&reg->cancelled, 1);
 }
 
 guint
@@ -347,6 +355,8 @@ static int
 xferinfo_cb (void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
 {
   Request *r = userdata;
+  if (g_atomic_int_get (&r->reg->cancelled))
+    return 1;
   gint64 now = g_get_monotonic_time ();
   if (dlnow != r->last_bytes)
     {
@@ -438,6 +448,11 @@ perform_once (Request *r, const char *url, const char *accept, const char *autho
     {
       errno = r->write_errno;
       return sysctr_throw_errno (error, "writing download");
+    }
+  if (g_atomic_int_get (&reg->cancelled))
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_CANCELLED, "cancelled");
+      return FALSE;
     }
   if (r->stalled || res == CURLE_OPERATION_TIMEDOUT)
     return sysctr_throw (error, SYSCTR_ERROR_NETWORK, "transfer stalled: %s for %ld s", r->stalled ? "no data" : "under 1 KiB/s",

@@ -29,6 +29,11 @@ SysctrRegistry *sysctr_registry_new (const SysctrRef *ref, const SysctrPullOptio
 void sysctr_registry_free (SysctrRegistry *reg);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (SysctrRegistry, sysctr_registry_free)
 
+/* Abort every transfer in flight (and any later one) on this registry,
+ * from any thread: a pull whose one layer failed does not wait for the
+ * others. They fail with G_IO_ERROR_CANCELLED. */
+void sysctr_registry_cancel (SysctrRegistry *reg);
+
 /* Number of HTTP requests made so far (for tests and benchmarks). */
 guint sysctr_registry_request_count (SysctrRegistry *reg);
 

@@ -42,6 +42,13 @@ sysctr_source_free (SysctrSource *src)
   g_free (src);
 }
 
+void
+sysctr_source_cancel (SysctrSource *src)
+{
+  if (src->registry)
+    sysctr_registry_cancel (src->registry);
+}
+
 guint
 sysctr_source_request_count (SysctrSource *src)
 {

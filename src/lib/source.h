@@ -22,4 +22,7 @@ gboolean sysctr_source_fetch_blob_bytes (SysctrSource *src, const char *digest, 
                                          GBytes **out, GError **error);
 guint sysctr_source_request_count (SysctrSource *src);
 
+/* Stop transfers in flight (registries); local sources finish quickly. */
+void sysctr_source_cancel (SysctrSource *src);
+
 G_END_DECLS
