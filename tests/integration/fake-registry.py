@@ -11,7 +11,7 @@ every case:
 MODE (see BEHAVIOURS below): ok, manifest-digest, config-bytes, layer-bytes,
 big-manifest, self-index, nested-N, cl-short, cl-long, cl-over, stall, drip,
 redirect, redirect-same, http500, bad-mediatype, evil-mediatype, evil-ctype,
-evil-json, endless, silent, bad-json, token-garbage,
+evil-json, endless, silent, bad-and-slow, bad-json, token-garbage,
 token-empty, token-refuse, layer-mediatype.
 
 Auth (--auth): "none", "bearer" (every /v2/ request needs the token that
@@ -87,6 +87,20 @@ class Layout:
             return None
         data = self.blob(desc["digest"])
         return data, desc.get("mediaType", MT_OCI_MANIFEST), desc["digest"]
+
+    def layer_index(self, digest):
+        """position of a layer blob in the manifest that lists it (or -1)"""
+        d = os.path.join(self.path, "blobs", "sha256")
+        for name in os.listdir(d):
+            try:
+                with open(os.path.join(d, name), "rb") as f:
+                    j = json.loads(f.read())
+                for i, layer in enumerate(j.get("layers", [])):
+                    if layer.get("digest") == digest:
+                        return i
+            except (OSError, ValueError, AttributeError):
+                continue
+        return -1
 
     def config_digests(self):
         out = set()
@@ -338,7 +352,9 @@ class Handler(BaseHTTPRequestHandler):
                 pass
             self.close_connection = True
             return
-        elif mode == "drip" and not is_config:
+        elif mode == "bad-and-slow" and not is_config and layout.layer_index(digest) == 1:
+            data = bytes([data[0] ^ 0xFF]) + data[1:]
+        elif mode in ("drip", "bad-and-slow") and not is_config:
             # slow-loris: a byte every 0.3 s, never silent long enough to look stalled
             self.send_response(200)
             self.send_header("Content-Type", "application/octet-stream")

@@ -63,7 +63,7 @@ pull_fails "more bytes than the manifest declared" "blob $LDIGEST: the server se
 
 # ------------------------------------------------------------ slow-loris ---
 t0=$(now_ms)
-SYSCTR_STALL_TIMEOUT=2 pull_fails "stalled body (SYSCTR_STALL_TIMEOUT=2)" "blob $LDIGEST: transfer stalled: no data for 2 s" \
+SYSCTR_STALL_TIMEOUT=2 pull_fails "stalled body (SYSCTR_STALL_TIMEOUT=2)" "blob sha256:[0-9a-f]{64}: transfer stalled: no data for 2 s" \
 	"${TLS[@]}" "$F/stall/small:v1"
 el=$(( $(now_ms) - t0 ))
 if (( el < 5000 )); then pass "the stalled pull gave up after ${el} ms (< 5 s)"
@@ -76,10 +76,18 @@ if (( el < 5000 )); then pass "the silent server was given up after ${el} ms (< 
 else fail "the silent server was given up after ${el} ms (wanted < 5 s)"; fi
 t0=$(now_ms)
 SYSCTR_STALL_TIMEOUT=2 pull_fails "trickling body, a byte every 0.3 s (SYSCTR_STALL_TIMEOUT=2)" \
-	"blob $LDIGEST: transfer stalled: under 1 KiB/s for 2 s" "${TLS[@]}" "$F/drip/small:v1"
+	"blob sha256:[0-9a-f]{64}: transfer stalled: under 1 KiB/s for 2 s" "${TLS[@]}" "$F/drip/small:v1"
 el=$(( $(now_ms) - t0 ))
 if (( el < 8000 )); then pass "the trickling pull gave up after ${el} ms (< 8 s)"
 else fail "the trickling pull gave up after ${el} ms (wanted < 8 s)"; fi
+
+# one layer fails at once while another trickles: the pull stops at once
+t0=$(now_ms)
+pull_fails "one bad layer while another is still downloading" "blob sha256:[0-9a-f]{64}: digest mismatch" \
+	"${TLS[@]}" "$F/bad-and-slow/small:v1"
+el=$(( $(now_ms) - t0 ))
+if (( el < 4000 )); then pass "the other download was cancelled (${el} ms)"
+else fail "the other download was cancelled (${el} ms, wanted < 4 s)"; fi
 
 # ------------------------------------------------------------- tokens ------
 pull_fails "token endpoint returns garbage" "token server http://$F/token returned no usable token" "${TLS[@]}" "$F/token-garbage/small:v1"
