@@ -8,7 +8,7 @@ pkgs=(
   libostree-dev libsystemd-dev libcurl4-openssl-dev libarchive-dev libjansson-dev libglib2.0-dev
   # real parts the tests use: registry, image tools, systemd in nspawn, etcd client
   docker-registry skopeo umoci systemd-container etcd-client busybox-static ostree
-  apache2-utils jq python3 curl zstd openssl
+  apache2-utils jq python3 curl zstd openssl attr strace
   # peers the benchmarks compare against
   runc crun podman bubblewrap hyperfine time
 )

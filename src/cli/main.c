@@ -121,7 +121,11 @@ main (int argc, char **argv)
   if (!cmd->fn (argc - i, argv + i, &globals, &error))
     {
       if (error)
-        fprintf (stderr, "sysctr %s: %s\n", cmd->name, error->message);
+        {
+          /* one line, whatever the message quotes from outside */
+          g_autofree char *msg = sysctr_printable (error->message);
+          fprintf (stderr, "sysctr %s: %s\n", cmd->name, msg);
+        }
       gboolean usage_error = error && error->domain == SYSCTR_ERROR && error->code == SYSCTR_ERROR_INVALID &&
                              g_str_has_prefix (error->message, "usage:");
       return usage_error ? 2 : 1;

@@ -59,13 +59,6 @@ sysctr_container_active_slot (SysctrContext *ctx, const char *name, char **out_s
   return TRUE;
 }
 
-/* g_ptr_array_sort passes pointers to the elements */
-static gint
-cmp_strings (gconstpointer a, gconstpointer b)
-{
-  return strcmp (*(const char *const *) a, *(const char *const *) b);
-}
-
 gboolean
 sysctr_containers_list (SysctrContext *ctx, GPtrArray **out_names, GError **error)
 {
@@ -94,7 +87,7 @@ sysctr_containers_list (SysctrContext *ctx, GPtrArray **out_names, GError **erro
       g_ptr_array_add (names, g_strdup (de->d_name));
     }
   closedir (d);
-  g_ptr_array_sort (names, cmp_strings);
+  g_ptr_array_sort (names, sysctr_strptr_cmp);
   *out_names = g_steal_pointer (&names);
   return TRUE;
 }

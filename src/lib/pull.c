@@ -365,6 +365,14 @@ pull_inner (SysctrContext *ctx, const char *reference, const SysctrPullOptions *
       const char *variant = sysctr_json_get_string (config, "variant");
       chosen_platform = g_strdup_printf ("%s/%s%s%s", os ? os : "linux", arch ? arch : "unknown", variant ? "/" : "",
                                          variant ? variant : "");
+      /* A single-platform image is what it is; say so when it will not
+       * run here (an index would have been refused instead). */
+      g_auto (GStrv) want = g_strsplit (platform, "/", 3);
+      if (arch && want[0] && want[1] && strcmp (arch, want[1]) != 0 && !opts->quiet)
+        {
+          g_autofree char *a = sysctr_printable (arch);
+          g_printerr ("warning: %s is built for %s, not %s\n", canonical, a, platform);
+        }
     }
 
   /* Fetch and import the layers the store lacks, several at a time. */
@@ -536,38 +544,7 @@ pull_inner (SysctrContext *ctx, const char *reference, const SysctrPullOptions *
 
 /* Error messages of a pull carry what registries and images said (media
  * types, Content-Type, JSON parser excerpts, error bodies, token realms):
- * they reach the admin's terminal only as printable text on one line. C0
- * and C1 controls, DEL, line/paragraph separators and bidi overrides are
- * escaped, invalid UTF-8 bytes shown as \xNN. */
-static char *
-printable_message (const char *s)
-{
-  GString *out = g_string_sized_new (strlen (s));
-  const char *p = s;
-  const char *end = s + strlen (s);
-  while (p < end)
-    {
-      gunichar c = g_utf8_get_char_validated (p, end - p);
-      if (c == (gunichar) -1 || c == (gunichar) -2)
-        {
-          g_string_append_printf (out, "\\x%02x", (guchar) *p);
-          p++;
-          continue;
-        }
-      const char *next = g_utf8_next_char (p);
-      if (c == '\n' || c == '\r' || c == '\t')
-        g_string_append_c (out, ' ');
-      else if (c < 0x20 || c == 0x7f)
-        g_string_append_printf (out, "\\x%02x", c);
-      else if ((c >= 0x80 && c <= 0x9f) || (c >= 0x2028 && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069))
-        g_string_append_printf (out, "\\u%04x", c);
-      else
-        g_string_append_len (out, p, next - p);
-      p = next;
-    }
-  return g_string_free (out, FALSE);
-}
-
+ * they reach the admin's terminal only through sysctr_printable(). */
 gboolean
 sysctr_pull (SysctrContext *ctx, const char *reference, const SysctrPullOptions *opts, SysctrImage **out_image,
              SysctrPullResult *out_result, GError **error)
@@ -577,8 +554,8 @@ sysctr_pull (SysctrContext *ctx, const char *reference, const SysctrPullOptions 
   g_autoptr (GError) local_error = NULL;
   if (!pull_inner (ctx, reference, opts, &image, &result, &local_error))
     {
-      g_autofree char *msg = printable_message (local_error->message);
-      g_autofree char *ref = printable_message (reference);
+      g_autofree char *msg = sysctr_printable (local_error->message);
+      g_autofree char *ref = sysctr_printable (reference);
       g_set_error (error, local_error->domain, local_error->code, "pulling %s: %s", ref, msg);
       return FALSE;
     }

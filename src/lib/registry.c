@@ -122,7 +122,7 @@ load_certs_d (SysctrRegistry *reg, GError **error)
       g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
       while ((name = g_dir_read_name (d)))
         g_ptr_array_add (names, g_strdup (name));
-      g_ptr_array_sort (names, (GCompareFunc) g_strcmp0);
+      g_ptr_array_sort (names, sysctr_strptr_cmp);
       for (guint j = 0; j < names->len; j++)
         {
           name = names->pdata[j];

@@ -716,13 +716,6 @@ host_path_valid (const char *path)
   return !g_str_has_prefix (path, SYSCTR_STATE_DIR "/") && strcmp (path, SYSCTR_STATE_DIR) != 0;
 }
 
-/* g_ptr_array_sort passes pointers to the elements */
-static gint
-cmp_strings (gconstpointer a, gconstpointer b)
-{
-  return strcmp (*(const char *const *) a, *(const char *const *) b);
-}
-
 /* Regular files below /exports/hostfs; f->path is the host path. */
 static gboolean
 collect_hostfs (SysctrRendered *r, int dir, const char *prefix, guint *count, GError **error)
@@ -743,7 +736,7 @@ collect_hostfs (SysctrRendered *r, int dir, const char *prefix, guint *count, GE
         g_ptr_array_add (names, g_strdup (de->d_name));
     closedir (d);
   }
-  g_ptr_array_sort (names, cmp_strings);
+  g_ptr_array_sort (names, sysctr_strptr_cmp);
   for (guint i = 0; i < names->len; i++)
     {
       const char *name = names->pdata[i];

@@ -289,6 +289,43 @@ sysctr_digest_valid (const char *digest)
   return TRUE;
 }
 
+gint
+sysctr_strptr_cmp (gconstpointer a, gconstpointer b)
+{
+  return strcmp (*(const char *const *) a, *(const char *const *) b);
+}
+
+/* C0 and C1 controls, DEL, line/paragraph separators and bidi overrides
+ * escaped, invalid UTF-8 bytes shown as \xNN, newlines as spaces. */
+char *
+sysctr_printable (const char *s)
+{
+  GString *out = g_string_sized_new (strlen (s));
+  const char *p = s;
+  const char *end = s + strlen (s);
+  while (p < end)
+    {
+      gunichar c = g_utf8_get_char_validated (p, end - p);
+      if (c == (gunichar) -1 || c == (gunichar) -2)
+        {
+          g_string_append_printf (out, "\\x%02x", (guchar) *p);
+          p++;
+          continue;
+        }
+      const char *next = g_utf8_next_char (p);
+      if (c == '\n' || c == '\r' || c == '\t')
+        g_string_append_c (out, ' ');
+      else if (c < 0x20 || c == 0x7f)
+        g_string_append_printf (out, "\\x%02x", c);
+      else if ((c >= 0x80 && c <= 0x9f) || (c >= 0x2028 && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069))
+        g_string_append_printf (out, "\\u%04x", c);
+      else
+        g_string_append_len (out, p, next - p);
+      p = next;
+    }
+  return g_string_free (out, FALSE);
+}
+
 char *
 sysctr_format_size (guint64 bytes)
 {

@@ -67,6 +67,13 @@ gboolean sysctr_digest_valid (const char *digest);
 
 char *sysctr_format_size (guint64 bytes);
 
+/* For g_ptr_array_sort of strings: it passes pointers to the elements. */
+gint sysctr_strptr_cmp (gconstpointer a, gconstpointer b);
+
+/* @s with control characters escaped: one printable line, for messages
+ * that quote what a registry, an image or a file said. */
+char *sysctr_printable (const char *s);
+
 typedef struct SysctrLock SysctrLock;
 gboolean sysctr_lock_acquire (int state_dfd, SysctrLock **out_lock, GError **error);
 void sysctr_lock_release (SysctrLock *lock);
