@@ -367,8 +367,8 @@ pull_inner (SysctrContext *ctx, const char *reference, const SysctrPullOptions *
                                          variant ? variant : "");
       /* A single-platform image is what it is; say so when it will not
        * run here (an index would have been refused instead). */
-      g_auto (GStrv) want = g_strsplit (platform, "/", 3);
-      if (arch && want[0] && want[1] && strcmp (arch, want[1]) != 0 && !opts->quiet)
+      g_auto (GStrv) host = g_strsplit (platform, "/", 3);
+      if (arch && host[0] && host[1] && strcmp (arch, host[1]) != 0 && !opts->quiet)
         {
           g_autofree char *a = sysctr_printable (arch);
           g_printerr ("warning: %s is built for %s, not %s\n", canonical, a, platform);
