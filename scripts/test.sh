@@ -33,6 +33,9 @@ echo "== meson test"
 meson test -C "$work/build" --print-errorlogs --num-processes 2 ${SYSCTR_TEST_ARGS:-}
 tally "$work/build"
 
+echo "== static analysis (cppcheck, clang-tidy)"
+if bash scripts/lint.sh "$work/build"; then passed=$((passed+1)); echo "lint: clean"; else failed=$((failed+1)); echo "lint: findings above"; fi
+
 if [[ -z "${SYSCTR_NO_ASAN:-}" ]]; then
   echo "== meson test under ASan+UBSan (unit, integration, shim suites)"
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1

@@ -38,6 +38,7 @@ image_size (const SysctrImage *image)
 static json_t *
 image_to_json (const SysctrImage *image, gboolean full)
 {
+  g_assert (image != NULL);
   json_t *j = json_pack ("{s:s, s:s, s:s, s:I, s:I}", "reference", image->reference, "digest", image->manifest_digest,
                          "platform", image->platform, "size", (json_int_t) image_size (image), "pulled",
                          (json_int_t) image->timestamp);
@@ -153,6 +154,7 @@ images_rm (int argc, char **argv, const SysctrGlobals *globals, GError **error)
       g_autoptr (SysctrImage) image = NULL;
       if (!find_image (ctx, argv[i], &image, error))
         return FALSE;
+      g_assert (image != NULL);
       if (g_hash_table_contains (used, image->manifest_digest))
         return sysctr_throw (error, SYSCTR_ERROR_EXISTS, "image %s is used by an installed container; uninstall it first",
                              image->reference);

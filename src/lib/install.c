@@ -1291,6 +1291,7 @@ sysctr_update (SysctrContext *ctx, const char *name, const SysctrUpdateOptions *
       return FALSE;
     }
   sysctr_crash_point ("update-image-ready");
+  g_assert (image != NULL);
 
   g_autoptr (GHashTable) set = json_to_values (json_object_get (info, "set"));
   if (opts->set)

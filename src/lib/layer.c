@@ -249,6 +249,7 @@ import_entry (Import *imp, struct archive *a, struct archive_entry *entry, GCanc
   g_autoptr (GPtrArray) parts = NULL;
   if (!normalize_path (imp, archive_entry_pathname (entry), &parts, error))
     return FALSE;
+  g_assert (parts != NULL);
 
   mode_t type = archive_entry_filetype (entry);
   const char *hardlink = archive_entry_hardlink (entry);
@@ -293,6 +294,7 @@ import_entry (Import *imp, struct archive *a, struct archive_entry *entry, GCanc
       g_autoptr (GPtrArray) tparts = NULL;
       if (!normalize_path (imp, hardlink, &tparts, error))
         return FALSE;
+      g_assert (tparts != NULL);
       g_autofree char *tpath = join_parts (tparts);
       const char *csum = g_hash_table_lookup (imp->regular_files, tpath);
       if (csum == NULL)

@@ -330,8 +330,8 @@ pull_inner (SysctrContext *ctx, const char *reference, const SysctrPullOptions *
 
   json_t *config_desc = json_object_get (manifest, "config");
   json_t *layers = json_object_get (manifest, "layers");
-  const char *config_digest;
-  gint64 config_size;
+  const char *config_digest = NULL;
+  gint64 config_size = 0;
   if (!validate_descriptor (config_desc, "manifest config", &config_digest, &config_size, error))
     return FALSE;
   if (!json_is_array (layers))

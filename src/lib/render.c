@@ -732,7 +732,7 @@ collect_hostfs (SysctrRendered *r, int dir, const char *prefix, guint *count, GE
       }
     struct dirent *de;
     while ((de = readdir (d)))
-      if (strcmp (de->d_name, ".") && strcmp (de->d_name, ".."))
+      if (strcmp (de->d_name, ".") != 0 && strcmp (de->d_name, "..") != 0)
         g_ptr_array_add (names, g_strdup (de->d_name));
     closedir (d);
   }

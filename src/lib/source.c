@@ -142,6 +142,7 @@ copy_local_blob (SysctrSource *src, const char *digest, gint64 size, gsize max, 
   g_autofree char *path = NULL;
   if (!blob_path (src, digest, &path, error))
     return FALSE;
+  g_assert (path != NULL);
   sysctr_autofd int fd = openat (src->dir_fd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0)
     return sysctr_throw_errno (error, "blob %s", digest);
