@@ -96,10 +96,12 @@ rows.append(("B3", "pull v2 (one 10 MiB file changed in a 27 MiB layer)",
              "disk added ≈ the changed file (≤ 12 MiB)",
              verdict(None if da is None else da <= 12 * 1048576)))
 s = v("B4.sysctr")
-n1 = v("B4.sysctr.files_nlink1")
+n1 = v("B4.sysctr.files_nlink1_nonempty")
+n1all = v("B4.sysctr.files_nlink1")
 rows.append(("B4", "install (deploy + render + units) of the large image",
              f"{t('B4.sysctr')}<br>disk added {mib('B4.sysctr.disk_added')}; "
-             f"{v('B4.sysctr.files') or 0:.0f} deployed files, {n1 if n1 is not None else '?'} with link count 1",
+             f"{v('B4.sysctr.files') or 0:.0f} deployed files, {n1all or 0:.0f} with link count 1, "
+             f"{n1 if n1 is not None else 0:.0f} of them non-empty (OSTree copies empty files instead of linking them)",
              f"umoci unpack {t('B4.umoci_unpack')}, disk {mib('B4.umoci_unpack.disk_added')}<br>"
              f"podman create {t('B4.podman_create')}, disk {mib('B4.podman_create.disk_added')}",
              f"{fr(ratio(s, v('B4.umoci_unpack')))} umoci unpack<br>{fr(ratio(s, v('B4.podman_create')))} podman create",
