@@ -3,6 +3,8 @@
 
 #include <glib.h>
 
+#include "registry.h"
+
 G_BEGIN_DECLS
 
 typedef struct
@@ -23,6 +25,12 @@ gboolean sysctr_builtin_rollback (int argc, char **argv, const SysctrGlobals *gl
 /* Parses a command's options; FALSE (with an error) on bad usage. */
 gboolean sysctr_parse_options (GOptionContext *context, const GOptionEntry *entries, int *argc, char ***argv,
                                GError **error);
+/* The pull options (--tls-verify, --creds, --authfile, --platform,
+ * --quiet), shared by pull, install and update. */
+void sysctr_add_pull_options (GOptionContext *context);
+gboolean sysctr_pull_options_given (void);
+gboolean sysctr_pull_options_from_cli (SysctrPullOptions *opts, GError **error);
+
 /* --tls-verify=BOOL */
 gboolean sysctr_parse_bool (const char *value, const char *option, gboolean *out, GError **error);
 

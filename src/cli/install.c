@@ -7,19 +7,12 @@
 #include "install.h"
 #include "render.h"
 
-gboolean sysctr_pull_options_from_cli (SysctrPullOptions *opts, const char *tls_verify, const char *creds,
-                                       const char *authfile, const char *platform, gboolean quiet, GError **error);
 
 static gboolean opt_system;
 static char *opt_name;
 static char **opt_set;
 static char *opt_runtime;
 static gboolean opt_now;
-static char *opt_tls_verify;
-static char *opt_creds;
-static char *opt_authfile;
-static char *opt_platform;
-static gboolean opt_quiet;
 
 static GOptionEntry entries[] = {
   { "system", 0, 0, G_OPTION_ARG_NONE, &opt_system, "Install as a system container (required)", NULL },
@@ -27,11 +20,6 @@ static GOptionEntry entries[] = {
   { "set", 0, 0, G_OPTION_ARG_STRING_ARRAY, &opt_set, "Set a template variable", "KEY=VALUE" },
   { "runtime", 0, 0, G_OPTION_ARG_STRING, &opt_runtime, "sysctr-shim (default), runc, crun or a path", "RUNTIME" },
   { "now", 0, 0, G_OPTION_ARG_NONE, &opt_now, "Start the service and wait until it is up", NULL },
-  { "tls-verify", 0, 0, G_OPTION_ARG_STRING, &opt_tls_verify, "Verify TLS; false also allows plain HTTP", "BOOL" },
-  { "creds", 0, 0, G_OPTION_ARG_STRING, &opt_creds, "Registry credentials (not stored)", "USER:PASS" },
-  { "authfile", 0, 0, G_OPTION_ARG_FILENAME, &opt_authfile, "containers-auth.json file", "FILE" },
-  { "platform", 0, 0, G_OPTION_ARG_STRING, &opt_platform, "Platform to pick from an index", "OS/ARCH[/VARIANT]" },
-  { "quiet", 'q', 0, G_OPTION_ARG_NONE, &opt_quiet, "No progress output", NULL },
   { NULL },
 };
 
@@ -39,6 +27,7 @@ gboolean
 sysctr_builtin_install (int argc, char **argv, const SysctrGlobals *globals, GError **error)
 {
   g_autoptr (GOptionContext) context = g_option_context_new ("IMAGE - install an image as a system container");
+  sysctr_add_pull_options (context);
   if (!sysctr_parse_options (context, entries, &argc, &argv, error))
     return FALSE;
   if (argc != 2)
@@ -52,7 +41,7 @@ sysctr_builtin_install (int argc, char **argv, const SysctrGlobals *globals, GEr
       return FALSE;
 
   SysctrPullOptions pull;
-  if (!sysctr_pull_options_from_cli (&pull, opt_tls_verify, opt_creds, opt_authfile, opt_platform, opt_quiet, error))
+  if (!sysctr_pull_options_from_cli (&pull, error))
     return FALSE;
   g_autoptr (SysctrContext) ctx = sysctr_context_new (globals->root, TRUE, error);
   gboolean ok = ctx != NULL && sysctr_reconcile (ctx, error);

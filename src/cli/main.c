@@ -117,6 +117,8 @@ main (int argc, char **argv)
       return 2;
     }
 
+  g_autofree char *prgname = g_strdup_printf ("sysctr %s", cmd->name);
+  g_set_prgname (prgname); /* "Usage: sysctr install ..." */
   g_autoptr (GError) error = NULL;
   if (!cmd->fn (argc - i, argv + i, &globals, &error))
     {

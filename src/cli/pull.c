@@ -7,50 +7,63 @@
 #include "install.h"
 #include "pull.h"
 
-static char *opt_tls_verify;
-static char *opt_creds;
-static char *opt_authfile;
-static char *opt_platform;
-static gboolean opt_quiet;
+/* The pull options, shared by pull, install and update. */
+static struct
+{
+  char *tls_verify;
+  char *creds;
+  char *authfile;
+  char *platform;
+  gboolean quiet;
+} cli;
 
-static GOptionEntry entries[] = {
-  { "tls-verify", 0, 0, G_OPTION_ARG_STRING, &opt_tls_verify, "Verify TLS; false also allows plain HTTP", "BOOL" },
-  { "creds", 0, 0, G_OPTION_ARG_STRING, &opt_creds, "Registry credentials", "USER:PASS" },
-  { "authfile", 0, 0, G_OPTION_ARG_FILENAME, &opt_authfile, "containers-auth.json file", "FILE" },
-  { "platform", 0, 0, G_OPTION_ARG_STRING, &opt_platform, "Platform to pick from an index", "OS/ARCH[/VARIANT]" },
-  { "quiet", 'q', 0, G_OPTION_ARG_NONE, &opt_quiet, "No progress output", NULL },
+static GOptionEntry pull_entries[] = {
+  { "tls-verify", 0, 0, G_OPTION_ARG_STRING, &cli.tls_verify, "Verify TLS; false also allows plain HTTP", "BOOL" },
+  { "creds", 0, 0, G_OPTION_ARG_STRING, &cli.creds, "Registry credentials (never stored)", "USER:PASS" },
+  { "authfile", 0, 0, G_OPTION_ARG_FILENAME, &cli.authfile, "containers-auth.json file", "FILE" },
+  { "platform", 0, 0, G_OPTION_ARG_STRING, &cli.platform, "Platform to pick from an index", "OS/ARCH[/VARIANT]" },
+  { "quiet", 'q', 0, G_OPTION_ARG_NONE, &cli.quiet, "No progress output", NULL },
   { NULL },
 };
 
-/* Shared with install and update, which pull too. */
-gboolean sysctr_pull_options_from_cli (SysctrPullOptions *opts, const char *tls_verify, const char *creds,
-                                       const char *authfile, const char *platform, gboolean quiet, GError **error);
+void
+sysctr_add_pull_options (GOptionContext *context)
+{
+  g_option_context_add_main_entries (context, pull_entries, NULL);
+}
 
 gboolean
-sysctr_pull_options_from_cli (SysctrPullOptions *opts, const char *tls_verify, const char *creds, const char *authfile,
-                              const char *platform, gboolean quiet, GError **error)
+sysctr_pull_options_given (void)
+{
+  return cli.tls_verify || cli.creds || cli.authfile || cli.platform;
+}
+
+gboolean
+sysctr_pull_options_from_cli (SysctrPullOptions *opts, GError **error)
 {
   sysctr_pull_options_init (opts);
-  if (tls_verify && !sysctr_parse_bool (tls_verify, "--tls-verify", &opts->tls_verify, error))
+  if (cli.tls_verify && !sysctr_parse_bool (cli.tls_verify, "--tls-verify", &opts->tls_verify, error))
     return FALSE;
-  opts->creds = g_strdup (creds);
-  opts->authfile = authfile ? g_canonicalize_filename (authfile, NULL) : NULL;
-  opts->platform = g_strdup (platform);
-  opts->quiet = quiet;
+  opts->creds = g_strdup (cli.creds);
+  opts->authfile = cli.authfile ? g_canonicalize_filename (cli.authfile, NULL) : NULL;
+  opts->platform = g_strdup (cli.platform);
+  opts->quiet = cli.quiet;
   return TRUE;
 }
 
 gboolean
 sysctr_builtin_pull (int argc, char **argv, const SysctrGlobals *globals, GError **error)
 {
+  static GOptionEntry no_entries[] = { { NULL } };
   g_autoptr (GOptionContext) context = g_option_context_new ("IMAGE - pull an image into the store");
-  if (!sysctr_parse_options (context, entries, &argc, &argv, error))
+  sysctr_add_pull_options (context);
+  if (!sysctr_parse_options (context, no_entries, &argc, &argv, error))
     return FALSE;
   if (argc != 2)
     return sysctr_throw (error, SYSCTR_ERROR_INVALID, "usage: sysctr pull [OPTION…] IMAGE");
 
   SysctrPullOptions opts;
-  if (!sysctr_pull_options_from_cli (&opts, opt_tls_verify, opt_creds, opt_authfile, opt_platform, opt_quiet, error))
+  if (!sysctr_pull_options_from_cli (&opts, error))
     return FALSE;
   g_autoptr (SysctrContext) ctx = sysctr_context_new (globals->root, TRUE, error);
   if (ctx == NULL || !sysctr_reconcile (ctx, error))
@@ -65,7 +78,7 @@ sysctr_builtin_pull (int argc, char **argv, const SysctrGlobals *globals, GError
   sysctr_pull_options_clear (&opts);
   if (!ok)
     return FALSE;
-  if (!opt_quiet)
+  if (!cli.quiet)
     {
       double secs = (g_get_monotonic_time () - start) / 1e6;
       if (result.up_to_date)

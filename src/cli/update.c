@@ -8,25 +8,17 @@
 #include "install.h"
 #include "render.h"
 
-gboolean sysctr_pull_options_from_cli (SysctrPullOptions *opts, const char *tls_verify, const char *creds,
-                                       const char *authfile, const char *platform, gboolean quiet, GError **error);
 
 static char *opt_rebase;
 static char **opt_set;
 static gboolean opt_no_pull;
 static gboolean opt_all;
-static char *opt_tls_verify;
-static char *opt_authfile;
-static char *opt_creds;
 
 static GOptionEntry entries[] = {
   { "rebase", 0, 0, G_OPTION_ARG_STRING, &opt_rebase, "Switch to another image reference", "IMAGE" },
   { "set", 0, 0, G_OPTION_ARG_STRING_ARRAY, &opt_set, "Set a template variable", "KEY=VALUE" },
   { "no-pull", 0, 0, G_OPTION_ARG_NONE, &opt_no_pull, "Use the store only", NULL },
   { "all", 'a', 0, G_OPTION_ARG_NONE, &opt_all, "Update every container that opted in to auto-update", NULL },
-  { "tls-verify", 0, 0, G_OPTION_ARG_STRING, &opt_tls_verify, "Verify TLS; false also allows plain HTTP", "BOOL" },
-  { "authfile", 0, 0, G_OPTION_ARG_FILENAME, &opt_authfile, "containers-auth.json file", "FILE" },
-  { "creds", 0, 0, G_OPTION_ARG_STRING, &opt_creds, "Registry credentials (not stored)", "USER:PASS" },
   { NULL },
 };
 
@@ -48,6 +40,7 @@ gboolean
 sysctr_builtin_update (int argc, char **argv, const SysctrGlobals *globals, GError **error)
 {
   g_autoptr (GOptionContext) context = g_option_context_new ("NAME | --all - update to what the reference names now");
+  sysctr_add_pull_options (context);
   if (!sysctr_parse_options (context, entries, &argc, &argv, error))
     return FALSE;
   if ((opt_all && argc != 1) || (!opt_all && argc != 2))
@@ -57,8 +50,8 @@ sysctr_builtin_update (int argc, char **argv, const SysctrGlobals *globals, GErr
     if (!sysctr_parse_set (set, *s, error))
       return FALSE;
   SysctrPullOptions pull;
-  gboolean have_pull = opt_tls_verify || opt_authfile || opt_creds;
-  if (!sysctr_pull_options_from_cli (&pull, opt_tls_verify, opt_creds, opt_authfile, NULL, TRUE, error))
+  gboolean have_pull = sysctr_pull_options_given ();
+  if (!sysctr_pull_options_from_cli (&pull, error))
     return FALSE;
   g_autoptr (SysctrContext) ctx = sysctr_context_new (globals->root, TRUE, error);
   if (ctx == NULL || !sysctr_reconcile (ctx, error))

@@ -4,16 +4,9 @@
 
 #include "reference.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
-
-static int
-containers_dfd (SysctrContext *ctx)
-{
-  return openat (ctx->state_dfd, "containers", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-}
 
 gboolean
 sysctr_container_read_info (SysctrContext *ctx, const char *slot, json_t **out_info, GError **error)
@@ -62,32 +55,18 @@ sysctr_container_active_slot (SysctrContext *ctx, const char *name, char **out_s
 gboolean
 sysctr_containers_list (SysctrContext *ctx, GPtrArray **out_names, GError **error)
 {
+  g_autoptr (GPtrArray) entries = NULL;
+  if (!sysctr_dir_list_at (ctx->state_dfd, "containers", TRUE, &entries, error))
+    return FALSE;
   g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
-  int dfd = containers_dfd (ctx);
-  if (dfd < 0)
+  for (guint i = 0; i < entries->len; i++)
     {
-      if (errno == ENOENT)
-        {
-          *out_names = g_steal_pointer (&names);
-          return TRUE;
-        }
-      return sysctr_throw_errno (error, "opening the containers directory");
+      const char *n = entries->pdata[i];
+      g_autofree char *rel = g_strdup_printf ("containers/%s", n);
+      struct stat st;
+      if (sysctr_name_valid (n) && fstatat (ctx->state_dfd, rel, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK (st.st_mode))
+        g_ptr_array_add (names, g_strdup (n));
     }
-  DIR *d = fdopendir (dfd);
-  if (d == NULL)
-    {
-      close (dfd);
-      return sysctr_throw_errno (error, "opening the containers directory");
-    }
-  struct dirent *de;
-  while ((de = readdir (d)) != NULL)
-    {
-      if (de->d_type != DT_LNK || !sysctr_name_valid (de->d_name))
-        continue;
-      g_ptr_array_add (names, g_strdup (de->d_name));
-    }
-  closedir (d);
-  g_ptr_array_sort (names, sysctr_strptr_cmp);
   *out_names = g_steal_pointer (&names);
   return TRUE;
 }
@@ -96,27 +75,18 @@ gboolean
 sysctr_containers_collect_usage (SysctrContext *ctx, GHashTable *images, GHashTable *layers, GPtrArray *out_names,
                                  GError **error)
 {
-  int dfd = containers_dfd (ctx);
-  if (dfd < 0)
-    return errno == ENOENT ? TRUE : sysctr_throw_errno (error, "opening the containers directory");
-  DIR *d = fdopendir (dfd);
-  if (d == NULL)
+  g_autoptr (GPtrArray) entries = NULL;
+  if (!sysctr_dir_list_at (ctx->state_dfd, "containers", TRUE, &entries, error))
+    return FALSE;
+  for (guint e = 0; e < entries->len; e++)
     {
-      close (dfd);
-      return sysctr_throw_errno (error, "opening the containers directory");
-    }
-  struct dirent *de;
-  gboolean ok = TRUE;
-  while (ok && (de = readdir (d)) != NULL)
-    {
-      if (de->d_type != DT_DIR || de->d_name[0] == '.')
-        continue;
-      const char *dot = strrchr (de->d_name, '.');
-      if (dot == NULL || (strcmp (dot, ".0") != 0 && strcmp (dot, ".1") != 0))
+      const char *n = entries->pdata[e];
+      const char *dot = strrchr (n, '.');
+      if (n[0] == '.' || dot == NULL || (strcmp (dot, ".0") != 0 && strcmp (dot, ".1") != 0))
         continue;
       g_autoptr (json_t) info = NULL;
       g_autoptr (GError) local_error = NULL;
-      if (!sysctr_container_read_info (ctx, de->d_name, &info, &local_error))
+      if (!sysctr_container_read_info (ctx, n, &info, &local_error))
         continue; /* a slot being written or cleared: owns nothing yet */
       json_t *image = json_object_get (info, "image");
       const char *digest = sysctr_json_get_string (image, "manifest_digest");
@@ -129,8 +99,7 @@ sysctr_containers_collect_usage (SysctrContext *ctx, GHashTable *images, GHashTa
         if (json_is_string (l) && layers)
           g_hash_table_add (layers, g_strdup (json_string_value (l)));
       if (out_names)
-        g_ptr_array_add (out_names, g_strndup (de->d_name, dot - de->d_name));
+        g_ptr_array_add (out_names, g_strndup (n, dot - n));
     }
-  closedir (d);
-  return ok;
+  return TRUE;
 }

@@ -568,25 +568,15 @@ offline_disable_unit (SysctrContext *ctx, const char *unit, GError **error)
   sysctr_autofd int dfd = openat (path_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd < 0)
     return sysctr_throw_errno (error, "opening /etc/systemd/system");
-  g_autoptr (GPtrArray) dirs = g_ptr_array_new_with_free_func (g_free);
-  {
-    int d2 = fcntl (dfd, F_DUPFD_CLOEXEC, 3);
-    DIR *d = d2 >= 0 ? fdopendir (d2) : NULL;
-    if (d == NULL)
-      {
-        if (d2 >= 0)
-          close (d2);
-        return sysctr_throw_errno (error, "reading /etc/systemd/system");
-      }
-    struct dirent *de;
-    while ((de = readdir (d)))
-      if (g_str_has_suffix (de->d_name, ".wants") || g_str_has_suffix (de->d_name, ".requires"))
-        g_ptr_array_add (dirs, g_strdup (de->d_name));
-    closedir (d);
-  }
-  for (guint i = 0; i < dirs->len; i++)
+  g_autoptr (GPtrArray) entries = NULL;
+  if (!sysctr_dir_list_at (dfd, ".", FALSE, &entries, error))
+    return FALSE;
+  for (guint i = 0; i < entries->len; i++)
     {
-      g_autofree char *link = g_strdup_printf ("%s/%s", (char *) dirs->pdata[i], unit);
+      const char *dir = entries->pdata[i];
+      if (!g_str_has_suffix (dir, ".wants") && !g_str_has_suffix (dir, ".requires"))
+        continue;
+      g_autofree char *link = g_strdup_printf ("%s/%s", dir, unit);
       char buf[PATH_MAX];
       ssize_t n = readlinkat (dfd, link, buf, sizeof buf - 1);
       if (n <= 0)

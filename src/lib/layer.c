@@ -78,6 +78,21 @@ sysctr_write_dirmeta (OstreeRepo *repo, GFileInfo *info, GVariant *xattrs, gucha
   return ostree_repo_write_metadata (repo, OSTREE_OBJECT_TYPE_DIR_META, NULL, meta, out_csum, cancellable, error);
 }
 
+gboolean
+sysctr_write_default_dirmeta (OstreeRepo *repo, char **out_checksum, GCancellable *cancellable, GError **error)
+{
+  g_autoptr (GFileInfo) info = g_file_info_new ();
+  g_file_info_set_attribute_uint32 (info, "standard::type", G_FILE_TYPE_DIRECTORY);
+  g_file_info_set_attribute_uint32 (info, "unix::uid", 0);
+  g_file_info_set_attribute_uint32 (info, "unix::gid", 0);
+  g_file_info_set_attribute_uint32 (info, "unix::mode", S_IFDIR | 0755);
+  g_autofree guchar *raw = NULL;
+  if (!sysctr_write_dirmeta (repo, info, NULL, &raw, cancellable, error))
+    return FALSE;
+  *out_checksum = ostree_checksum_from_bytes (raw);
+  return TRUE;
+}
+
 typedef struct
 {
   const char *what;
@@ -431,17 +446,7 @@ import_archive (OstreeRepo *repo, struct archive *outer, const char *what, const
   archive_read_support_format_tar (a);
   archive_read_support_format_empty (a);
 
-  {
-    g_autoptr (GFileInfo) info = g_file_info_new ();
-    g_file_info_set_attribute_uint32 (info, "standard::type", G_FILE_TYPE_DIRECTORY);
-    g_file_info_set_attribute_uint32 (info, "unix::uid", 0);
-    g_file_info_set_attribute_uint32 (info, "unix::gid", 0);
-    g_file_info_set_attribute_uint32 (info, "unix::mode", S_IFDIR | 0755);
-    g_autofree guchar *raw = NULL;
-    ok = sysctr_write_dirmeta (repo, info, NULL, &raw, cancellable, error);
-    if (ok)
-      imp.default_dirmeta = ostree_checksum_from_bytes (raw);
-  }
+  ok = sysctr_write_default_dirmeta (repo, &imp.default_dirmeta, cancellable, error);
 
   if (ok && archive_read_open (a, src, NULL, inner_read, NULL) != ARCHIVE_OK)
     ok = sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "%s: not a tar archive: %s", what, archive_error_string (a));

@@ -32,4 +32,7 @@ guint64 sysctr_layer_max_bytes (void);
 gboolean sysctr_write_dirmeta (OstreeRepo *repo, GFileInfo *info, GVariant *xattrs, guchar **out_csum,
                                GCancellable *cancellable, GError **error);
 
+/* root:root 0755: directories a tar only implies, and empty trees. */
+gboolean sysctr_write_default_dirmeta (OstreeRepo *repo, char **out_checksum, GCancellable *cancellable, GError **error);
+
 G_END_DECLS

@@ -500,17 +500,11 @@ pull_inner (SysctrContext *ctx, const char *reference, const SysctrPullOptions *
         {
           /* The image commit's tree is empty: its content is its layers. */
           g_autoptr (OstreeMutableTree) mtree = ostree_mutable_tree_new ();
-          g_autoptr (GFileInfo) info = g_file_info_new ();
-          g_file_info_set_attribute_uint32 (info, "standard::type", G_FILE_TYPE_DIRECTORY);
-          g_file_info_set_attribute_uint32 (info, "unix::uid", 0);
-          g_file_info_set_attribute_uint32 (info, "unix::gid", 0);
-          g_file_info_set_attribute_uint32 (info, "unix::mode", S_IFDIR | 0755);
-          g_autofree guchar *raw = NULL;
+          g_autofree char *csum = NULL;
           g_autoptr (GFile) root = NULL;
-          ok = sysctr_write_dirmeta (ctx->repo, info, NULL, &raw, NULL, error);
+          ok = sysctr_write_default_dirmeta (ctx->repo, &csum, NULL, error);
           if (ok)
             {
-              g_autofree char *csum = ostree_checksum_from_bytes (raw);
               ostree_mutable_tree_set_metadata_checksum (mtree, csum);
               ok = ostree_repo_write_mtree (ctx->repo, mtree, &root, NULL, error) &&
                    ostree_repo_write_commit (ctx->repo, NULL, canonical, NULL, meta, OSTREE_REPO_FILE (root), &image_commit,

@@ -720,23 +720,12 @@ host_path_valid (const char *path)
 static gboolean
 collect_hostfs (SysctrRendered *r, int dir, const char *prefix, guint *count, GError **error)
 {
-  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
-  {
-    int d2 = fcntl (dir, F_DUPFD_CLOEXEC, 3);
-    DIR *d = d2 >= 0 ? fdopendir (d2) : NULL;
-    if (d == NULL)
-      {
-        if (d2 >= 0)
-          close (d2);
-        return sysctr_throw_errno (error, "hostfs %s", prefix);
-      }
-    struct dirent *de;
-    while ((de = readdir (d)))
-      if (strcmp (de->d_name, ".") != 0 && strcmp (de->d_name, "..") != 0)
-        g_ptr_array_add (names, g_strdup (de->d_name));
-    closedir (d);
-  }
-  g_ptr_array_sort (names, sysctr_strptr_cmp);
+  g_autoptr (GPtrArray) names = NULL;
+  if (!sysctr_dir_list_at (dir, ".", FALSE, &names, error))
+    {
+      sysctr_prefix_error (error, "hostfs %s", prefix);
+      return FALSE;
+    }
   for (guint i = 0; i < names->len; i++)
     {
       const char *name = names->pdata[i];

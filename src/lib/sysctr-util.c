@@ -177,6 +177,36 @@ sysctr_opendir_at (int dfd, const char *path, gboolean create, int *out_fd, GErr
   return TRUE;
 }
 
+gboolean
+sysctr_dir_list_at (int dfd, const char *path, gboolean missing_ok, GPtrArray **out_names, GError **error)
+{
+  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  int fd = openat (dfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0)
+    {
+      if (errno == ENOENT && missing_ok)
+        {
+          *out_names = g_steal_pointer (&names);
+          return TRUE;
+        }
+      return sysctr_throw_errno (error, "opening directory %s", path);
+    }
+  DIR *d = fdopendir (fd);
+  if (d == NULL)
+    {
+      close (fd);
+      return sysctr_throw_errno (error, "reading directory %s", path);
+    }
+  struct dirent *de;
+  while ((de = readdir (d)) != NULL)
+    if (strcmp (de->d_name, ".") != 0 && strcmp (de->d_name, "..") != 0)
+      g_ptr_array_add (names, g_strdup (de->d_name));
+  closedir (d);
+  g_ptr_array_sort (names, sysctr_strptr_cmp);
+  *out_names = g_steal_pointer (&names);
+  return TRUE;
+}
+
 static gboolean
 rm_rf_children (int dfd, GError **error)
 {

@@ -56,6 +56,9 @@ gboolean sysctr_read_file_at (int dfd, const char *path, gsize max_size, char **
                               gsize *out_len, GError **error);
 gboolean sysctr_mkdir_p_at (int dfd, const char *path, mode_t mode, GError **error);
 gboolean sysctr_rm_rf_at (int dfd, const char *path, GError **error);
+/* Names in the directory @dfd/@path (without "." and ".."), sorted.
+ * A missing directory is an empty list when @missing_ok. */
+gboolean sysctr_dir_list_at (int dfd, const char *path, gboolean missing_ok, GPtrArray **out_names, GError **error);
 gboolean sysctr_opendir_at (int dfd, const char *path, gboolean create, int *out_fd, GError **error);
 
 json_t *sysctr_json_parse (const char *data, gsize len, const char *what, GError **error);
