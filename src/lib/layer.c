@@ -97,7 +97,7 @@ typedef struct
 {
   const char *what;
   struct archive *outer; /* decompression: raw format, every filter */
-  GChecksum *diff_sum;
+  SysctrSha256 *diff_sum;
   guint64 uncompressed;
   guint64 max_bytes;
   gboolean too_big;
@@ -123,7 +123,7 @@ inner_read (struct archive *a, void *data, const void **out_buf)
       archive_set_error (a, EFBIG, "uncompressed layer exceeds the limit");
       return -1;
     }
-  g_checksum_update (src->diff_sum, (guchar *) src->buf, n);
+  sysctr_sha256_update (src->diff_sum, src->buf, n);
   *out_buf = src->buf;
   return n;
 }
@@ -431,7 +431,7 @@ import_archive (OstreeRepo *repo, struct archive *outer, const char *what, const
   Source *src = g_new0 (Source, 1);
   src->what = what;
   src->outer = outer;
-  src->diff_sum = g_checksum_new (G_CHECKSUM_SHA256);
+  src->diff_sum = sysctr_sha256_new ();
   src->max_bytes = sysctr_layer_max_bytes ();
 
   Import imp = {
@@ -492,11 +492,11 @@ import_archive (OstreeRepo *repo, struct archive *outer, const char *what, const
           src->uncompressed += n;
           if (src->uncompressed > src->max_bytes)
             ok = sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "%s: layer too large", what);
-          g_checksum_update (src->diff_sum, (guchar *) src->buf, n);
+          sysctr_sha256_update (src->diff_sum, src->buf, n);
         }
     }
 
-  g_autofree char *diff_id = g_strdup_printf ("sha256:%s", g_checksum_get_string (src->diff_sum));
+  g_autofree char *diff_id = sysctr_sha256_digest (src->diff_sum);
   if (ok && expected_diff_id && strcmp (expected_diff_id, diff_id) != 0)
     ok = sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "%s: uncompressed content hashes to %s, but the image config says %s", what,
                        diff_id, expected_diff_id);
@@ -512,7 +512,7 @@ import_archive (OstreeRepo *repo, struct archive *outer, const char *what, const
 
   imp.stats.uncompressed = src->uncompressed;
   archive_read_free (a);
-  g_checksum_free (src->diff_sum);
+  sysctr_sha256_free (src->diff_sum);
   g_free (src);
   g_object_unref (imp.root);
   g_hash_table_unref (imp.regular_files);

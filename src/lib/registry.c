@@ -163,7 +163,7 @@ typedef struct
   GByteArray *buf;
   gsize max;
   int fd;
-  GChecksum *sum;
+  SysctrSha256 *sum;
   guint64 received;
   gint64 expect; /* exact size or -1 */
   gboolean overflow;
@@ -200,7 +200,7 @@ request_reset_response (Request *r)
       (void) lseek (r->fd, 0, SEEK_SET);
     }
   if (r->sum)
-    g_checksum_reset (r->sum);
+    sysctr_sha256_reset (r->sum);
   r->received = 0;
   r->overflow = FALSE;
   r->write_errno = 0;
@@ -276,7 +276,7 @@ write_cb (char *ptr, size_t size, size_t nmemb, void *userdata)
       return 0; /* aborts the transfer */
     }
   if (r->sum)
-    g_checksum_update (r->sum, (guchar *) ptr, len);
+    sysctr_sha256_update (r->sum, ptr, len);
   if (r->buf)
     g_byte_array_append (r->buf, (guint8 *) ptr, len);
   else if (r->fd >= 0)
@@ -809,7 +809,7 @@ fetch_blob_common (SysctrRegistry *reg, const char *digest, gint64 size, int fd,
   r.buf = buf;
   r.max = max;
   r.expect = size;
-  r.sum = g_checksum_new (G_CHECKSUM_SHA256);
+  r.sum = sysctr_sha256_new ();
   r.progress = progress;
   r.progress_data = progress_data;
   g_autofree char *path = g_strdup_printf ("/v2/%s/blobs/%s", reg->path, digest);
@@ -818,7 +818,7 @@ fetch_blob_common (SysctrRegistry *reg, const char *digest, gint64 size, int fd,
   gboolean ok = do_get (&r, path, NULL, &status, error) && check_status (&r, status, what, error);
   if (ok)
     {
-      g_autofree char *got = g_strdup_printf ("sha256:%s", g_checksum_get_string (r.sum));
+      g_autofree char *got = sysctr_sha256_digest (r.sum);
       if (size >= 0 && r.received != (guint64) size)
         ok = sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "%s: got %" G_GUINT64_FORMAT " bytes, the manifest says %" G_GINT64_FORMAT,
                            what, r.received, size);
@@ -827,7 +827,7 @@ fetch_blob_common (SysctrRegistry *reg, const char *digest, gint64 size, int fd,
     }
   else if (strstr ((*error)->message, digest) == NULL)
     sysctr_prefix_error (error, "%s", what);
-  g_checksum_free (r.sum);
+  sysctr_sha256_free (r.sum);
   r.sum = NULL;
   r.buf = NULL; /* owned by the caller */
   r.fd = -1;

@@ -146,7 +146,7 @@ copy_local_blob (SysctrSource *src, const char *digest, gint64 size, gsize max, 
   sysctr_autofd int fd = openat (src->dir_fd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0)
     return sysctr_throw_errno (error, "blob %s", digest);
-  g_autoptr (GChecksum) sum = g_checksum_new (G_CHECKSUM_SHA256);
+  g_autoptr (SysctrSha256) sum = sysctr_sha256_new ();
   guint64 total = 0;
   g_autofree char *chunk = g_malloc (256 * 1024);
   for (;;)
@@ -161,7 +161,7 @@ copy_local_blob (SysctrSource *src, const char *digest, gint64 size, gsize max, 
       total += n;
       if ((size >= 0 && total > (guint64) size) || (max > 0 && total > max))
         return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "blob %s: larger than declared", digest);
-      g_checksum_update (sum, (guchar *) chunk, n);
+      sysctr_sha256_update (sum, chunk, n);
       if (buf)
         g_byte_array_append (buf, (guint8 *) chunk, n);
       else
@@ -182,7 +182,7 @@ copy_local_blob (SysctrSource *src, const char *digest, gint64 size, gsize max, 
       if (progress)
         progress (progress_data, n);
     }
-  g_autofree char *got = g_strdup_printf ("sha256:%s", g_checksum_get_string (sum));
+  g_autofree char *got = sysctr_sha256_digest (sum);
   if (size >= 0 && total != (guint64) size)
     return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "blob %s: %" G_GUINT64_FORMAT " bytes, declared %" G_GINT64_FORMAT, digest, total, size);
   if (strcmp (got, digest) != 0)
@@ -236,18 +236,18 @@ load_docker_archive (SysctrSource *src, const char *file, GError **error)
       sysctr_autofd int fd = openat (src->dir_fd, p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
       if (fd < 0)
         return sysctr_throw_errno (error, "%s: %s", file, p);
-      g_autoptr (GChecksum) sum = g_checksum_new (G_CHECKSUM_SHA256);
+      g_autoptr (SysctrSha256) sum = sysctr_sha256_new ();
       g_autofree char *chunk = g_malloc (256 * 1024);
       gint64 total = 0;
       ssize_t n;
       while ((n = read (fd, chunk, 256 * 1024)) > 0)
         {
-          g_checksum_update (sum, (guchar *) chunk, n);
+          sysctr_sha256_update (sum, chunk, n);
           total += n;
         }
       if (n < 0)
         return sysctr_throw_errno (error, "%s: reading %s", file, p);
-      g_autofree char *digest = g_strdup_printf ("sha256:%s", g_checksum_get_string (sum));
+      g_autofree char *digest = sysctr_sha256_digest (sum);
       json_t *desc = json_pack ("{s:s, s:s, s:I}", "mediaType",
                                 i == 0 ? "application/vnd.oci.image.config.v1+json" : "application/vnd.oci.image.layer.v1.tar",
                                 "digest", digest, "size", (json_int_t) total);

@@ -3,6 +3,7 @@
 #include "sysctr-util.h"
 
 #include <dirent.h>
+#include <openssl/evp.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -302,7 +303,61 @@ sysctr_json_get_string (json_t *obj, const char *key)
 char *
 sysctr_sha256_hex (const void *data, gsize len)
 {
-  return g_compute_checksum_for_data (G_CHECKSUM_SHA256, data, len);
+  g_autoptr (SysctrSha256) h = sysctr_sha256_new ();
+  sysctr_sha256_update (h, data, len);
+  g_autofree char *d = sysctr_sha256_digest (h);
+  return g_strdup (d + strlen ("sha256:"));
+}
+
+struct SysctrSha256
+{
+  EVP_MD_CTX *ctx;
+};
+
+SysctrSha256 *
+sysctr_sha256_new (void)
+{
+  SysctrSha256 *h = g_new0 (SysctrSha256, 1);
+  h->ctx = EVP_MD_CTX_new ();
+  if (h->ctx == NULL || EVP_DigestInit_ex (h->ctx, EVP_sha256 (), NULL) != 1)
+    g_error ("OpenSSL: cannot set up SHA-256");
+  return h;
+}
+
+void
+sysctr_sha256_update (SysctrSha256 *h, const void *data, gsize len)
+{
+  if (len > 0 && EVP_DigestUpdate (h->ctx, data, len) != 1)
+    g_error ("OpenSSL: SHA-256 update failed");
+}
+
+char *
+sysctr_sha256_digest (SysctrSha256 *h)
+{
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  if (EVP_DigestFinal_ex (h->ctx, md, &n) != 1 || n != 32)
+    g_error ("OpenSSL: SHA-256 final failed");
+  GString *s = g_string_new ("sha256:");
+  for (unsigned int i = 0; i < n; i++)
+    g_string_append_printf (s, "%02x", md[i]);
+  return g_string_free (s, FALSE);
+}
+
+void
+sysctr_sha256_reset (SysctrSha256 *h)
+{
+  if (EVP_DigestInit_ex (h->ctx, EVP_sha256 (), NULL) != 1)
+    g_error ("OpenSSL: cannot set up SHA-256");
+}
+
+void
+sysctr_sha256_free (SysctrSha256 *h)
+{
+  if (h == NULL)
+    return;
+  EVP_MD_CTX_free (h->ctx);
+  g_free (h);
 }
 
 gboolean
