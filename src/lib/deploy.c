@@ -16,23 +16,22 @@
  * goes down we walk its directories and replace any non-directory in the
  * rootfs at those paths (what overlayfs does: the upper dir wins). */
 static gboolean
-guard_dirs (GFile *layer_dir, int rootfs_dir_fd, GCancellable *cancellable, GError **error)
+guard_dirs (OstreeRepo *repo, const char *dirtree, int rootfs_dir_fd, GCancellable *cancellable, GError **error)
 {
-  g_autoptr (GFileEnumerator) en = g_file_enumerate_children (layer_dir, "standard::name,standard::type",
-                                                             G_FILE_QUERY_INFO_NOFOLLOW_SYMLINKS, cancellable, error);
-  if (en == NULL)
+  /* Only directories matter, and a dirtree object lists them apart from
+   * the files: no file object is read (walking the GFile API would load
+   * every file's header, the larger part of an install's time). */
+  g_autoptr (GVariant) tree = NULL;
+  if (!ostree_repo_load_variant (repo, OSTREE_OBJECT_TYPE_DIR_TREE, dirtree, &tree, error))
     return FALSE;
-  for (;;)
+  g_autoptr (GVariant) dirs = g_variant_get_child_value (tree, 1);
+  gsize n = g_variant_n_children (dirs);
+  for (gsize i = 0; i < n; i++)
     {
-      GFileInfo *info = NULL;
-      GFile *child = NULL;
-      if (!g_file_enumerator_iterate (en, &info, &child, cancellable, error))
-        return FALSE;
-      if (info == NULL)
-        break;
-      if (g_file_info_get_file_type (info) != G_FILE_TYPE_DIRECTORY)
-        continue;
-      const char *name = g_file_info_get_name (info);
+      const char *name = NULL;
+      g_autoptr (GVariant) tree_csum = NULL;
+      g_autoptr (GVariant) meta_csum = NULL;
+      g_variant_get_child (dirs, i, "(&s@ay@ay)", &name, &tree_csum, &meta_csum);
       struct stat st;
       if (fstatat (rootfs_dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
         {
@@ -49,7 +48,8 @@ guard_dirs (GFile *layer_dir, int rootfs_dir_fd, GCancellable *cancellable, GErr
       sysctr_autofd int sub = openat (rootfs_dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
       if (sub < 0)
         return sysctr_throw_errno (error, "opening %s", name);
-      if (!guard_dirs (child, sub, cancellable, error))
+      g_autofree char *sub_tree = ostree_checksum_from_bytes_v (tree_csum);
+      if (!guard_dirs (repo, sub_tree, sub, cancellable, error))
         return FALSE;
     }
   return TRUE;
@@ -71,10 +71,12 @@ sysctr_deploy_rootfs (OstreeRepo *repo, char **layer_digests, int slot_dfd, GCan
         return sysctr_throw (error, SYSCTR_ERROR_NOT_FOUND, "layer %s is missing from the store (pull the image again)", layer_digests[i]);
       if (i > 0)
         {
-          g_autoptr (GFile) root = NULL;
-          if (!ostree_repo_read_commit (repo, commit, &root, NULL, cancellable, error))
+          g_autoptr (GVariant) commit_v = NULL;
+          if (!ostree_repo_load_variant (repo, OSTREE_OBJECT_TYPE_COMMIT, commit, &commit_v, error))
             return FALSE;
-          if (!guard_dirs (root, rootfs_fd, cancellable, error))
+          g_autoptr (GVariant) root_csum = g_variant_get_child_value (commit_v, 6);
+          g_autofree char *root_tree = ostree_checksum_from_bytes_v (root_csum);
+          if (!guard_dirs (repo, root_tree, rootfs_fd, cancellable, error))
             {
               sysctr_prefix_error (error, "layer %s", layer_digests[i]);
               return FALSE;
