@@ -258,6 +258,67 @@ replace_file (Import *imp, OstreeMutableTree *parent, const char *name, const ch
   return ostree_mutable_tree_replace_file (parent, name, csum, error);
 }
 
+/* Small files go to OSTree in one call from memory, without the
+ * content-stream header that the generic write_content path builds and
+ * parses back per file. */
+#define INLINE_MAX (64 * 1024)
+
+static char *
+write_regfile (Import *imp, struct archive *a, struct archive_entry *entry, guint32 uid, guint32 gid, guint32 mode,
+               GVariant *xattrs, GCancellable *cancellable, GError **error)
+{
+  la_int64_t size = archive_entry_size (entry);
+  if (size < 0)
+    {
+      sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "%s: negative size", imp->what);
+      return NULL;
+    }
+  if (size <= INLINE_MAX)
+    {
+      g_autofree guint8 *buf = g_malloc (size > 0 ? size : 1);
+      la_int64_t got = 0;
+      while (got < size)
+        {
+          la_ssize_t n = archive_read_data (a, buf + got, size - got);
+          if (n < 0)
+            {
+              sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "%s", archive_error_string (a));
+              return NULL;
+            }
+          if (n == 0)
+            break;
+          got += n;
+        }
+      if (got != size)
+        {
+          sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "%s: file shorter than its tar header says", imp->what);
+          return NULL;
+        }
+      return ostree_repo_write_regfile_inline (imp->repo, NULL, uid, gid, mode, xattrs, buf, size, cancellable, error);
+    }
+  /* Larger files stream. (OstreeContentWriter would be the direct way,
+   * but it replaces an object that already exists by a new inode, and a
+   * deployment of the previous version keeps the old one: the file would
+   * take its space twice. write_content keeps the existing object.) */
+  g_autoptr (GFileInfo) info = g_file_info_new ();
+  g_file_info_set_attribute_uint32 (info, "standard::type", G_FILE_TYPE_REGULAR);
+  g_file_info_set_attribute_uint32 (info, "unix::uid", uid);
+  g_file_info_set_attribute_uint32 (info, "unix::gid", gid);
+  g_file_info_set_attribute_uint32 (info, "unix::mode", mode);
+  g_file_info_set_attribute_uint64 (info, "standard::size", size);
+  ArchiveStream *as = g_object_new (archive_stream_get_type (), NULL);
+  as->a = a;
+  g_autoptr (GInputStream) data = G_INPUT_STREAM (as);
+  g_autoptr (GInputStream) content = NULL;
+  guint64 length = 0;
+  if (!ostree_raw_file_to_content_stream (data, info, xattrs, &content, &length, cancellable, error))
+    return NULL;
+  g_autofree guchar *raw = NULL;
+  if (!ostree_repo_write_content (imp->repo, NULL, content, length, &raw, cancellable, error))
+    return NULL;
+  return ostree_checksum_from_bytes (raw);
+}
+
 static gboolean
 import_entry (Import *imp, struct archive *a, struct archive_entry *entry, GCancellable *cancellable, GError **error)
 {
@@ -355,10 +416,10 @@ import_entry (Import *imp, struct archive *a, struct archive_entry *entry, GCanc
     case AE_IFLNK:
       {
         gboolean is_link = type == AE_IFLNK;
-        g_autoptr (GFileInfo) info = entry_info (entry, is_link ? G_FILE_TYPE_SYMBOLIC_LINK : G_FILE_TYPE_REGULAR,
-                                                 is_link ? (S_IFLNK | 0777) : (S_IFREG | perm));
         g_autoptr (GVariant) xattrs = entry_xattrs (entry);
-        g_autoptr (GInputStream) data = NULL;
+        guint32 uid = (guint32) archive_entry_uid (entry);
+        guint32 gid = (guint32) archive_entry_gid (entry);
+        g_autofree char *csum = NULL;
         if (is_link)
           {
             const char *target = archive_entry_symlink (entry);
@@ -367,30 +428,16 @@ import_entry (Import *imp, struct archive *a, struct archive_entry *entry, GCanc
                 g_autofree char *p = printable (path);
                 return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "%s: symlink \"%s\" has an empty, too long or non-UTF-8 target", imp->what, p);
               }
-            g_file_info_set_attribute_byte_string (info, "standard::symlink-target", target);
+            csum = ostree_repo_write_symlink (imp->repo, NULL, uid, gid, xattrs, target, cancellable, error);
           }
         else
-          {
-            la_int64_t size = archive_entry_size (entry);
-            if (size < 0)
-              return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "%s: negative size", imp->what);
-            g_file_info_set_attribute_uint64 (info, "standard::size", size);
-            ArchiveStream *s = g_object_new (archive_stream_get_type (), NULL);
-            s->a = a;
-            data = G_INPUT_STREAM (s);
-          }
-        g_autoptr (GInputStream) content = NULL;
-        guint64 length = 0;
-        if (!ostree_raw_file_to_content_stream (data, info, xattrs, &content, &length, cancellable, error))
-          return FALSE;
-        g_autofree guchar *raw = NULL;
-        if (!ostree_repo_write_content (imp->repo, NULL, content, length, &raw, cancellable, error))
+          csum = write_regfile (imp, a, entry, uid, gid, S_IFREG | perm, xattrs, cancellable, error);
+        if (csum == NULL)
           {
             g_autofree char *p = printable (path);
             sysctr_prefix_error (error, "%s: storing \"%s\"", imp->what, p);
             return FALSE;
           }
-        g_autofree char *csum = ostree_checksum_from_bytes (raw);
         if (!replace_file (imp, parent, name, csum, error))
           return FALSE;
         if (!is_link)
