@@ -9,7 +9,8 @@
 #                                     installed sysctr: BENCH_PREFIX, default
 #                                     /tmp/bench-prefix)
 # Prints "B6.<who> MEDIAN MIN MAX N" lines (seconds) on stdout, and appends
-# them to $RES (bench/run.sh's results.tsv) when it is set.
+# them to $RES (bench/run.sh's results.tsv) when it is set. Also B8 live:
+# rollback of the running etcd (switch + restart) against a plain restart.
 set -u
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SRCDIR=$(cd "$BENCH_DIR/.." && pwd)
@@ -59,14 +60,31 @@ for ((i = 0; i <= RUNS; i++)); do
     T[$u]+="$(( (t1 - t0) / 1000 )) "
   done
 done
+# B8 live: a rollback of the running service (switch + restart) against a
+# plain `systemctl restart` of it; the switch costs the difference.
+image_label etcd b6 org.sysctr.bench.version=2 >/dev/null && image_push etcd b6 "$REGISTRY_ADDR/etcd:b6v2" >/dev/null &&
+  in_systemctl start etcd && in_sysctr update --rebase="$REGISTRY_ADDR/etcd:b6v2" --tls-verify=false etcd >/dev/null 2>&1 ||
+  { echo "b6: preparing the B8 update failed" >&2; exit 1; }
+T[rollback]="" T[restart]=""
+for ((i = 0; i < RUNS; i++)); do
+  t0=$(date +%s%N); in_sysctr rollback etcd >/dev/null 2>&1 || { echo "b6: rollback failed" >&2; exit 1; }; t1=$(date +%s%N)
+  T[rollback]+="$(( (t1 - t0) / 1000 )) "
+  t0=$(date +%s%N); in_systemctl restart etcd || { echo "b6: restart failed" >&2; exit 1; }; t1=$(date +%s%N)
+  T[restart]+="$(( (t1 - t0) / 1000 )) "
+done
+
 stats() { tr ' ' '\n' | grep . | sort -n | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.6f %.6f %.6f %d", m/1e6, a[1]/1e6, a[NR]/1e6, NR}'; }
 s_sysctr=$(stats <<<"${T[etcd]}")
 s_plain=$(stats <<<"${T[etcd-plain]}")
+s_rollback=$(stats <<<"${T[rollback]}")
+s_restart=$(stats <<<"${T[restart]}")
+echo "B8.live_rollback $s_rollback"
+echo "B8.live_restart_only $s_restart"
 echo "B6.sysctr $s_sysctr"
 echo "B6.plain $s_plain"
 awk -v a="${s_sysctr%% *}" -v b="${s_plain%% *}" 'BEGIN {printf "B6 ratio sysctr/plain: %.2f\n", a/b}'
 if [[ -n "${RES:-}" ]]; then
-  for kv in "B6.sysctr $s_sysctr" "B6.plain $s_plain"; do
+  for kv in "B6.sysctr $s_sysctr" "B6.plain $s_plain" "B8.live_rollback $s_rollback" "B8.live_restart_only $s_restart"; do
     read -r k med min max n <<<"$kv"
     printf '%s\t%s\t%s\t%s\t%s\n' "$k" "$med" "$min" "$max" "$n" >>"$RES"
   done

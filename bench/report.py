@@ -133,12 +133,16 @@ rows.append(("B7", "PSS of the runtime's resident processes while the service ru
              fr(ratio(v("B7.runc_pss_kib"), p7), "runc is {:.1f}× the shim"),
              "< 1 MiB", verdict(None if p7 is None else p7 < 1024)))
 rb = v("B8.rollback")
-rows.append(("B8", "update / rollback switch (offline `--root`, no service restart)",
+lr, lo = v("B8.live_rollback"), v("B8.live_restart_only")
+live_ok = None if lr is None or lo is None else lr <= lo + 0.05
+rows.append(("B8", "update / rollback switch: offline `--root`; live in the nspawn systemd (rollback of running etcd = switch + restart)",
              f"rollback {t('B8.rollback')}<br>update --no-pull (deploy+switch) {t('B8.update_no_pull')}<br>"
-             f"update incl. pull of the changed layer {t('B8.update_with_pull')}",
-             "podman auto-update: not run" + (f" ({why['B8.podman_auto_update']})" if 'B8.podman_auto_update' in why else ""),
-             "—", "switch ≤ restart + 50 ms (offline: switch ≤ 50 ms)",
-             verdict(None if rb is None else rb <= 0.05) + (" (live part not measured)" if rb is not None else "")))
+             f"update incl. pull of the changed layer {t('B8.update_with_pull')}<br>live rollback {t('B8.live_rollback')}",
+             f"live `systemctl restart` alone {t('B8.live_restart_only')}<br>"
+             + "podman auto-update: not run" + (f" ({why['B8.podman_auto_update']})" if 'B8.podman_auto_update' in why else ""),
+             fr(ratio(lr, lo)) if lr is not None and lo is not None else "—",
+             "switch ≤ restart + 50 ms (offline: switch ≤ 50 ms)",
+             " / ".join(verdict(x) for x in (None if rb is None else rb <= 0.05, live_ok))))
 nmax = max([int(k.split(".")[1][1:]) for k in res if k.startswith("B9.n") and k.endswith(".disk_added")] or [0])
 i1, i2, i3 = v("B9.install_1-1"), v("B9.install_2-10"), v(f"B9.install_11-{nmax}")
 l50 = v(f"B9.n{nmax}.list")
