@@ -44,6 +44,7 @@ sysctr_pull_options_from_cli (SysctrPullOptions *opts, GError **error)
   sysctr_pull_options_init (opts);
   if (cli.tls_verify && !sysctr_parse_bool (cli.tls_verify, "--tls-verify", &opts->tls_verify, error))
     return FALSE;
+  opts->tls_verify_set = cli.tls_verify != NULL;
   opts->creds = g_strdup (cli.creds);
   opts->authfile = cli.authfile ? g_canonicalize_filename (cli.authfile, NULL) : NULL;
   opts->platform = g_strdup (cli.platform);

@@ -242,7 +242,11 @@ check_unit_conflicts (SysctrContext *ctx, const char *name, GError **error)
       {
         g_autofree char *path = g_strdup_printf ("%s/%s.%s", unit_dirs[d], name, suffixes[s]);
         struct stat st;
-        if (fstatat (ctx->root_dfd, path + 1, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        sysctr_autofd int pdfd = -1;
+        const char *base = NULL;
+        g_autoptr (GError) parent_error = NULL;
+        if (!open_host_parent (ctx, path, FALSE, &pdfd, &base, &parent_error) ||
+            fstatat (pdfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0)
           continue;
         g_autoptr (GError) local_error = NULL;
         g_autoptr (GBytes) data = S_ISREG (st.st_mode) ? read_host_file (ctx, path, &local_error) : NULL;
@@ -291,21 +295,53 @@ iso_now (void)
   return g_date_time_format_iso8601 (now);
 }
 
-/* Clears @slot and writes a complete deployment into it; info.json is
- * written last: a slot without it is incomplete and owns nothing. */
+static char *
+other_slot (const char *name, const char *slot)
+{
+  return g_strdup_printf ("%s.%c", name, g_str_has_suffix (slot, ".0") ? '1' : '0');
+}
+
+/* A deployment is built in containers/.SLOT.staging and renamed onto @slot
+ * only once it is complete (info.json written last): until then the old
+ * content of @slot, the rollback target, stays as it was, and a failed
+ * render or a full disk lose nothing. */
+static gboolean write_deployment_into (SysctrContext *ctx, const char *name, const char *slot, int slot_dfd,
+                                       const SysctrImage *image, GHashTable *set, GHashTable *previous,
+                                       const char *runtime, json_t *pull_json, json_t **out_info, GError **error);
+
 static gboolean
 write_deployment (SysctrContext *ctx, const char *name, const char *slot, const SysctrImage *image, GHashTable *set,
                   GHashTable *previous, const char *runtime, json_t *pull_json, json_t **out_info, GError **error)
 {
+  g_autofree char *staging = g_strdup_printf ("containers/.%s.staging", slot);
   g_autofree char *slot_rel = g_strdup_printf ("containers/%s", slot);
-  if (!sysctr_rm_rf_at (ctx->state_dfd, slot_rel, error))
+  if (!sysctr_rm_rf_at (ctx->state_dfd, staging, error))
     return FALSE;
-  sysctr_crash_point ("deploy-cleared");
-  if (mkdirat (ctx->state_dfd, slot_rel, 0700) < 0)
-    return sysctr_throw_errno (error, "creating %s", slot_rel);
-  sysctr_autofd int slot_dfd = -1;
-  if (!sysctr_opendir_at (ctx->state_dfd, slot_rel, FALSE, &slot_dfd, error))
-    return FALSE;
+  if (mkdirat (ctx->state_dfd, staging, 0700) < 0)
+    return sysctr_throw_errno (error, "creating %s", staging);
+  gboolean ok;
+  {
+    sysctr_autofd int slot_dfd = -1;
+    ok = sysctr_opendir_at (ctx->state_dfd, staging, FALSE, &slot_dfd, error) &&
+         write_deployment_into (ctx, name, slot, slot_dfd, image, set, previous, runtime, pull_json, out_info, error);
+  }
+  if (ok)
+    {
+      ok = sysctr_rm_rf_at (ctx->state_dfd, slot_rel, error);
+      sysctr_crash_point ("deploy-cleared");
+      if (ok && renameat (ctx->state_dfd, staging, ctx->state_dfd, slot_rel) < 0)
+        ok = sysctr_throw_errno (error, "renaming the new deployment to %s", slot_rel);
+    }
+  if (!ok)
+    (void) sysctr_rm_rf_at (ctx->state_dfd, staging, NULL);
+  return ok;
+}
+
+static gboolean
+write_deployment_into (SysctrContext *ctx, const char *name, const char *slot, int slot_dfd, const SysctrImage *image,
+                       GHashTable *set, GHashTable *previous, const char *runtime, json_t *pull_json, json_t **out_info,
+                       GError **error)
+{
   if (!sysctr_deploy_rootfs (ctx->repo, image->layers, slot_dfd, NULL, error))
     return FALSE;
   sysctr_crash_point ("deploy-rootfs");
@@ -719,6 +755,39 @@ finish_switch (SysctrContext *ctx, SysctrSystemd **sd, const char *name, json_t 
     }
   if (!ensure_sd (ctx, sd, error) || !sysctr_systemd_reload (*sd, error))
     return FALSE;
+  /* Units the new deployment no longer has (a socket dropped by an update)
+   * stay loaded and running until stopped; a socket whose file changed
+   * (another ListenStream=) listens on the old address until restarted.
+   * Services are restarted by the caller, if they were running. */
+  size_t i;
+  json_t *u;
+  json_array_foreach (old_info ? json_object_get (old_info, "units") : NULL, i, u)
+    {
+      const char *unit = json_string_value (u);
+      gboolean kept = FALSE;
+      size_t k;
+      json_t *nu;
+      json_array_foreach (json_object_get (new_info, "units"), k, nu)
+        kept |= g_strcmp0 (json_string_value (nu), unit) == 0;
+      g_autoptr (GError) local_error = NULL;
+      if (unit && !kept && (!sysctr_systemd_job (*sd, "StopUnit", unit, &local_error) ||
+                            !sysctr_systemd_reset_failed (*sd, unit, &local_error)))
+        g_printerr ("warning: %s\n", local_error->message);
+    }
+  json_array_foreach (json_object_get (new_info, "units"), i, u)
+    {
+      const char *unit = json_string_value (u);
+      if (unit == NULL || !g_str_has_suffix (unit, ".socket") || old_info == NULL)
+        continue;
+      g_autofree char *path = g_strdup_printf ("/etc/systemd/system/%s", unit);
+      const char *was = recorded_sha (old_info, path);
+      if (was == NULL || g_strcmp0 (was, recorded_sha (new_info, path)) == 0)
+        continue;
+      g_autofree char *state = sysctr_systemd_active_state (*sd, unit, NULL);
+      g_autoptr (GError) local_error = NULL;
+      if (g_strcmp0 (state, "active") == 0 && !sysctr_systemd_job (*sd, "RestartUnit", unit, &local_error))
+        g_printerr ("warning: %s\n", local_error->message);
+    }
   const char *old_unit = old_info ? sysctr_json_get_string (old_info, "enable") : NULL;
   const char *new_unit = sysctr_json_get_string (new_info, "enable");
   if (g_strcmp0 (old_unit, new_unit) != 0)
@@ -1081,6 +1150,11 @@ sysctr_reconcile (SysctrContext *ctx, GError **error)
           }
         else if (n[0] == '.' && strstr (n, ".link-"))
           (void) unlinkat (dfd, n, 0); /* a symlink never renamed into place */
+        else if (n[0] == '.' && g_str_has_suffix (n, ".staging"))
+          {
+            g_autofree char *rel = g_strdup_printf ("containers/%s", n);
+            (void) sysctr_rm_rf_at (ctx->state_dfd, rel, NULL); /* a deployment never completed */
+          }
         else if (g_str_has_suffix (n, ".0") || g_str_has_suffix (n, ".1"))
           {
             g_autofree char *sn = g_strndup (n, strlen (n) - 2);
@@ -1124,10 +1198,10 @@ sysctr_reconcile (SysctrContext *ctx, GError **error)
           g_printerr ("warning: %s: %s\n", name, local_error->message);
           continue;
         }
-      g_autofree char *other_slot = g_strdup_printf ("%s.%c", name, g_str_has_suffix (slot, ".0") ? '1' : '0');
+      g_autofree char *other_name = other_slot (name, slot);
       g_autoptr (json_t) other = NULL;
       g_autoptr (GError) other_error = NULL;
-      (void) sysctr_container_read_info (ctx, other_slot, &other, &other_error);
+      (void) sysctr_container_read_info (ctx, other_name, &other, &other_error);
       gboolean changed = FALSE;
       if (!apply_host_files (ctx, name, info, other, FALSE, &changed, error))
         return FALSE;
@@ -1140,11 +1214,22 @@ sysctr_reconcile (SysctrContext *ctx, GError **error)
         }
     }
   /* 4. units whose container is gone */
-  g_autofree char *unit_dir = g_build_filename (ctx->root, "etc/systemd/system", NULL);
-  g_autoptr (GDir) d = g_dir_open (unit_dir, 0, NULL);
-  const char *fn;
-  while (d && (fn = g_dir_read_name (d)))
+  g_autoptr (GPtrArray) unit_files = g_ptr_array_new_with_free_func (g_free);
+  {
+    sysctr_autofd int unit_dir = -1;
+    sysctr_autofd int unit_dfd = -1;
+    g_autoptr (GError) local_error = NULL;
+    if (sysctr_open_in_root (ctx->root_dfd, "/etc/systemd/system", FALSE, FALSE, &unit_dir, &local_error) &&
+        (unit_dfd = openat (unit_dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0)
+      {
+        g_clear_pointer (&unit_files, g_ptr_array_unref);
+        if (!sysctr_dir_list_at (unit_dfd, ".", FALSE, &unit_files, error))
+          return FALSE;
+      }
+  }
+  for (guint f = 0; f < unit_files->len; f++)
     {
+      const char *fn = unit_files->pdata[f];
       if (!g_str_has_suffix (fn, ".service") && !g_str_has_suffix (fn, ".socket"))
         continue;
       g_autofree char *path = g_strdup_printf ("/etc/systemd/system/%s", fn);
@@ -1162,9 +1247,16 @@ sysctr_reconcile (SysctrContext *ctx, GError **error)
         continue;
       if (!ctx->live && !offline_disable_unit (ctx, fn, error))
         return FALSE;
-      (void) unlinkat (ctx->root_dfd, path + 1, 0);
-      g_autofree char *tf = g_strdup_printf ("etc/tmpfiles.d/sysctr-%s.conf", owner);
-      (void) unlinkat (ctx->root_dfd, tf, 0);
+      g_autofree char *tf = g_strdup_printf ("/etc/tmpfiles.d/sysctr-%s.conf", owner);
+      const char *gone[] = { path, tf };
+      for (guint g = 0; g < G_N_ELEMENTS (gone); g++)
+        {
+          sysctr_autofd int pdfd = -1;
+          const char *base = NULL;
+          g_autoptr (GError) ignored = NULL;
+          if (open_host_parent (ctx, gone[g], FALSE, &pdfd, &base, &ignored))
+            (void) unlinkat (pdfd, base, 0);
+        }
       g_printerr ("%s: removed %s left by an interrupted uninstall\n", owner, path);
       changed_any = TRUE;
     }
@@ -1256,9 +1348,28 @@ sysctr_update (SysctrContext *ctx, const char *name, const SysctrUpdateOptions *
     return FALSE;
   json_t *image_info = json_object_get (info, "image");
   const char *reference = opts->rebase ? opts->rebase : sysctr_json_get_string (image_info, "reference");
+  /* The options kept at install, with what this command line says on top:
+   * an update re-resolves the reference the same way it was installed. */
   SysctrPullOptions stored;
   pull_options_from_json (json_object_get (info, "pull_options"), &stored);
-  const SysctrPullOptions *pull = opts->pull ? opts->pull : &stored;
+  if (opts->pull)
+    {
+      if (opts->pull->tls_verify_set)
+        stored.tls_verify = opts->pull->tls_verify;
+      if (opts->pull->authfile)
+        {
+          g_free (stored.authfile);
+          stored.authfile = g_strdup (opts->pull->authfile);
+        }
+      if (opts->pull->platform)
+        {
+          g_free (stored.platform);
+          stored.platform = g_strdup (opts->pull->platform);
+        }
+      stored.creds = g_strdup (opts->pull->creds); /* used, never kept */
+      stored.quiet = opts->pull->quiet;
+    }
+  const SysctrPullOptions *pull = &stored;
 
   g_autoptr (SysctrImage) image = NULL;
   gboolean ok;
@@ -1315,18 +1426,14 @@ sysctr_update (SysctrContext *ctx, const char *name, const SysctrUpdateOptions *
     }
   gboolean was_running = unit_is_active (sd, info);
 
-  g_autofree char *new_slot = g_strdup_printf ("%s.%c", name, g_str_has_suffix (slot, ".0") ? '1' : '0');
+  g_autofree char *new_slot = other_slot (name, slot);
   g_autoptr (GHashTable) previous = json_to_values (json_object_get (info, "values"));
   g_autoptr (json_t) pull_json = pull_options_json (pull);
   sysctr_pull_options_clear (&stored);
   g_autoptr (json_t) new_info = NULL;
   if (!write_deployment (ctx, name, new_slot, image, set, previous, sysctr_json_get_string (info, "runtime"), pull_json,
                          &new_info, error))
-    {
-      g_autofree char *rel = g_strdup_printf ("containers/%s", new_slot);
-      (void) sysctr_rm_rf_at (ctx->state_dfd, rel, NULL);
-      return FALSE;
-    }
+    return FALSE; /* the other slot, the rollback target, is untouched */
   if (!switch_to (ctx, &sd, name, "update", info, new_info, was_running, error) ||
       (opts->gate && was_running && !wait_settled (sd, new_info, error)))
     {
@@ -1356,10 +1463,10 @@ sysctr_rollback (SysctrContext *ctx, const char *name, GError **error)
       g_print ("Rolled back %s to %s (completed an interrupted rollback)\n", name, slot);
       return TRUE;
     }
-  g_autofree char *other_slot = g_strdup_printf ("%s.%c", name, g_str_has_suffix (slot, ".0") ? '1' : '0');
+  g_autofree char *other_name = other_slot (name, slot);
   g_autoptr (json_t) other = NULL;
   g_autoptr (GError) local_error = NULL;
-  if (!sysctr_container_read_info (ctx, other_slot, &other, &local_error))
+  if (!sysctr_container_read_info (ctx, other_name, &other, &local_error))
     return sysctr_throw (error, SYSCTR_ERROR_NOT_FOUND, "%s has no previous deployment to roll back to", name);
   g_autoptr (SysctrSystemd) sd = NULL;
   if (!ensure_sd (ctx, &sd, error))
@@ -1367,7 +1474,7 @@ sysctr_rollback (SysctrContext *ctx, const char *name, GError **error)
   gboolean was_running = unit_is_active (sd, info);
   if (!switch_to (ctx, &sd, name, "rollback", info, other, was_running, error))
     return FALSE;
-  g_print ("Rolled back %s to %s (%s)\n", name, other_slot,
+  g_print ("Rolled back %s to %s (%s)\n", name, other_name,
            sysctr_json_get_string (json_object_get (other, "image"), "manifest_digest"));
   return TRUE;
 }

@@ -430,7 +430,11 @@ pull_inner (SysctrContext *ctx, const char *reference, const SysctrPullOptions *
     }
 
   if (!ostree_repo_prepare_transaction (ctx->repo, NULL, NULL, error))
-    return FALSE;
+    {
+      g_object_unref (st.cancellable);
+      g_mutex_clear (&st.lock);
+      return FALSE;
+    }
 
   g_autoptr (GHashTable) queued = g_hash_table_new (g_str_hash, g_str_equal);
   GThreadPool *pool = g_thread_pool_new (layer_worker, &st, MIN (4, MAX (2, (int) g_get_num_processors ())), FALSE, NULL);

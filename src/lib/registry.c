@@ -504,6 +504,17 @@ same_origin (const char *a, const char *b)
          g_uri_get_port (ua) == g_uri_get_port (ub);
 }
 
+/* "Basic base64(user:pass)"; the intermediate copy is wiped. */
+static char *
+basic_auth_value (SysctrRegistry *reg)
+{
+  char *b64 = g_base64_encode ((guchar *) reg->creds, strlen (reg->creds));
+  char *value = g_strdup_printf ("Basic %s", b64);
+  explicit_bzero (b64, strlen (b64));
+  g_free (b64);
+  return value;
+}
+
 static gboolean fetch_token (SysctrRegistry *reg, const SysctrAuthChallenge *c, GError **error);
 
 /* GET with auth and manual redirects: credentials go only to the
@@ -541,10 +552,9 @@ do_get (Request *r, const char *path, const char *accept, long *out_status, GErr
                 return sysctr_throw (error, SYSCTR_ERROR_AUTH, "authentication required (no credentials for %s; use --creds or --authfile)", reg->domain);
               if (authorization != NULL)
                 return sysctr_throw (error, SYSCTR_ERROR_AUTH, "authentication failed: the registry rejected the credentials for %s", reg->domain);
-              g_autofree char *b64 = g_base64_encode ((guchar *) reg->creds, strlen (reg->creds));
               g_mutex_lock (&reg->lock);
               g_free (reg->authorization);
-              reg->authorization = g_strdup_printf ("Basic %s", b64);
+              reg->authorization = basic_auth_value (reg);
               g_mutex_unlock (&reg->lock);
             }
           else if (!fetch_token (reg, c, error))
@@ -602,12 +612,7 @@ fetch_token (SysctrRegistry *reg, const SysctrAuthChallenge *c, GError **error)
   curl_free (e);
   g_autofree char *url_s = g_string_free (url, FALSE);
 
-  g_autofree char *basic = NULL;
-  if (reg->creds)
-    {
-      g_autofree char *b64 = g_base64_encode ((guchar *) reg->creds, strlen (reg->creds));
-      basic = g_strdup_printf ("Basic %s", b64);
-    }
+  g_autofree char *basic = reg->creds ? basic_auth_value (reg) : NULL;
   long status = 0;
   gboolean ok = perform_once (&r, url_s, "application/json", basic, &status, error);
   if (basic)
@@ -692,8 +697,10 @@ ping (SysctrRegistry *reg, GError **error)
     return fetch_token (reg, reg->challenge, error);
   if (reg->challenge && strcmp (reg->challenge->scheme, "basic") == 0 && reg->creds)
     {
-      g_autofree char *b64 = g_base64_encode ((guchar *) reg->creds, strlen (reg->creds));
-      reg->authorization = g_strdup_printf ("Basic %s", b64);
+      g_mutex_lock (&reg->lock);
+      g_free (reg->authorization);
+      reg->authorization = basic_auth_value (reg);
+      g_mutex_unlock (&reg->lock);
     }
   return TRUE;
 }
@@ -722,7 +729,9 @@ sysctr_registry_new (const SysctrRef *ref, const SysctrPullOptions *opts, GError
   curl_share_setopt (reg->share, CURLSHOPT_USERDATA, reg);
   curl_share_setopt (reg->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
   curl_share_setopt (reg->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
-  curl_share_setopt (reg->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+  /* Not CURL_LOCK_DATA_CONNECT: curl does not support sharing connections
+   * between threads that run transfers at the same time (the layer
+   * workers do), whatever the lock callbacks. */
 
   if (!sysctr_auth_lookup (ref->domain, ref->path, opts->creds, opts->authfile, &reg->creds, error))
     return NULL;

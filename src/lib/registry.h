@@ -11,6 +11,7 @@ G_BEGIN_DECLS
 typedef struct
 {
   gboolean tls_verify;
+  gboolean tls_verify_set; /* given on the command line (update merges) */
   char *creds;    /* "USER:PASS" or NULL; never stored */
   char *authfile; /* path or NULL */
   char *platform; /* "os/arch[/variant]" or NULL for this host */

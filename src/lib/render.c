@@ -591,8 +591,19 @@ unit_names_valid (const char *list)
       if (strlen (*it) > 255 || strchr (*it, '.') == NULL)
         return FALSE;
       for (const char *p = *it; *p; p++)
-        if (!(g_ascii_isalnum (*p) || strchr (":_.@-\\", *p)))
-          return FALSE;
+        {
+          /* a backslash only as systemd's \xHH escape: a trailing one
+           * would join the next line of the unit to this one */
+          if (*p == '\\')
+            {
+              if (p[1] != 'x' || !g_ascii_isxdigit (p[2]) || !g_ascii_isxdigit (p[3]))
+                return FALSE;
+              p += 3;
+              continue;
+            }
+          if (!(g_ascii_isalnum (*p) || strchr (":_.@-", *p)))
+            return FALSE;
+        }
     }
   return TRUE;
 }

@@ -128,6 +128,27 @@ assert_eq "$SC_RC" 0 "update --all" || diag "$SC_ERR"
 assert_contains "$SC_OUT" "2 container(s) opted in, 1 updated, 0 failed" "update --all: app and a1 opted in, a1 updated"
 assert_eq "$(readlink "$C/a1")/$(readlink "$C/a2")" "a1.1/a2.0" "a1 updated, a2 (AUTO_UPDATE=off) left alone"
 
+# a failed update leaves the rollback target as it was (the new deployment
+# is built aside and only renamed onto the other slot when complete)
+R3=$TEST_TMPDIR/root3; mkdir -p "$R3/etc"; C3=$R3/var/lib/sysctr/containers
+run_sc "$R3" install --system --tls-verify=false --name=rb "$(image_ref svc v1)"
+assert_eq "$SC_RC" 0 "install rb" || diag "$SC_ERR"
+run_sc "$R3" update --set A=1 rb
+assert_eq "$SC_RC/$(readlink "$C3/rb")" 0/rb.1 "update rb --set A=1 -> rb.1, rb.0 is the rollback target"
+before=$(tree_listing "$R3")
+run_sc "$R3" update --set STATE_DIRECTORY=relative rb
+assert_eq "$SC_RC" 1 "an update that cannot render fails" || diag "$SC_OUT $SC_ERR"
+assert_eq "$(tree_listing "$R3")" "$before" "the failed update changed nothing, rb.0 included"
+run_sc "$R3" rollback rb
+assert_eq "$SC_RC/$(readlink "$C3/rb")" 0/rb.0 "rollback still works after a failed update"
+# pull options given to update are merged over the kept ones, not instead
+printf '{"auths": {}}\n' >"$TEST_TMPDIR/auth.json"
+run_sc "$R3" update --authfile="$TEST_TMPDIR/auth.json" --set A=2 rb
+assert_eq "$SC_RC" 0 "update with --authfile" || diag "$SC_ERR"
+active=$(readlink "$C3/rb")
+assert_eq "$(jq -r .pull_options.tls_verify "$C3/$active/info.json")" false "tls_verify=false kept from install"
+assert_eq "$(jq -r .pull_options.authfile "$C3/$active/info.json")" "$TEST_TMPDIR/auth.json" "the new authfile is kept"
+
 # images prune --all keeps what either slot uses
 build_busybox_image other v1 >/dev/null && sc "$R" pull "$(image_ref other v1)" >/dev/null 2>&1
 imgs() { sc "$R" images list --json | jq -r '.[].digest // .[].manifest_digest' | sort -u; }
