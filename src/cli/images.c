@@ -86,14 +86,10 @@ images_list (int argc, char **argv, const SysctrGlobals *globals, GError **error
   g_autoptr (GOptionContext) context = g_option_context_new ("- list stored images");
   if (!sysctr_parse_options (context, list_entries, &argc, &argv, error))
     return FALSE;
-  g_autoptr (GError) local_error = NULL;
-  g_autoptr (SysctrContext) ctx = sysctr_context_new (globals->root, FALSE, &local_error);
+  g_autoptr (SysctrContext) ctx = NULL;
   g_autoptr (GPtrArray) images = NULL;
-  if (ctx == NULL && !g_error_matches (local_error, SYSCTR_ERROR, SYSCTR_ERROR_NOT_FOUND))
-    {
-      g_propagate_error (error, g_steal_pointer (&local_error));
-      return FALSE;
-    }
+  if (!sysctr_context_open_for_listing (globals->root, &ctx, error))
+    return FALSE;
   if (ctx && ctx->repo && !sysctr_store_list_images (ctx->repo, &images, error))
     return FALSE;
   if (opt_json)

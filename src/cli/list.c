@@ -20,18 +20,12 @@ sysctr_builtin_list (int argc, char **argv, const SysctrGlobals *globals, GError
   g_autoptr (GOptionContext) context = g_option_context_new ("- list installed system containers");
   if (!sysctr_parse_options (context, entries, &argc, &argv, error))
     return FALSE;
-  g_autoptr (GError) local_error = NULL;
-  g_autoptr (SysctrContext) ctx = sysctr_context_new (globals->root, FALSE, &local_error);
+  g_autoptr (SysctrContext) ctx = NULL;
   g_autoptr (GPtrArray) names = NULL;
+  if (!sysctr_context_open_for_listing (globals->root, &ctx, error))
+    return FALSE;
   if (ctx == NULL)
-    {
-      if (!g_error_matches (local_error, SYSCTR_ERROR, SYSCTR_ERROR_NOT_FOUND))
-        {
-          g_propagate_error (error, g_steal_pointer (&local_error));
-          return FALSE;
-        }
-      names = g_ptr_array_new ();
-    }
+    names = g_ptr_array_new ();
   else if (!sysctr_containers_list (ctx, &names, error))
     return FALSE;
 

@@ -84,3 +84,16 @@ sysctr_context_new (const char *root, gboolean mutating, GError **error)
     }
   return g_steal_pointer (&ctx);
 }
+
+gboolean
+sysctr_context_open_for_listing (const char *root, SysctrContext **out_ctx, GError **error)
+{
+  g_autoptr (GError) local_error = NULL;
+  *out_ctx = sysctr_context_new (root, FALSE, &local_error);
+  if (*out_ctx == NULL && !g_error_matches (local_error, SYSCTR_ERROR, SYSCTR_ERROR_NOT_FOUND))
+    {
+      g_propagate_error (error, g_steal_pointer (&local_error));
+      return FALSE;
+    }
+  return TRUE;
+}

@@ -25,6 +25,10 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (SysctrContext, sysctr_context_free)
 /* @mutating: take the exclusive lock and create what is missing. */
 SysctrContext *sysctr_context_new (const char *root, gboolean mutating, GError **error);
 
+/* For the listing commands: a root with no state directory yet has
+ * nothing to list; *out_ctx is then NULL and this returns TRUE. */
+gboolean sysctr_context_open_for_listing (const char *root, SysctrContext **out_ctx, GError **error);
+
 /* A path as seen when the tree boots: "/var/lib/sysctr/..." */
 #define SYSCTR_STATE_DIR "/var/lib/sysctr"
 #define SYSCTR_CONTAINERS_DIR SYSCTR_STATE_DIR "/containers"

@@ -249,6 +249,18 @@ entry_info (struct archive_entry *entry, GFileType type, guint32 mode)
   return info;
 }
 
+/* The dirmeta object of a directory entry (mode, owner, xattrs). */
+static char *
+entry_dirmeta (Import *imp, struct archive_entry *entry, guint32 perm, GCancellable *cancellable, GError **error)
+{
+  g_autoptr (GFileInfo) info = entry_info (entry, G_FILE_TYPE_DIRECTORY, S_IFDIR | perm);
+  g_autoptr (GVariant) xattrs = entry_xattrs (entry);
+  g_autofree guchar *raw = NULL;
+  if (!sysctr_write_dirmeta (imp->repo, info, xattrs, &raw, cancellable, error))
+    return NULL;
+  return ostree_checksum_from_bytes (raw);
+}
+
 static gboolean
 replace_file (Import *imp, OstreeMutableTree *parent, const char *name, const char *csum, GError **error)
 {
@@ -335,12 +347,9 @@ import_entry (Import *imp, struct archive *a, struct archive_entry *entry, GCanc
     {
       if (type == AE_IFDIR && hardlink == NULL)
         {
-          g_autoptr (GFileInfo) info = entry_info (entry, G_FILE_TYPE_DIRECTORY, S_IFDIR | perm);
-          g_autoptr (GVariant) xattrs = entry_xattrs (entry);
-          g_autofree guchar *raw = NULL;
-          if (!sysctr_write_dirmeta (imp->repo, info, xattrs, &raw, cancellable, error))
+          g_autofree char *csum = entry_dirmeta (imp, entry, perm, cancellable, error);
+          if (csum == NULL)
             return FALSE;
-          g_autofree char *csum = ostree_checksum_from_bytes (raw);
           ostree_mutable_tree_set_metadata_checksum (imp->root, csum);
           return TRUE;
         }
@@ -393,12 +402,9 @@ import_entry (Import *imp, struct archive *a, struct archive_entry *entry, GCanc
     {
     case AE_IFDIR:
       {
-        g_autoptr (GFileInfo) info = entry_info (entry, G_FILE_TYPE_DIRECTORY, S_IFDIR | perm);
-        g_autoptr (GVariant) xattrs = entry_xattrs (entry);
-        g_autofree guchar *raw = NULL;
-        if (!sysctr_write_dirmeta (imp->repo, info, xattrs, &raw, cancellable, error))
+        g_autofree char *csum = entry_dirmeta (imp, entry, perm, cancellable, error);
+        if (csum == NULL)
           return FALSE;
-        g_autofree char *csum = ostree_checksum_from_bytes (raw);
         g_autofree char *existing_file = NULL;
         g_autoptr (OstreeMutableTree) sub = NULL;
         if (ostree_mutable_tree_lookup (parent, name, &existing_file, &sub, NULL) && existing_file != NULL)
