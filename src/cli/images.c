@@ -152,8 +152,8 @@ images_rm (int argc, char **argv, const SysctrGlobals *globals, GError **error)
         return FALSE;
       g_assert (image != NULL);
       if (g_hash_table_contains (used, image->manifest_digest))
-        return sysctr_throw (error, SYSCTR_ERROR_EXISTS, "image %s is used by an installed container; uninstall it first",
-                             image->reference);
+        return sysctr_throw (error, SYSCTR_ERROR_EXISTS,
+                             "image %s is used by an installed container; uninstall it first", image->reference);
       if (!sysctr_store_remove_image (ctx->repo, image, error))
         return FALSE;
       printf ("Removed %s\n", image->reference);
@@ -176,7 +176,8 @@ images_prune (int argc, char **argv, const SysctrGlobals *globals, GError **erro
     return FALSE;
   guint images_removed = 0, layers_removed = 0;
   guint64 freed = 0;
-  if (!sysctr_store_prune (ctx->repo, opt_all, keep_images, keep_layers, &images_removed, &layers_removed, &freed, error))
+  if (!sysctr_store_prune (ctx->repo, opt_all, keep_images, keep_layers, &images_removed, &layers_removed, &freed,
+                           error))
     return FALSE;
   g_autofree char *sz = sysctr_format_size (freed);
   printf ("Removed %u image(s) and %u layer(s), freed %s\n", images_removed, layers_removed, sz);
@@ -198,5 +199,6 @@ sysctr_builtin_images (int argc, char **argv, const SysctrGlobals *globals, GErr
     return images_rm (argc - 1, argv + 1, globals, error);
   if (strcmp (argv[1], "prune") == 0)
     return images_prune (argc - 1, argv + 1, globals, error);
-  return sysctr_throw (error, SYSCTR_ERROR_INVALID, "usage: sysctr images [list|inspect|rm|prune] (unknown subcommand \"%s\")", argv[1]);
+  return sysctr_throw (error, SYSCTR_ERROR_INVALID,
+                       "usage: sysctr images [list|inspect|rm|prune] (unknown subcommand \"%s\")", argv[1]);
 }

@@ -7,7 +7,6 @@
 #include "install.h"
 #include "render.h"
 
-
 static gboolean opt_system;
 static char *opt_name;
 static char **opt_set;
@@ -33,7 +32,8 @@ sysctr_builtin_install (int argc, char **argv, const SysctrGlobals *globals, GEr
   if (argc != 2)
     return sysctr_throw (error, SYSCTR_ERROR_INVALID, "usage: sysctr install --system [OPTION…] IMAGE");
   if (!opt_system)
-    return sysctr_throw (error, SYSCTR_ERROR_INVALID, "usage: sysctr install --system IMAGE (only system containers are supported)");
+    return sysctr_throw (error, SYSCTR_ERROR_INVALID,
+                         "usage: sysctr install --system IMAGE (only system containers are supported)");
 
   g_autoptr (GHashTable) set = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   for (char **s = opt_set; s && *s; s++)

@@ -40,7 +40,8 @@ sysctr_builtin_list (int argc, char **argv, const SysctrGlobals *globals, GError
       g_autofree char *slot = NULL;
       g_autoptr (json_t) info = NULL;
       g_autoptr (GError) e = NULL;
-      if (!sysctr_container_active_slot (ctx, name, &slot, &e) || slot == NULL || !sysctr_container_read_info (ctx, slot, &info, &e))
+      if (!sysctr_container_active_slot (ctx, name, &slot, &e) || slot == NULL
+          || !sysctr_container_read_info (ctx, slot, &info, &e))
         {
           g_printerr ("warning: %s: %s\n", name, e ? e->message : "not installed");
           continue;
@@ -53,9 +54,9 @@ sysctr_builtin_list (int argc, char **argv, const SysctrGlobals *globals, GError
         state = sysctr_systemd_active_state (sd, service, NULL);
       json_array_append_new (arr, json_pack ("{s:s, s:s?, s:s?, s:s, s:s?, s:s, s:O}", "name", name, "image",
                                              sysctr_json_get_string (image, "reference"), "digest",
-                                             sysctr_json_get_string (image, "manifest_digest"), "deployment", slot, "runtime",
-                                             sysctr_json_get_string (info, "runtime"), "state", state ? state : "unknown", "units",
-                                             units ? units : json_array ()));
+                                             sysctr_json_get_string (image, "manifest_digest"), "deployment", slot,
+                                             "runtime", sysctr_json_get_string (info, "runtime"), "state",
+                                             state ? state : "unknown", "units", units ? units : json_array ()));
     }
   if (opt_json)
     {
@@ -67,8 +68,9 @@ sysctr_builtin_list (int argc, char **argv, const SysctrGlobals *globals, GError
   size_t i;
   json_t *c;
   json_array_foreach (arr, i, c)
-    printf ("%-20s %-50s %-19.19s %-12s %-12s %s\n", sysctr_json_get_string (c, "name"), sysctr_json_get_string (c, "image"),
-            sysctr_json_get_string (c, "digest"), sysctr_json_get_string (c, "deployment"), sysctr_json_get_string (c, "runtime"),
+    printf ("%-20s %-50s %-19.19s %-12s %-12s %s\n", sysctr_json_get_string (c, "name"),
+            sysctr_json_get_string (c, "image"), sysctr_json_get_string (c, "digest"),
+            sysctr_json_get_string (c, "deployment"), sysctr_json_get_string (c, "runtime"),
             sysctr_json_get_string (c, "state"));
   return TRUE;
 }

@@ -36,9 +36,11 @@ usage (FILE *f)
 gboolean
 sysctr_parse_bool (const char *value, const char *option, gboolean *out, GError **error)
 {
-  if (value == NULL || g_ascii_strcasecmp (value, "true") == 0 || strcmp (value, "1") == 0 || g_ascii_strcasecmp (value, "yes") == 0)
+  if (value == NULL || g_ascii_strcasecmp (value, "true") == 0 || strcmp (value, "1") == 0
+      || g_ascii_strcasecmp (value, "yes") == 0)
     *out = TRUE;
-  else if (g_ascii_strcasecmp (value, "false") == 0 || strcmp (value, "0") == 0 || g_ascii_strcasecmp (value, "no") == 0)
+  else if (g_ascii_strcasecmp (value, "false") == 0 || strcmp (value, "0") == 0
+           || g_ascii_strcasecmp (value, "no") == 0)
     *out = FALSE;
   else
     return sysctr_throw (error, SYSCTR_ERROR_INVALID, "%s expects true or false, not \"%s\"", option, value);
@@ -128,8 +130,8 @@ main (int argc, char **argv)
           g_autofree char *msg = sysctr_printable (error->message);
           fprintf (stderr, "sysctr %s: %s\n", cmd->name, msg);
         }
-      gboolean usage_error = error && error->domain == SYSCTR_ERROR && error->code == SYSCTR_ERROR_INVALID &&
-                             g_str_has_prefix (error->message, "usage:");
+      gboolean usage_error = error && error->domain == SYSCTR_ERROR && error->code == SYSCTR_ERROR_INVALID
+                             && g_str_has_prefix (error->message, "usage:");
       return usage_error ? 2 : 1;
     }
   return 0;

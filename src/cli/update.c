@@ -8,7 +8,6 @@
 #include "install.h"
 #include "render.h"
 
-
 static char *opt_rebase;
 static char **opt_set;
 static gboolean opt_no_pull;
@@ -29,8 +28,8 @@ opted_in (SysctrContext *ctx, const char *name)
 {
   g_autofree char *slot = NULL;
   g_autoptr (json_t) info = NULL;
-  if (!sysctr_container_active_slot (ctx, name, &slot, NULL) || slot == NULL ||
-      !sysctr_container_read_info (ctx, slot, &info, NULL))
+  if (!sysctr_container_active_slot (ctx, name, &slot, NULL) || slot == NULL
+      || !sysctr_container_read_info (ctx, slot, &info, NULL))
     return FALSE;
   const char *v = sysctr_json_get_string (json_object_get (info, "values"), "AUTO_UPDATE");
   return g_strcmp0 (v, "registry") == 0 || g_strcmp0 (v, "true") == 0;

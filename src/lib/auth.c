@@ -137,8 +137,7 @@ lookup_in_file (const char *file, const char *domain, const char *path, gboolean
           norm = g_strdup ("docker.io");
           nlen = strlen (norm);
         }
-      gboolean match = strcmp (norm, domain) == 0 ||
-                       (g_str_has_prefix (full, norm) && full[nlen] == '/');
+      gboolean match = strcmp (norm, domain) == 0 || (g_str_has_prefix (full, norm) && full[nlen] == '/');
       if (!match || nlen < best_len)
         continue;
       const char *b64 = sysctr_json_get_string (val, "auth");
@@ -146,7 +145,8 @@ lookup_in_file (const char *file, const char *domain, const char *path, gboolean
         continue;
       char *creds = decode_auth (b64);
       if (creds == NULL)
-        return sysctr_throw (error, SYSCTR_ERROR_INVALID, "auth file %s: entry for %s is not base64 of user:password", file, key);
+        return sysctr_throw (error, SYSCTR_ERROR_INVALID, "auth file %s: entry for %s is not base64 of user:password",
+                             file, key);
       g_free (best);
       best = creds;
       best_len = nlen;

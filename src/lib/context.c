@@ -46,7 +46,8 @@ sysctr_context_new (const char *root, gboolean mutating, GError **error)
     {
       if (errno == ENOENT && !mutating)
         {
-          sysctr_throw (error, SYSCTR_ERROR_NOT_FOUND, "no sysctr state under %s (nothing pulled or installed yet)", ctx->root);
+          sysctr_throw (error, SYSCTR_ERROR_NOT_FOUND, "no sysctr state under %s (nothing pulled or installed yet)",
+                        ctx->root);
           return NULL;
         }
       sysctr_throw_errno (error, "opening %s%s", ctx->root, SYSCTR_STATE_DIR);
@@ -65,13 +66,13 @@ sysctr_context_new (const char *root, gboolean mutating, GError **error)
         }
       if (!sysctr_lock_acquire (ctx->state_dfd, &ctx->lock, error))
         return NULL;
-      if (!sysctr_mkdir_p_at (ctx->state_dfd, "containers", 0700, error) ||
-          !sysctr_mkdir_p_at (ctx->state_dfd, "tmp", 0700, error))
+      if (!sysctr_mkdir_p_at (ctx->state_dfd, "containers", 0700, error)
+          || !sysctr_mkdir_p_at (ctx->state_dfd, "tmp", 0700, error))
         return NULL;
       /* Leftovers of interrupted runs. */
       (void) sysctr_rm_rf_at (ctx->state_dfd, "tmp", NULL);
-      if (!sysctr_mkdir_p_at (ctx->state_dfd, "tmp", 0700, error) ||
-          !sysctr_opendir_at (ctx->state_dfd, "tmp", FALSE, &ctx->tmp_dfd, error))
+      if (!sysctr_mkdir_p_at (ctx->state_dfd, "tmp", 0700, error)
+          || !sysctr_opendir_at (ctx->state_dfd, "tmp", FALSE, &ctx->tmp_dfd, error))
         return NULL;
     }
 

@@ -10,11 +10,11 @@ G_BEGIN_DECLS
 
 typedef struct
 {
-  char *root;      /* "/" or the --root DIR, absolute */
-  gboolean live;   /* root is "/": talk to systemd over D-Bus */
+  char *root;    /* "/" or the --root DIR, absolute */
+  gboolean live; /* root is "/": talk to systemd over D-Bus */
   int root_dfd;
-  int state_dfd;   /* ROOT/var/lib/sysctr */
-  int tmp_dfd;     /* ROOT/var/lib/sysctr/tmp */
+  int state_dfd; /* ROOT/var/lib/sysctr */
+  int tmp_dfd;   /* ROOT/var/lib/sysctr/tmp */
   OstreeRepo *repo;
   SysctrLock *lock;
 } SysctrContext;

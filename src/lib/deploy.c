@@ -68,7 +68,8 @@ sysctr_deploy_rootfs (OstreeRepo *repo, char **layer_digests, int slot_dfd, GCan
     {
       g_autofree char *commit = sysctr_store_layer_commit (repo, layer_digests[i]);
       if (commit == NULL)
-        return sysctr_throw (error, SYSCTR_ERROR_NOT_FOUND, "layer %s is missing from the store (pull the image again)", layer_digests[i]);
+        return sysctr_throw (error, SYSCTR_ERROR_NOT_FOUND, "layer %s is missing from the store (pull the image again)",
+                             layer_digests[i]);
       if (i > 0)
         {
           g_autoptr (GVariant) commit_v = NULL;

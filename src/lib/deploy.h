@@ -14,7 +14,7 @@ gboolean sysctr_deploy_rootfs (OstreeRepo *repo, char **layer_digests, int slot_
 /* Opens @path inside the tree at @root_dfd the way the container will
  * see it: symlinks resolved inside the root, never outside. With
  * @create_dir/@create_file, missing leaves are made (parents as dirs). */
-gboolean sysctr_open_in_root (int root_dfd, const char *path, gboolean create_dir, gboolean create_file,
-                              int *out_fd, GError **error);
+gboolean sysctr_open_in_root (int root_dfd, const char *path, gboolean create_dir, gboolean create_file, int *out_fd,
+                              GError **error);
 
 G_END_DECLS

@@ -17,9 +17,9 @@
 #include <sys/wait.h>
 
 static const char *unit_dirs[] = {
-  "/etc/systemd/system", "/run/systemd/system", "/run/systemd/transient", "/usr/local/lib/systemd/system",
-  "/usr/lib/systemd/system", "/lib/systemd/system", "/run/systemd/generator", "/run/systemd/generator.early",
-  "/run/systemd/generator.late",
+  "/etc/systemd/system",           "/run/systemd/system",          "/run/systemd/transient",
+  "/usr/local/lib/systemd/system", "/usr/lib/systemd/system",      "/lib/systemd/system",
+  "/run/systemd/generator",        "/run/systemd/generator.early", "/run/systemd/generator.late",
 };
 
 static char *
@@ -58,8 +58,8 @@ read_host_file (SysctrContext *ctx, const char *path, GError **error)
   g_autoptr (GError) local_error = NULL;
   sysctr_autofd int pdfd = -1;
   const char *base = NULL;
-  if (!open_host_parent (ctx, path, FALSE, &pdfd, &base, &local_error) ||
-      !sysctr_read_file_at (pdfd, base, 16 * 1024 * 1024, &data, &len, &local_error))
+  if (!open_host_parent (ctx, path, FALSE, &pdfd, &base, &local_error)
+      || !sysctr_read_file_at (pdfd, base, 16 * 1024 * 1024, &data, &len, &local_error))
     {
       if (g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND))
         return NULL;
@@ -245,8 +245,8 @@ check_unit_conflicts (SysctrContext *ctx, const char *name, GError **error)
         sysctr_autofd int pdfd = -1;
         const char *base = NULL;
         g_autoptr (GError) parent_error = NULL;
-        if (!open_host_parent (ctx, path, FALSE, &pdfd, &base, &parent_error) ||
-            fstatat (pdfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        if (!open_host_parent (ctx, path, FALSE, &pdfd, &base, &parent_error)
+            || fstatat (pdfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0)
           continue;
         g_autoptr (GError) local_error = NULL;
         g_autoptr (GBytes) data = S_ISREG (st.st_mode) ? read_host_file (ctx, path, &local_error) : NULL;
@@ -258,7 +258,8 @@ check_unit_conflicts (SysctrContext *ctx, const char *name, GError **error)
             owner = sysctr_marker_owner (p, len);
           }
         if (g_strcmp0 (owner, name) != 0)
-          return sysctr_throw (error, SYSCTR_ERROR_EXISTS, "unit %s.%s already exists at %s%s and was not written by sysctr; choose another --name",
+          return sysctr_throw (error, SYSCTR_ERROR_EXISTS,
+                               "unit %s.%s already exists at %s%s and was not written by sysctr; choose another --name",
                                name, suffixes[s], strcmp (ctx->root, "/") == 0 ? "" : ctx->root, path);
       }
   return TRUE;
@@ -322,8 +323,9 @@ write_deployment (SysctrContext *ctx, const char *name, const char *slot, const 
   gboolean ok;
   {
     sysctr_autofd int slot_dfd = -1;
-    ok = sysctr_opendir_at (ctx->state_dfd, staging, FALSE, &slot_dfd, error) &&
-         write_deployment_into (ctx, name, slot, slot_dfd, image, set, previous, runtime, pull_json, out_info, error);
+    ok = sysctr_opendir_at (ctx->state_dfd, staging, FALSE, &slot_dfd, error)
+         && write_deployment_into (ctx, name, slot, slot_dfd, image, set, previous, runtime, pull_json, out_info,
+                                   error);
   }
   if (ok)
     {
@@ -380,10 +382,12 @@ write_deployment_into (SysctrContext *ctx, const char *name, const char *slot, i
       g_autofree char *dir = g_path_get_dirname (rel);
       gsize len;
       const void *data = g_bytes_get_data (f->data, &len);
-      if (!sysctr_mkdir_p_at (slot_dfd, dir, 0700, error) || !sysctr_write_file_at (slot_dfd, rel, data, len, f->mode, error))
+      if (!sysctr_mkdir_p_at (slot_dfd, dir, 0700, error)
+          || !sysctr_write_file_at (slot_dfd, rel, data, len, f->mode, error))
         return FALSE;
       g_autofree char *sha = file_sha256 (f->data);
-      json_array_append_new (files, json_pack ("{s:s, s:s, s:i}", "path", f->path, "sha256", sha, "mode", (int) f->mode));
+      json_array_append_new (files,
+                             json_pack ("{s:s, s:s, s:i}", "path", f->path, "sha256", sha, "mode", (int) f->mode));
     }
 
   json_t *units = json_array ();
@@ -397,9 +401,10 @@ write_deployment_into (SysctrContext *ctx, const char *name, const char *slot, i
   json_object_set_new (info, "name", json_string (name));
   json_object_set_new (info, "slot", json_string (slot));
   json_object_set_new (info, "created", json_string (now));
-  json_object_set_new (info, "image", json_pack ("{s:s, s:s, s:s, s:s, s:o}", "reference", image->reference, "manifest_digest",
-                                                 image->manifest_digest, "commit", image->commit, "platform", image->platform,
-                                                 "layers", layers));
+  json_object_set_new (info, "image",
+                       json_pack ("{s:s, s:s, s:s, s:s, s:o}", "reference", image->reference, "manifest_digest",
+                                  image->manifest_digest, "commit", image->commit, "platform", image->platform,
+                                  "layers", layers));
   json_object_set_new (info, "values", values_to_json (r->values));
   json_object_set_new (info, "set", set ? values_to_json (set) : json_object ());
   json_object_set_new (info, "runtime", json_string (runtime ? runtime : "sysctr-shim"));
@@ -510,8 +515,9 @@ apply_host_files (SysctrContext *ctx, const char *name, json_t *info, json_t *ol
       if (!host_file_ours (name, current, info, old_info, path))
         {
           if (report)
-            g_printerr ("%s: kept %s%s: edited since sysctr wrote it (the new version is in %s%s/%s/rendered%s)\n", name,
-                      ctx->live ? "" : ctx->root, path, ctx->live ? "" : ctx->root, SYSCTR_CONTAINERS_DIR, slot, path);
+            g_printerr ("%s: kept %s%s: edited since sysctr wrote it (the new version is in %s%s/%s/rendered%s)\n",
+                        name, ctx->live ? "" : ctx->root, path, ctx->live ? "" : ctx->root, SYSCTR_CONTAINERS_DIR, slot,
+                        path);
           continue;
         }
       g_autoptr (GBytes) data = read_rendered (ctx, slot, path, error);
@@ -521,8 +527,9 @@ apply_host_files (SysctrContext *ctx, const char *name, json_t *info, json_t *ol
       const void *p = g_bytes_get_data (data, &len);
       sysctr_autofd int pdfd = -1;
       const char *base = NULL;
-      if (!open_host_parent (ctx, path, TRUE, &pdfd, &base, error) ||
-          !sysctr_write_file_at (pdfd, base, p, len, json_integer_value (json_object_get (f, "mode")) ?: 0644, error))
+      if (!open_host_parent (ctx, path, TRUE, &pdfd, &base, error)
+          || !sysctr_write_file_at (pdfd, base, p, len, json_integer_value (json_object_get (f, "mode")) ?: 0644,
+                                    error))
         return FALSE;
       if (g_str_has_prefix (path, "/etc/systemd/"))
         changed = TRUE;
@@ -662,7 +669,8 @@ run_tmpfiles (SysctrContext *ctx, const char *name, const char *action, GError *
   const char *argv[] = { "systemd-tmpfiles", action, conf, NULL };
   g_autofree char *err = NULL;
   int status = 0;
-  if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, NULL, &err, &status, error))
+  if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, NULL,
+                     &err, &status, error))
     return FALSE;
   if (!g_spawn_check_wait_status (status, NULL))
     {
@@ -675,8 +683,8 @@ run_tmpfiles (SysctrContext *ctx, const char *name, const char *action, GError *
 static json_t *
 pull_options_json (const SysctrPullOptions *pull)
 {
-  return json_pack ("{s:b, s:s?, s:s?}", "tls_verify", pull ? pull->tls_verify : TRUE, "authfile", pull ? pull->authfile : NULL,
-                    "platform", pull ? pull->platform : NULL);
+  return json_pack ("{s:b, s:s?, s:s?}", "tls_verify", pull ? pull->tls_verify : TRUE, "authfile",
+                    pull ? pull->authfile : NULL, "platform", pull ? pull->platform : NULL);
 }
 
 static void
@@ -770,8 +778,9 @@ finish_switch (SysctrContext *ctx, SysctrSystemd **sd, const char *name, json_t 
       json_array_foreach (json_object_get (new_info, "units"), k, nu)
         kept |= g_strcmp0 (json_string_value (nu), unit) == 0;
       g_autoptr (GError) local_error = NULL;
-      if (unit && !kept && (!sysctr_systemd_job (*sd, "StopUnit", unit, &local_error) ||
-                            !sysctr_systemd_reset_failed (*sd, unit, &local_error)))
+      if (unit && !kept
+          && (!sysctr_systemd_job (*sd, "StopUnit", unit, &local_error)
+              || !sysctr_systemd_reset_failed (*sd, unit, &local_error)))
         g_printerr ("warning: %s\n", local_error->message);
     }
   json_array_foreach (json_object_get (new_info, "units"), i, u)
@@ -856,20 +865,21 @@ finish_uninstall (SysctrContext *ctx, SysctrSystemd **sd, const char *name, cons
     {
       g_autofree char *s = g_strdup_printf ("containers/%s.%d", name, i);
       g_autofree char *si = g_strdup_printf ("%s/info.json", s);
-      if ((unlinkat (ctx->state_dfd, si, 0) < 0 && errno != ENOENT && errno != ENOTDIR) || !sysctr_rm_rf_at (ctx->state_dfd, s, error))
+      if ((unlinkat (ctx->state_dfd, si, 0) < 0 && errno != ENOENT && errno != ENOTDIR)
+          || !sysctr_rm_rf_at (ctx->state_dfd, s, error))
         return error && *error ? FALSE : sysctr_throw_errno (error, "removing %s", si);
     }
   sysctr_crash_point ("uninstall-slots-removed");
   const char *state = info ? sysctr_json_get_string (info, "state_path") : NULL;
-  if (state && state[0] == '/' && strlen (state) > strlen ("/var/lib/") && !strstr (state, "/../") &&
-      !g_str_has_prefix (state, SYSCTR_STATE_DIR))
+  if (state && state[0] == '/' && strlen (state) > strlen ("/var/lib/") && !strstr (state, "/../")
+      && !g_str_has_prefix (state, SYSCTR_STATE_DIR))
     {
       struct stat st;
       sysctr_autofd int pdfd = -1;
       const char *base = NULL;
       g_autoptr (GError) local_error = NULL;
-      gboolean exists = open_host_parent (ctx, state, FALSE, &pdfd, &base, &local_error) &&
-                        fstatat (pdfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0;
+      gboolean exists = open_host_parent (ctx, state, FALSE, &pdfd, &base, &local_error)
+                        && fstatat (pdfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0;
       if (purge && exists)
         {
           if (!sysctr_rm_rf_at (pdfd, base, error))
@@ -898,7 +908,8 @@ gboolean
 sysctr_install (SysctrContext *ctx, const SysctrInstallOptions *opts, GError **error)
 {
   if (opts->now && !ctx->live)
-    return sysctr_throw (error, SYSCTR_ERROR_INVALID, "--now cannot be used with --root (nothing runs in that tree yet)");
+    return sysctr_throw (error, SYSCTR_ERROR_INVALID,
+                         "--now cannot be used with --root (nothing runs in that tree yet)");
   g_autoptr (SysctrRef) ref = sysctr_ref_parse (opts->image, error);
   if (ref == NULL)
     return FALSE;
@@ -908,13 +919,15 @@ sysctr_install (SysctrContext *ctx, const SysctrInstallOptions *opts, GError **e
       if (!sysctr_name_valid (opts->name))
         {
           g_autofree char *shown = g_strescape (opts->name, NULL);
-          return sysctr_throw (error, SYSCTR_ERROR_INVALID,
-                               "invalid name \"%.80s\": use 1-64 letters, digits, '_' or '-', starting with a letter or digit", shown);
+          return sysctr_throw (
+              error, SYSCTR_ERROR_INVALID,
+              "invalid name \"%.80s\": use 1-64 letters, digits, '_' or '-', starting with a letter or digit", shown);
         }
       name = g_strdup (opts->name);
     }
   else if ((name = sysctr_ref_default_name (ref)) == NULL)
-    return sysctr_throw (error, SYSCTR_ERROR_INVALID, "cannot derive a container name from %s; give one with --name", opts->image);
+    return sysctr_throw (error, SYSCTR_ERROR_INVALID, "cannot derive a container name from %s; give one with --name",
+                         opts->image);
 
   g_autofree char *active = NULL;
   if (!sysctr_container_active_slot (ctx, name, &active, error))
@@ -925,7 +938,8 @@ sysctr_install (SysctrContext *ctx, const SysctrInstallOptions *opts, GError **e
       return TRUE;
     }
   if (active)
-    return sysctr_throw (error, SYSCTR_ERROR_EXISTS, "%s is already installed (use \"sysctr update %s\" or uninstall it first)", name, name);
+    return sysctr_throw (error, SYSCTR_ERROR_EXISTS,
+                         "%s is already installed (use \"sysctr update %s\" or uninstall it first)", name, name);
   if (!check_unit_conflicts (ctx, name, error))
     return FALSE;
 
@@ -963,7 +977,8 @@ sysctr_install (SysctrContext *ctx, const SysctrInstallOptions *opts, GError **e
       if (cur && !host_file_ours (name, cur, info, NULL, path))
         {
           (void) sysctr_rm_rf_at (ctx->state_dfd, slot_rel, NULL);
-          return sysctr_throw (error, SYSCTR_ERROR_EXISTS, "%s%s already exists and was not written by sysctr; refusing to overwrite it",
+          return sysctr_throw (error, SYSCTR_ERROR_EXISTS,
+                               "%s%s already exists and was not written by sysctr; refusing to overwrite it",
                                ctx->live ? "" : ctx->root, path);
         }
     }
@@ -1174,8 +1189,8 @@ sysctr_reconcile (SysctrContext *ctx, GError **error)
       g_autofree char *owner = g_strndup (s, strlen (s) - 2);
       g_autofree char *active = NULL;
       g_autofree char *jrel = journal_rel (owner);
-      if (!sysctr_container_active_slot (ctx, owner, &active, NULL) || active != NULL ||
-          faccessat (ctx->state_dfd, jrel, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+      if (!sysctr_container_active_slot (ctx, owner, &active, NULL) || active != NULL
+          || faccessat (ctx->state_dfd, jrel, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
         continue;
       g_autofree char *srel = g_strdup_printf ("containers/%s", s);
       if (!sysctr_rm_rf_at (ctx->state_dfd, srel, error))
@@ -1219,8 +1234,8 @@ sysctr_reconcile (SysctrContext *ctx, GError **error)
     sysctr_autofd int unit_dir = -1;
     sysctr_autofd int unit_dfd = -1;
     g_autoptr (GError) local_error = NULL;
-    if (sysctr_open_in_root (ctx->root_dfd, "/etc/systemd/system", FALSE, FALSE, &unit_dir, &local_error) &&
-        (unit_dfd = openat (unit_dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0)
+    if (sysctr_open_in_root (ctx->root_dfd, "/etc/systemd/system", FALSE, FALSE, &unit_dir, &local_error)
+        && (unit_dfd = openat (unit_dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0)
       {
         g_clear_pointer (&unit_files, g_ptr_array_unref);
         if (!sysctr_dir_list_at (unit_dfd, ".", FALSE, &unit_files, error))
@@ -1278,7 +1293,8 @@ unit_is_active (SysctrSystemd *sd, json_t *info)
   if (sd == NULL || service == NULL)
     return FALSE;
   g_autofree char *state = sysctr_systemd_active_state (sd, service, NULL);
-  return g_strcmp0 (state, "active") == 0 || g_strcmp0 (state, "activating") == 0 || g_strcmp0 (state, "reloading") == 0;
+  return g_strcmp0 (state, "active") == 0 || g_strcmp0 (state, "activating") == 0
+         || g_strcmp0 (state, "reloading") == 0;
 }
 
 /* For update --all: a restarted unit whose start job succeeded must also
@@ -1300,10 +1316,11 @@ wait_settled (SysctrSystemd *sd, json_t *info, GError **error)
   for (;;)
     {
       g_autofree char *state = sysctr_systemd_active_state (sd, service, NULL);
-      g_autofree char *sub = sysctr_systemd_unit_property (sd, service, "org.freedesktop.systemd1.Unit", "SubState", NULL);
+      g_autofree char *sub
+          = sysctr_systemd_unit_property (sd, service, "org.freedesktop.systemd1.Unit", "SubState", NULL);
       if (g_strcmp0 (state, "active") != 0 && g_strcmp0 (state, "reloading") != 0)
-        return sysctr_throw (error, SYSCTR_ERROR_FAILED, "%s is %s (%s) after the restart", service, state ? state : "unknown",
-                             sub ? sub : "unknown");
+        return sysctr_throw (error, SYSCTR_ERROR_FAILED, "%s is %s (%s) after the restart", service,
+                             state ? state : "unknown", sub ? sub : "unknown");
       if (g_get_monotonic_time () >= deadline)
         return TRUE;
       g_usleep (200 * 1000);
@@ -1339,7 +1356,8 @@ switch_to (SysctrContext *ctx, SysctrSystemd **sd, const char *name, const char 
 }
 
 gboolean
-sysctr_update (SysctrContext *ctx, const char *name, const SysctrUpdateOptions *opts, gboolean *out_changed, GError **error)
+sysctr_update (SysctrContext *ctx, const char *name, const SysctrUpdateOptions *opts, gboolean *out_changed,
+               GError **error)
 {
   g_autofree char *slot = NULL;
   g_autoptr (json_t) info = NULL;
@@ -1410,8 +1428,8 @@ sysctr_update (SysctrContext *ctx, const char *name, const SysctrUpdateOptions *
   g_hash_table_iter_init (&it, set);
   while (same_values && g_hash_table_iter_next (&it, &k, &v))
     same_values = g_strcmp0 (g_hash_table_lookup (old_set, k), v) == 0;
-  if (same_values && g_strcmp0 (image->manifest_digest, sysctr_json_get_string (image_info, "manifest_digest")) == 0 &&
-      g_strcmp0 (image->reference, sysctr_json_get_string (image_info, "reference")) == 0)
+  if (same_values && g_strcmp0 (image->manifest_digest, sysctr_json_get_string (image_info, "manifest_digest")) == 0
+      && g_strcmp0 (image->reference, sysctr_json_get_string (image_info, "reference")) == 0)
     {
       g_print ("%s: already up to date (%s)\n", name, image->manifest_digest);
       sysctr_pull_options_clear (&stored);
@@ -1434,8 +1452,8 @@ sysctr_update (SysctrContext *ctx, const char *name, const SysctrUpdateOptions *
   if (!write_deployment (ctx, name, new_slot, image, set, previous, sysctr_json_get_string (info, "runtime"), pull_json,
                          &new_info, error))
     return FALSE; /* the other slot, the rollback target, is untouched */
-  if (!switch_to (ctx, &sd, name, "update", info, new_info, was_running, error) ||
-      (opts->gate && was_running && !wait_settled (sd, new_info, error)))
+  if (!switch_to (ctx, &sd, name, "update", info, new_info, was_running, error)
+      || (opts->gate && was_running && !wait_settled (sd, new_info, error)))
     {
       if (!(opts->gate && was_running))
         return FALSE;
@@ -1447,7 +1465,8 @@ sysctr_update (SysctrContext *ctx, const char *name, const SysctrUpdateOptions *
       return sysctr_throw (error, SYSCTR_ERROR_FAILED, "update to %s rolled back: %s", image->manifest_digest, msg);
     }
   *out_changed = TRUE;
-  g_print ("Updated %s to %s (%s)%s\n", name, image->reference, image->manifest_digest, was_running ? ", restarted" : "");
+  g_print ("Updated %s to %s (%s)%s\n", name, image->reference, image->manifest_digest,
+           was_running ? ", restarted" : "");
   return TRUE;
 }
 

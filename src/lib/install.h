@@ -10,7 +10,7 @@ G_BEGIN_DECLS
 
 typedef struct
 {
-  const char *name;    /* NULL: derived from the reference */
+  const char *name; /* NULL: derived from the reference */
   const char *image;
   GHashTable *set;     /* KEY -> VALUE */
   const char *runtime; /* NULL: sysctr-shim */
@@ -23,11 +23,11 @@ gboolean sysctr_uninstall (SysctrContext *ctx, const char *name, gboolean purge,
 
 typedef struct
 {
-  const char *rebase;  /* another reference, or NULL */
+  const char *rebase; /* another reference, or NULL */
   GHashTable *set;
   gboolean no_pull;
   const SysctrPullOptions *pull; /* NULL: the options kept at install */
-  gboolean gate;       /* roll back when the restarted unit does not come up */
+  gboolean gate;                 /* roll back when the restarted unit does not come up */
 } SysctrUpdateOptions;
 
 /* *out_changed tells whether a new deployment was made. */

@@ -155,7 +155,8 @@ normalize_path (Import *imp, const char *raw, GPtrArray **out_parts, GError **er
   if (!g_utf8_validate (raw, -1, NULL))
     {
       g_autofree char *p = printable (raw);
-      return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "%s: file name \"%s\" is not valid UTF-8 (OSTree cannot store it)", imp->what, p);
+      return sysctr_throw (error, SYSCTR_ERROR_HOSTILE,
+                           "%s: file name \"%s\" is not valid UTF-8 (OSTree cannot store it)", imp->what, p);
     }
   g_autoptr (GPtrArray) parts = g_ptr_array_new_with_free_func (g_free);
   g_auto (GStrv) split = g_strsplit (raw, "/", -1);
@@ -166,7 +167,8 @@ normalize_path (Import *imp, const char *raw, GPtrArray **out_parts, GError **er
       if (strcmp (*c, "..") == 0)
         {
           g_autofree char *p = printable (raw);
-          return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "%s: tar entry \"%s\" climbs out of the layer with \"..\"", imp->what, p);
+          return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "%s: tar entry \"%s\" climbs out of the layer with \"..\"",
+                               imp->what, p);
         }
       if (strlen (*c) > 255)
         return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "%s: file name component longer than 255 bytes", imp->what);
@@ -209,8 +211,9 @@ get_parent (Import *imp, GPtrArray *parts, OstreeMutableTree **out_parent, GErro
       else if (file_csum != NULL)
         {
           g_autofree char *p = join_parts (parts);
-          return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "%s: tar entry \"%s\" goes through \"%s\", which is not a directory",
-                               imp->what, p, (char *) parts->pdata[i]);
+          return sysctr_throw (error, SYSCTR_ERROR_HOSTILE,
+                               "%s: tar entry \"%s\" goes through \"%s\", which is not a directory", imp->what, p,
+                               (char *) parts->pdata[i]);
         }
       dir = sub; /* owned by the parent tree */
     }
@@ -370,7 +373,8 @@ import_entry (Import *imp, struct archive *a, struct archive_entry *entry, GCanc
       if (*target == '\0' || strcmp (target, ".") == 0 || strcmp (target, "..") == 0)
         {
           g_autofree char *p = printable (path);
-          return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "%s: whiteout \"%s\" names no file in its directory", imp->what, p);
+          return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "%s: whiteout \"%s\" names no file in its directory",
+                               imp->what, p);
         }
     }
 
@@ -386,8 +390,10 @@ import_entry (Import *imp, struct archive *a, struct archive_entry *entry, GCanc
         {
           g_autofree char *p = printable (path);
           g_autofree char *t = printable (tpath);
-          return sysctr_throw (error, SYSCTR_ERROR_HOSTILE,
-                               "%s: hardlink \"%s\" points to \"%s\", which is not a regular file earlier in this layer", imp->what, p, t);
+          return sysctr_throw (
+              error, SYSCTR_ERROR_HOSTILE,
+              "%s: hardlink \"%s\" points to \"%s\", which is not a regular file earlier in this layer", imp->what, p,
+              t);
         }
       g_autofree char *csum_copy = g_strdup (csum);
       if (!replace_file (imp, parent, name, csum_copy, error))
@@ -432,7 +438,8 @@ import_entry (Import *imp, struct archive *a, struct archive_entry *entry, GCanc
             if (target == NULL || *target == '\0' || !g_utf8_validate (target, -1, NULL) || strlen (target) > 4095)
               {
                 g_autofree char *p = printable (path);
-                return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "%s: symlink \"%s\" has an empty, too long or non-UTF-8 target", imp->what, p);
+                return sysctr_throw (error, SYSCTR_ERROR_HOSTILE,
+                                     "%s: symlink \"%s\" has an empty, too long or non-UTF-8 target", imp->what, p);
               }
             csum = ostree_repo_write_symlink (imp->repo, NULL, uid, gid, xattrs, target, cancellable, error);
           }
@@ -520,15 +527,17 @@ import_archive (OstreeRepo *repo, struct archive *outer, const char *what, const
         }
       if (++imp.stats.entries > imp.max_entries)
         {
-          ok = sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "%s: more than %" G_GUINT64_FORMAT " entries", what, imp.max_entries);
+          ok = sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "%s: more than %" G_GUINT64_FORMAT " entries", what,
+                             imp.max_entries);
           break;
         }
       ok = import_entry (&imp, a, entry, cancellable, error);
       if (!ok && src->too_big)
         {
           g_clear_error (error);
-          ok = sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "%s: layer too large: more than %" G_GUINT64_FORMAT " bytes uncompressed",
-                             what, src->max_bytes);
+          ok = sysctr_throw (error, SYSCTR_ERROR_HOSTILE,
+                             "%s: layer too large: more than %" G_GUINT64_FORMAT " bytes uncompressed", what,
+                             src->max_bytes);
         }
     }
 
@@ -551,16 +560,18 @@ import_archive (OstreeRepo *repo, struct archive *outer, const char *what, const
 
   g_autofree char *diff_id = sysctr_sha256_digest (src->diff_sum);
   if (ok && expected_diff_id && strcmp (expected_diff_id, diff_id) != 0)
-    ok = sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "%s: uncompressed content hashes to %s, but the image config says %s", what,
-                       diff_id, expected_diff_id);
+    ok = sysctr_throw (error, SYSCTR_ERROR_HOSTILE,
+                       "%s: uncompressed content hashes to %s, but the image config says %s", what, diff_id,
+                       expected_diff_id);
 
   g_autofree char *commit = NULL;
   if (ok)
     {
       fill_dirmeta (imp.root, imp.default_dirmeta);
       g_autoptr (GFile) root = NULL;
-      ok = ostree_repo_write_mtree (repo, imp.root, &root, cancellable, error) &&
-           ostree_repo_write_commit (repo, NULL, what, NULL, commit_metadata, OSTREE_REPO_FILE (root), &commit, cancellable, error);
+      ok = ostree_repo_write_mtree (repo, imp.root, &root, cancellable, error)
+           && ostree_repo_write_commit (repo, NULL, what, NULL, commit_metadata, OSTREE_REPO_FILE (root), &commit,
+                                        cancellable, error);
     }
 
   imp.stats.uncompressed = src->uncompressed;
@@ -592,9 +603,9 @@ new_outer (void)
 }
 
 gboolean
-sysctr_layer_import (OstreeRepo *repo, int fd, const char *what, const char *expected_diff_id, GVariant *commit_metadata,
-                     char **out_commit, char **out_diff_id, SysctrLayerStats *out_stats, GCancellable *cancellable,
-                     GError **error)
+sysctr_layer_import (OstreeRepo *repo, int fd, const char *what, const char *expected_diff_id,
+                     GVariant *commit_metadata, char **out_commit, char **out_diff_id, SysctrLayerStats *out_stats,
+                     GCancellable *cancellable, GError **error)
 {
   if (lseek (fd, 0, SEEK_SET) < 0)
     return sysctr_throw_errno (error, "%s: seek", what);

@@ -33,6 +33,7 @@ gboolean sysctr_write_dirmeta (OstreeRepo *repo, GFileInfo *info, GVariant *xatt
                                GCancellable *cancellable, GError **error);
 
 /* root:root 0755: directories a tar only implies, and empty trees. */
-gboolean sysctr_write_default_dirmeta (OstreeRepo *repo, char **out_checksum, GCancellable *cancellable, GError **error);
+gboolean sysctr_write_default_dirmeta (OstreeRepo *repo, char **out_checksum, GCancellable *cancellable,
+                                       GError **error);
 
 G_END_DECLS

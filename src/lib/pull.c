@@ -91,7 +91,8 @@ sysctr_index_select (json_t *index, const char *platform, const char **out_diges
           best = digest;
           best_rank = rank;
           g_free (best_platform);
-          best_platform = variant ? g_strdup_printf ("%s/%s/%s", os, arch, variant) : g_strdup_printf ("%s/%s", os, arch);
+          best_platform
+              = variant ? g_strdup_printf ("%s/%s/%s", os, arch, variant) : g_strdup_printf ("%s/%s", os, arch);
         }
     }
   if (best == NULL)
@@ -116,10 +117,8 @@ static gboolean
 layer_media_type_ok (const char *mt, gboolean *out_foreign)
 {
   static const char *ok[] = {
-    "application/vnd.oci.image.layer.v1.tar",
-    "application/vnd.oci.image.layer.v1.tar+gzip",
-    "application/vnd.oci.image.layer.v1.tar+zstd",
-    "application/vnd.docker.image.rootfs.diff.tar.gzip",
+    "application/vnd.oci.image.layer.v1.tar",       "application/vnd.oci.image.layer.v1.tar+gzip",
+    "application/vnd.oci.image.layer.v1.tar+zstd",  "application/vnd.docker.image.rootfs.diff.tar.gzip",
     "application/vnd.docker.image.rootfs.diff.tar",
   };
   static const char *foreign[] = {
@@ -205,7 +204,8 @@ fetch_and_import (LayerJob *job, PullState *st, GError **error)
   g_variant_builder_add (&b, "{sv}", "sysctr.media-type", g_variant_new_string (job->media_type));
   g_variant_builder_add (&b, "{sv}", "sysctr.size", g_variant_new_uint64 (job->size));
   g_autoptr (GVariant) meta = g_variant_ref_sink (g_variant_builder_end (&b));
-  if (!sysctr_layer_import (st->ctx->repo, fd, what, job->diff_id, meta, &job->commit, NULL, NULL, st->cancellable, error))
+  if (!sysctr_layer_import (st->ctx->repo, fd, what, job->diff_id, meta, &job->commit, NULL, NULL, st->cancellable,
+                            error))
     return FALSE;
   sysctr_crash_point ("pull-layer-imported");
   g_mutex_lock (&st->lock);
@@ -238,7 +238,8 @@ validate_descriptor (json_t *desc, const char *what, const char **out_digest, gi
   const char *digest = sysctr_json_get_string (desc, "digest");
   json_t *size = json_object_get (desc, "size");
   if (digest == NULL || !sysctr_digest_valid (digest))
-    return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "%s: missing or unsupported digest (only sha256 is accepted)", what);
+    return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "%s: missing or unsupported digest (only sha256 is accepted)",
+                         what);
   if (!json_is_integer (size) || json_integer_value (size) < 0)
     return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "%s: missing or invalid size", what);
   *out_digest = digest;
@@ -287,7 +288,8 @@ pull_inner (SysctrContext *ctx, const char *reference, const SysctrPullOptions *
         return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "manifest %s is not a JSON object", digest);
       json_t *sv = json_object_get (manifest, "schemaVersion");
       if (!json_is_integer (sv) || json_integer_value (sv) != 2)
-        return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "manifest %s: unsupported schemaVersion (only 2 is supported)", digest);
+        return sysctr_throw (error, SYSCTR_ERROR_HOSTILE,
+                             "manifest %s: unsupported schemaVersion (only 2 is supported)", digest);
       if (!is_index (media_type, manifest))
         break;
       if (depth >= MAX_INDEX_DEPTH)
@@ -303,8 +305,8 @@ pull_inner (SysctrContext *ctx, const char *reference, const SysctrPullOptions *
     }
 
   const char *mt = media_type ? media_type : sysctr_json_get_string (manifest, "mediaType");
-  if (mt && strcmp (mt, SYSCTR_MT_OCI_MANIFEST) != 0 && strcmp (mt, SYSCTR_MT_DOCKER_MANIFEST) != 0 &&
-      strcmp (mt, "application/json") != 0 && strcmp (mt, "application/octet-stream") != 0)
+  if (mt && strcmp (mt, SYSCTR_MT_OCI_MANIFEST) != 0 && strcmp (mt, SYSCTR_MT_DOCKER_MANIFEST) != 0
+      && strcmp (mt, "application/json") != 0 && strcmp (mt, "application/octet-stream") != 0)
     return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "manifest %s: unsupported media type %s", digest, mt);
 
   /* Unchanged since the last pull: no blob request at all. */
@@ -337,7 +339,8 @@ pull_inner (SysctrContext *ctx, const char *reference, const SysctrPullOptions *
   if (!json_is_array (layers))
     return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "manifest %s has no layers list", digest);
   if (json_array_size (layers) > MAX_LAYERS)
-    return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "manifest %s has %zu layers (limit %d)", digest, json_array_size (layers), MAX_LAYERS);
+    return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "manifest %s has %zu layers (limit %d)", digest,
+                         json_array_size (layers), MAX_LAYERS);
 
   g_autoptr (GBytes) config_bytes = NULL;
   if (!sysctr_source_fetch_blob_bytes (src, config_digest, config_size, SYSCTR_MAX_CONFIG_SIZE, &config_bytes, error))
@@ -402,7 +405,8 @@ pull_inner (SysctrContext *ctx, const char *reference, const SysctrPullOptions *
       if ((guint64) jobs[i].size > max_layer_bytes)
         {
           ok = sysctr_throw (error, SYSCTR_ERROR_HOSTILE,
-                             "layer %s: declared size %" G_GINT64_FORMAT " is over the limit (%" G_GUINT64_FORMAT " bytes)",
+                             "layer %s: declared size %" G_GINT64_FORMAT " is over the limit (%" G_GUINT64_FORMAT
+                             " bytes)",
                              jobs[i].digest, jobs[i].size, max_layer_bytes);
           break;
         }
@@ -411,7 +415,8 @@ pull_inner (SysctrContext *ctx, const char *reference, const SysctrPullOptions *
         jobs[i].media_type = "application/vnd.oci.image.layer.v1.tar+gzip";
       gboolean foreign = FALSE;
       if (!layer_media_type_ok (jobs[i].media_type, &foreign))
-        ok = sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "layer %s: unsupported media type %s", jobs[i].digest, jobs[i].media_type);
+        ok = sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "layer %s: unsupported media type %s", jobs[i].digest,
+                           jobs[i].media_type);
       else if (foreign && json_object_get (desc, "urls") != NULL && ref->transport == SYSCTR_TRANSPORT_DOCKER)
         {
           /* Non-distributable layers: fetched from the registry like any
@@ -437,7 +442,8 @@ pull_inner (SysctrContext *ctx, const char *reference, const SysctrPullOptions *
     }
 
   g_autoptr (GHashTable) queued = g_hash_table_new (g_str_hash, g_str_equal);
-  GThreadPool *pool = g_thread_pool_new (layer_worker, &st, MIN (4, MAX (2, (int) g_get_num_processors ())), FALSE, NULL);
+  GThreadPool *pool
+      = g_thread_pool_new (layer_worker, &st, MIN (4, MAX (2, (int) g_get_num_processors ())), FALSE, NULL);
   for (guint i = 0; i < n; i++)
     {
       jobs[i].commit = sysctr_store_layer_commit (ctx->repo, jobs[i].digest);
@@ -490,7 +496,8 @@ pull_inner (SysctrContext *ctx, const char *reference, const SysctrPullOptions *
       const char *mdata = g_bytes_get_data (data, &mlen);
       g_autofree char *mstr = g_strndup (mdata, mlen);
       g_autofree char *cstr = g_strndup (config_data, config_len);
-      if (!g_utf8_validate (mstr, -1, NULL) || !g_utf8_validate (cstr, -1, NULL) || strlen (mstr) != mlen || strlen (cstr) != config_len)
+      if (!g_utf8_validate (mstr, -1, NULL) || !g_utf8_validate (cstr, -1, NULL) || strlen (mstr) != mlen
+          || strlen (cstr) != config_len)
         ok = sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "manifest or config is not UTF-8 text");
       GVariantBuilder b;
       g_variant_builder_init (&b, G_VARIANT_TYPE ("a{sv}"));
@@ -510,9 +517,9 @@ pull_inner (SysctrContext *ctx, const char *reference, const SysctrPullOptions *
           if (ok)
             {
               ostree_mutable_tree_set_metadata_checksum (mtree, csum);
-              ok = ostree_repo_write_mtree (ctx->repo, mtree, &root, NULL, error) &&
-                   ostree_repo_write_commit (ctx->repo, NULL, canonical, NULL, meta, OSTREE_REPO_FILE (root), &image_commit,
-                                             NULL, error);
+              ok = ostree_repo_write_mtree (ctx->repo, mtree, &root, NULL, error)
+                   && ostree_repo_write_commit (ctx->repo, NULL, canonical, NULL, meta, OSTREE_REPO_FILE (root),
+                                                &image_commit, NULL, error);
             }
         }
     }

@@ -135,7 +135,8 @@ parse_docker (const char *str, SysctrRef *ref, GError **error)
     {
       *at = '\0';
       if (!sysctr_digest_valid (at + 1))
-        return sysctr_throw (error, SYSCTR_ERROR_INVALID, "invalid image reference \"%s\": bad digest (expected sha256: and 64 hex digits)", str);
+        return sysctr_throw (error, SYSCTR_ERROR_INVALID,
+                             "invalid image reference \"%s\": bad digest (expected sha256: and 64 hex digits)", str);
       ref->digest = g_strdup (at + 1);
     }
 
@@ -146,7 +147,8 @@ parse_docker (const char *str, SysctrRef *ref, GError **error)
     {
       *colon = '\0';
       if (!tag_valid (colon + 1))
-        return sysctr_throw (error, SYSCTR_ERROR_INVALID, "invalid image reference \"%s\": bad tag \"%s\"", str, colon + 1);
+        return sysctr_throw (error, SYSCTR_ERROR_INVALID, "invalid image reference \"%s\": bad tag \"%s\"", str,
+                             colon + 1);
       ref->tag = g_strdup (colon + 1);
     }
 
@@ -184,10 +186,12 @@ parse_docker (const char *str, SysctrRef *ref, GError **error)
     ref->path = g_strdup (name);
 
   if (!domain_valid (ref->domain))
-    return sysctr_throw (error, SYSCTR_ERROR_INVALID, "invalid image reference \"%s\": bad registry host \"%s\"", str, ref->domain);
+    return sysctr_throw (error, SYSCTR_ERROR_INVALID, "invalid image reference \"%s\": bad registry host \"%s\"", str,
+                         ref->domain);
   if (!repo_path_valid (ref->path))
-    return sysctr_throw (error, SYSCTR_ERROR_INVALID,
-                         "invalid image reference \"%s\": repository name must be lowercase letters, digits and separators", str);
+    return sysctr_throw (
+        error, SYSCTR_ERROR_INVALID,
+        "invalid image reference \"%s\": repository name must be lowercase letters, digits and separators", str);
   if (ref->tag == NULL && ref->digest == NULL)
     ref->tag = g_strdup ("latest");
   return TRUE;
@@ -245,7 +249,8 @@ sysctr_ref_parse (const char *str, GError **error)
         }
       if (ref->tag && !tag_valid (ref->tag))
         {
-          sysctr_throw (error, SYSCTR_ERROR_INVALID, "invalid image reference \"%s\": bad ref name \"%s\"", str, ref->tag);
+          sysctr_throw (error, SYSCTR_ERROR_INVALID, "invalid image reference \"%s\": bad ref name \"%s\"", str,
+                        ref->tag);
           return NULL;
         }
     }
@@ -283,7 +288,8 @@ sysctr_ref_parse (const char *str, GError **error)
       g_autofree char *base = g_path_get_basename (ref->file);
       if (ref->transport != SYSCTR_TRANSPORT_DOCKER_ARCHIVE && strchr (base, ':') != NULL)
         {
-          sysctr_throw (error, SYSCTR_ERROR_INVALID, "invalid image reference \"%s\": a path whose last component contains ':' is ambiguous", str);
+          sysctr_throw (error, SYSCTR_ERROR_INVALID,
+                        "invalid image reference \"%s\": a path whose last component contains ':' is ambiguous", str);
           return NULL;
         }
     }

@@ -29,7 +29,7 @@ struct SysctrRegistry
 
   gint cancelled; /* atomic */
 
-  GMutex lock; /* guards what follows */
+  GMutex lock;         /* guards what follows */
   char *authorization; /* full header value, "Bearer x" or "Basic y" */
   SysctrAuthChallenge *challenge;
   guint requests;
@@ -141,7 +141,8 @@ load_certs_d (SysctrRegistry *reg, GError **error)
               g_autofree char *base = g_strndup (name, strlen (name) - strlen (".cert"));
               g_autofree char *key = g_strdup_printf ("%s/%s.key", dir, base);
               if (!g_file_test (key, G_FILE_TEST_EXISTS))
-                return sysctr_throw (error, SYSCTR_ERROR_INVALID, "client certificate %s has no matching key %s", file, key);
+                return sysctr_throw (error, SYSCTR_ERROR_INVALID, "client certificate %s has no matching key %s", file,
+                                     key);
               g_free (reg->client_cert);
               g_free (reg->client_key);
               reg->client_cert = g_steal_pointer (&file);
@@ -455,14 +456,16 @@ perform_once (Request *r, const char *url, const char *accept, const char *autho
       return FALSE;
     }
   if (r->stalled || res == CURLE_OPERATION_TIMEDOUT)
-    return sysctr_throw (error, SYSCTR_ERROR_NETWORK, "transfer stalled: %s for %ld s", r->stalled ? "no data" : "under 1 KiB/s",
-                         stall_timeout ());
+    return sysctr_throw (error, SYSCTR_ERROR_NETWORK, "transfer stalled: %s for %ld s",
+                         r->stalled ? "no data" : "under 1 KiB/s", stall_timeout ());
   if (res == CURLE_PEER_FAILED_VERIFICATION)
-    return sysctr_throw (error, SYSCTR_ERROR_NETWORK,
-                         "TLS certificate verification failed (%s); a private CA goes in /etc/containers/certs.d/%s/ca.crt",
-                         errbuf[0] ? errbuf : curl_easy_strerror (res), reg->host);
+    return sysctr_throw (
+        error, SYSCTR_ERROR_NETWORK,
+        "TLS certificate verification failed (%s); a private CA goes in /etc/containers/certs.d/%s/ca.crt",
+        errbuf[0] ? errbuf : curl_easy_strerror (res), reg->host);
   if (res == CURLE_SSL_CONNECT_ERROR && reg->tls_verify)
-    return sysctr_throw (error, SYSCTR_ERROR_NETWORK, "TLS handshake failed (%s); a plain-HTTP registry needs --tls-verify=false",
+    return sysctr_throw (error, SYSCTR_ERROR_NETWORK,
+                         "TLS handshake failed (%s); a plain-HTTP registry needs --tls-verify=false",
                          curl_easy_strerror (res));
   if (res != CURLE_OK)
     return sysctr_throw (error, SYSCTR_ERROR_NETWORK, "%s", curl_easy_strerror (res));
@@ -499,9 +502,11 @@ same_origin (const char *a, const char *b)
   g_autoptr (GUri) ub = g_uri_parse (b, G_URI_FLAGS_NONE, NULL);
   if (ua == NULL || ub == NULL)
     return FALSE;
-  return g_strcmp0 (g_uri_get_scheme (ua), g_uri_get_scheme (ub)) == 0 &&
-         g_ascii_strcasecmp (g_uri_get_host (ua) ? g_uri_get_host (ua) : "", g_uri_get_host (ub) ? g_uri_get_host (ub) : "") == 0 &&
-         g_uri_get_port (ua) == g_uri_get_port (ub);
+  return g_strcmp0 (g_uri_get_scheme (ua), g_uri_get_scheme (ub)) == 0
+         && g_ascii_strcasecmp (g_uri_get_host (ua) ? g_uri_get_host (ua) : "",
+                                g_uri_get_host (ub) ? g_uri_get_host (ub) : "")
+                == 0
+         && g_uri_get_port (ua) == g_uri_get_port (ub);
 }
 
 /* "Basic base64(user:pass)"; the intermediate copy is wiped. */
@@ -543,15 +548,21 @@ do_get (Request *r, const char *path, const char *accept, long *out_status, GErr
       if (status == 401 && !retried_auth && same_origin (url, base))
         {
           retried_auth = TRUE;
-          g_autoptr (SysctrAuthChallenge) c = r->www_authenticate ? sysctr_auth_parse_challenge (r->www_authenticate) : NULL;
+          g_autoptr (SysctrAuthChallenge) c
+              = r->www_authenticate ? sysctr_auth_parse_challenge (r->www_authenticate) : NULL;
           if (c == NULL)
-            return sysctr_throw (error, SYSCTR_ERROR_AUTH, "authentication required, but the registry offers no scheme sysctr speaks");
+            return sysctr_throw (error, SYSCTR_ERROR_AUTH,
+                                 "authentication required, but the registry offers no scheme sysctr speaks");
           if (strcmp (c->scheme, "basic") == 0)
             {
               if (reg->creds == NULL)
-                return sysctr_throw (error, SYSCTR_ERROR_AUTH, "authentication required (no credentials for %s; use --creds or --authfile)", reg->domain);
+                return sysctr_throw (error, SYSCTR_ERROR_AUTH,
+                                     "authentication required (no credentials for %s; use --creds or --authfile)",
+                                     reg->domain);
               if (authorization != NULL)
-                return sysctr_throw (error, SYSCTR_ERROR_AUTH, "authentication failed: the registry rejected the credentials for %s", reg->domain);
+                return sysctr_throw (error, SYSCTR_ERROR_AUTH,
+                                     "authentication failed: the registry rejected the credentials for %s",
+                                     reg->domain);
               g_mutex_lock (&reg->lock);
               g_free (reg->authorization);
               reg->authorization = basic_auth_value (reg);
@@ -575,7 +586,8 @@ do_get (Request *r, const char *path, const char *accept, long *out_status, GErr
           if (resolved == NULL)
             return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "redirect to an invalid URL");
           if (!g_str_has_prefix (resolved, "https://") && !(g_str_has_prefix (resolved, "http://") && !reg->tls_verify))
-            return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "redirect to a non-HTTPS URL refused (use --tls-verify=false to allow)");
+            return sysctr_throw (error, SYSCTR_ERROR_HOSTILE,
+                                 "redirect to a non-HTTPS URL refused (use --tls-verify=false to allow)");
           g_free (url);
           url = g_steal_pointer (&resolved);
           continue;
@@ -589,7 +601,8 @@ static gboolean
 fetch_token (SysctrRegistry *reg, const SysctrAuthChallenge *c, GError **error)
 {
   if (!g_str_has_prefix (c->realm, "https://") && !(g_str_has_prefix (c->realm, "http://") && !reg->tls_verify))
-    return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "token realm %s is not HTTPS; refusing to send credentials there", c->realm);
+    return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "token realm %s is not HTTPS; refusing to send credentials there",
+                         c->realm);
 
   Request r;
   if (!request_init (reg, &r))
@@ -628,7 +641,8 @@ fetch_token (SysctrRegistry *reg, const SysctrAuthChallenge *c, GError **error)
     {
       g_byte_array_unref (r.buf);
       request_clear (&r);
-      return sysctr_throw (error, SYSCTR_ERROR_AUTH, "authentication failed for %s: the token server refused %s", reg->domain,
+      return sysctr_throw (error, SYSCTR_ERROR_AUTH, "authentication failed for %s: the token server refused %s",
+                           reg->domain,
                            reg->creds ? "the given credentials" : "anonymous access (no credentials given)");
     }
   if (status != 200)
@@ -647,7 +661,8 @@ fetch_token (SysctrRegistry *reg, const SysctrAuthChallenge *c, GError **error)
     return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "token server %s returned no usable token", c->realm);
   for (const char *p = token; *p; p++)
     if (*p <= 0x20 || *p >= 0x7f)
-      return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "token server %s returned a token with invalid characters", c->realm);
+      return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "token server %s returned a token with invalid characters",
+                           c->realm);
 
   g_mutex_lock (&reg->lock);
   g_free (reg->authorization);
@@ -690,7 +705,8 @@ ping (SysctrRegistry *reg, GError **error)
   g_byte_array_unref (r.buf);
   request_clear (&r);
   if (status != 200 && status != 401)
-    return sysctr_throw (error, SYSCTR_ERROR_NETWORK, "registry %s: /v2/ answered HTTP %ld (not a registry?)", reg->domain, status);
+    return sysctr_throw (error, SYSCTR_ERROR_NETWORK, "registry %s: /v2/ answered HTTP %ld (not a registry?)",
+                         reg->domain, status);
   /* Get a token up front when we already know the realm: saves a 401
    * round trip on the manifest request. */
   if (reg->challenge && strcmp (reg->challenge->scheme, "bearer") == 0)
@@ -749,7 +765,8 @@ check_status (Request *r, long status, const char *what, GError **error)
     return TRUE;
   g_autofree char *msg = error_body_message (r);
   if (status == 404)
-    return sysctr_throw (error, SYSCTR_ERROR_NOT_FOUND, "%s not found%s%s%s", what, msg ? " (" : "", msg ? msg : "", msg ? ")" : "");
+    return sysctr_throw (error, SYSCTR_ERROR_NOT_FOUND, "%s not found%s%s%s", what, msg ? " (" : "", msg ? msg : "",
+                         msg ? ")" : "");
   return sysctr_throw (error, SYSCTR_ERROR_NETWORK, "%s: HTTP %ld%s%s", what, status, msg ? ": " : "", msg ? msg : "");
 }
 
@@ -757,10 +774,9 @@ gboolean
 sysctr_registry_get_manifest (SysctrRegistry *reg, const char *reference, GBytes **out_data, char **out_media_type,
                               char **out_digest, GError **error)
 {
-  static const char accept[] =
-    "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, "
-    "application/vnd.docker.distribution.manifest.v2+json, "
-    "application/vnd.docker.distribution.manifest.list.v2+json";
+  static const char accept[] = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, "
+                               "application/vnd.docker.distribution.manifest.v2+json, "
+                               "application/vnd.docker.distribution.manifest.list.v2+json";
   Request r;
   if (!request_init (reg, &r))
     return sysctr_throw (error, SYSCTR_ERROR_FAILED, "curl init failed");
@@ -829,8 +845,9 @@ fetch_blob_common (SysctrRegistry *reg, const char *digest, gint64 size, int fd,
     {
       g_autofree char *got = sysctr_sha256_digest (r.sum);
       if (size >= 0 && r.received != (guint64) size)
-        ok = sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "%s: got %" G_GUINT64_FORMAT " bytes, the manifest says %" G_GINT64_FORMAT,
-                           what, r.received, size);
+        ok = sysctr_throw (error, SYSCTR_ERROR_HOSTILE,
+                           "%s: got %" G_GUINT64_FORMAT " bytes, the manifest says %" G_GINT64_FORMAT, what, r.received,
+                           size);
       else if (strcmp (got, digest) != 0)
         ok = sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "%s: digest mismatch (content hashes to %s)", what, got);
     }
@@ -857,7 +874,8 @@ sysctr_registry_fetch_blob_bytes (SysctrRegistry *reg, const char *digest, gint6
 {
   g_autoptr (GByteArray) buf = g_byte_array_new ();
   if (size > (gint64) max_size)
-    return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "blob %s: declared size %" G_GINT64_FORMAT " is over the limit", digest, size);
+    return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "blob %s: declared size %" G_GINT64_FORMAT " is over the limit",
+                         digest, size);
   if (!fetch_blob_common (reg, digest, size, -1, buf, max_size, NULL, NULL, error))
     return FALSE;
   *out = g_byte_array_free_to_bytes (g_steal_pointer (&buf));

@@ -12,9 +12,9 @@ typedef struct
 {
   gboolean tls_verify;
   gboolean tls_verify_set; /* given on the command line (update merges) */
-  char *creds;    /* "USER:PASS" or NULL; never stored */
-  char *authfile; /* path or NULL */
-  char *platform; /* "os/arch[/variant]" or NULL for this host */
+  char *creds;             /* "USER:PASS" or NULL; never stored */
+  char *authfile;          /* path or NULL */
+  char *platform;          /* "os/arch[/variant]" or NULL for this host */
   gboolean quiet;
 } SysctrPullOptions;
 
@@ -51,7 +51,7 @@ typedef void (*SysctrProgressFunc) (gpointer user_data, guint64 bytes);
 gboolean sysctr_registry_fetch_blob (SysctrRegistry *reg, const char *digest, gint64 size, int fd,
                                      SysctrProgressFunc progress, gpointer progress_data, GError **error);
 
-gboolean sysctr_registry_fetch_blob_bytes (SysctrRegistry *reg, const char *digest, gint64 size,
-                                           gsize max_size, GBytes **out, GError **error);
+gboolean sysctr_registry_fetch_blob_bytes (SysctrRegistry *reg, const char *digest, gint64 size, gsize max_size,
+                                           GBytes **out, GError **error);
 
 G_END_DECLS

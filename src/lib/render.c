@@ -16,24 +16,60 @@
 #define MAX_HOSTFS_SIZE (16 * 1024 * 1024)
 
 static const char *forced_names[] = {
-  "DESTDIR", "NAME", "EXEC_START", "EXEC_STOP", "EXEC_STARTPRE", "EXEC_STOPPOST",
-  "HOST_UID", "HOST_GID", "IMAGE_NAME", "IMAGE_ID",
+  "DESTDIR",       "NAME",     "EXEC_START", "EXEC_STOP",  "EXEC_STARTPRE",
+  "EXEC_STOPPOST", "HOST_UID", "HOST_GID",   "IMAGE_NAME", "IMAGE_ID",
 };
 
 static const char *all_caps[] = {
-  "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_SETGID",
-  "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN",
-  "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE",
-  "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_TIME",
-  "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP",
-  "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
-  "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
+  "CAP_CHOWN",
+  "CAP_DAC_OVERRIDE",
+  "CAP_DAC_READ_SEARCH",
+  "CAP_FOWNER",
+  "CAP_FSETID",
+  "CAP_KILL",
+  "CAP_SETGID",
+  "CAP_SETUID",
+  "CAP_SETPCAP",
+  "CAP_LINUX_IMMUTABLE",
+  "CAP_NET_BIND_SERVICE",
+  "CAP_NET_BROADCAST",
+  "CAP_NET_ADMIN",
+  "CAP_NET_RAW",
+  "CAP_IPC_LOCK",
+  "CAP_IPC_OWNER",
+  "CAP_SYS_MODULE",
+  "CAP_SYS_RAWIO",
+  "CAP_SYS_CHROOT",
+  "CAP_SYS_PTRACE",
+  "CAP_SYS_PACCT",
+  "CAP_SYS_ADMIN",
+  "CAP_SYS_BOOT",
+  "CAP_SYS_NICE",
+  "CAP_SYS_RESOURCE",
+  "CAP_SYS_TIME",
+  "CAP_SYS_TTY_CONFIG",
+  "CAP_MKNOD",
+  "CAP_LEASE",
+  "CAP_AUDIT_WRITE",
+  "CAP_AUDIT_CONTROL",
+  "CAP_SETFCAP",
+  "CAP_MAC_OVERRIDE",
+  "CAP_MAC_ADMIN",
+  "CAP_SYSLOG",
+  "CAP_WAKE_ALARM",
+  "CAP_BLOCK_SUSPEND",
+  "CAP_AUDIT_READ",
+  "CAP_PERFMON",
+  "CAP_BPF",
+  "CAP_CHECKPOINT_RESTORE",
 };
 
 /* What a container gets when its image says nothing: Docker's default set. */
 static const char *default_caps[] = {
-  "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW", "CAP_SETGID",
-  "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+  "CAP_CHOWN",   "CAP_DAC_OVERRIDE", "CAP_FSETID",           "CAP_FOWNER",
+  "CAP_MKNOD",   "CAP_NET_RAW",      "CAP_SETGID",           "CAP_SETUID",
+  "CAP_SETFCAP", "CAP_SETPCAP",      "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT",
+  "CAP_KILL",    "CAP_AUDIT_WRITE",
 };
 
 void
@@ -61,8 +97,7 @@ host_file_free (SysctrHostFile *f)
   g_free (f);
 }
 
-static void
-warn (SysctrRendered *r, const char *fmt, ...) G_GNUC_PRINTF (2, 3);
+static void warn (SysctrRendered *r, const char *fmt, ...) G_GNUC_PRINTF (2, 3);
 static void
 warn (SysctrRendered *r, const char *fmt, ...)
 {
@@ -202,7 +237,8 @@ build_values (const SysctrRenderInput *in, json_t *manifest, SysctrRendered *r, 
       if (!sysctr_template_name_valid (key))
         {
           g_autofree char *shown = g_strescape (key, NULL);
-          return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "manifest.json: defaultValues has an invalid name \"%.64s\"", shown);
+          return sysctr_throw (error, SYSCTR_ERROR_HOSTILE,
+                               "manifest.json: defaultValues has an invalid name \"%.64s\"", shown);
         }
       if (json_is_string (val))
         g_hash_table_replace (v, g_strdup (key), g_strdup (json_string_value (val)));
@@ -251,7 +287,8 @@ build_values (const SysctrRenderInput *in, json_t *manifest, SysctrRendered *r, 
   g_hash_table_replace (v, g_strdup ("IMAGE_ID"), g_strdup (in->image->manifest_digest));
   if (runtime_is_shim (r->runtime_path, in->shim_path))
     {
-      g_hash_table_replace (v, g_strdup ("EXEC_START"), g_strdup_printf ("%s --bundle=%s --name=%s", r->runtime_path, in->slot_path, in->name));
+      g_hash_table_replace (v, g_strdup ("EXEC_START"),
+                            g_strdup_printf ("%s --bundle=%s --name=%s", r->runtime_path, in->slot_path, in->name));
       g_hash_table_replace (v, g_strdup ("EXEC_STOP"), g_strdup (""));
     }
   else
@@ -261,7 +298,9 @@ build_values (const SysctrRenderInput *in, json_t *manifest, SysctrRendered *r, 
       g_hash_table_replace (v, g_strdup ("EXEC_START"),
                             g_strdup_printf ("%s --root=/run/sysctr/runtime run --no-new-keyring --bundle=%s sysctr-%s",
                                              r->runtime_path, in->slot_path, in->name));
-      g_hash_table_replace (v, g_strdup ("EXEC_STOP"), g_strdup_printf ("%s --root=/run/sysctr/runtime kill sysctr-%s TERM", r->runtime_path, in->name));
+      g_hash_table_replace (
+          v, g_strdup ("EXEC_STOP"),
+          g_strdup_printf ("%s --root=/run/sysctr/runtime kill sysctr-%s TERM", r->runtime_path, in->name));
     }
   g_hash_table_replace (v, g_strdup ("EXEC_STARTPRE"), g_strdup (""));
   g_hash_table_replace (v, g_strdup ("EXEC_STOPPOST"), g_strdup (""));
@@ -374,7 +413,8 @@ derive_config (const SysctrRenderInput *in, SysctrRendered *r, GError **error)
   (void) args_owned;
   if (json_array_size (args) == 0)
     {
-      sysctr_throw (error, SYSCTR_ERROR_INVALID, "the image has no Entrypoint or Cmd, and no /exports/config.json.template");
+      sysctr_throw (error, SYSCTR_ERROR_INVALID,
+                    "the image has no Entrypoint or Cmd, and no /exports/config.json.template");
       return NULL;
     }
   json_t *env = json_array ();
@@ -398,16 +438,17 @@ derive_config (const SysctrRenderInput *in, SysctrRendered *r, GError **error)
   const char *cwd = sysctr_json_get_string (ic, "WorkingDir");
 
   json_t *caps = str_array (default_caps, G_N_ELEMENTS (default_caps));
-  json_t *process = json_pack ("{s:b, s:{s:I, s:I}, s:O, s:o, s:s, s:{s:O, s:O, s:O}, s:b}",
-                               "terminal", 0, "user", "uid", (json_int_t) uid, "gid", (json_int_t) gid, "args", args,
-                               "env", env, "cwd", cwd && *cwd ? cwd : "/", "capabilities", "bounding", caps, "effective",
-                               caps, "permitted", caps, "noNewPrivileges", 1);
+  json_t *process
+      = json_pack ("{s:b, s:{s:I, s:I}, s:O, s:o, s:s, s:{s:O, s:O, s:O}, s:b}", "terminal", 0, "user", "uid",
+                   (json_int_t) uid, "gid", (json_int_t) gid, "args", args, "env", env, "cwd", cwd && *cwd ? cwd : "/",
+                   "capabilities", "bounding", caps, "effective", caps, "permitted", caps, "noNewPrivileges", 1);
   json_decref (caps);
 
   json_t *mounts = json_array ();
   json_array_append_new (mounts, mount_obj ("/proc", "proc", "proc", "nosuid,noexec,nodev"));
   json_array_append_new (mounts, mount_obj ("/dev", "tmpfs", "tmpfs", "nosuid,strictatime,mode=755,size=65536k"));
-  json_array_append_new (mounts, mount_obj ("/dev/pts", "devpts", "devpts", "nosuid,noexec,newinstance,ptmxmode=0666,mode=0620"));
+  json_array_append_new (
+      mounts, mount_obj ("/dev/pts", "devpts", "devpts", "nosuid,noexec,newinstance,ptmxmode=0666,mode=0620"));
   json_array_append_new (mounts, mount_obj ("/dev/shm", "tmpfs", "shm", "nosuid,noexec,nodev,mode=1777,size=65536k"));
   json_array_append_new (mounts, mount_obj ("/dev/mqueue", "mqueue", "mqueue", "nosuid,noexec,nodev"));
   json_array_append_new (mounts, mount_obj ("/sys", "sysfs", "sysfs", "nosuid,noexec,nodev,ro"));
@@ -430,13 +471,16 @@ derive_config (const SysctrRenderInput *in, SysctrRendered *r, GError **error)
   else if (net && strcmp (net, "host") != 0)
     warn (r, "label org.sysctr.network=%s is not host or private; using the host network", net);
 
-  const char *masked[] = { "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
-                           "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware" };
+  const char *masked[]
+      = { "/proc/acpi",        "/proc/kcore",       "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
+          "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware" };
   const char *ro[] = { "/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger" };
-  json_t *linux_ = json_pack ("{s:o, s:o, s:o}", "namespaces", ns, "maskedPaths", str_array (masked, G_N_ELEMENTS (masked)),
-                              "readonlyPaths", str_array (ro, G_N_ELEMENTS (ro)));
-  json_t *config = json_pack ("{s:s, s:o, s:{s:s, s:b}, s:s, s:o, s:o}", "ociVersion", "1.0.2", "process", process, "root",
-                              "path", "rootfs", "readonly", 1, "hostname", in->name, "mounts", mounts, "linux", linux_);
+  json_t *linux_
+      = json_pack ("{s:o, s:o, s:o}", "namespaces", ns, "maskedPaths", str_array (masked, G_N_ELEMENTS (masked)),
+                   "readonlyPaths", str_array (ro, G_N_ELEMENTS (ro)));
+  json_t *config
+      = json_pack ("{s:s, s:o, s:{s:s, s:b}, s:s, s:o, s:o}", "ociVersion", "1.0.2", "process", process, "root", "path",
+                   "rootfs", "readonly", 1, "hostname", in->name, "mounts", mounts, "linux", linux_);
   const char *init = label (in->image, "org.sysctr.init");
   if (init && strcmp (init, "false") == 0)
     json_object_set_new (config, "annotations", json_pack ("{s:s}", "org.sysctr.init", "false"));
@@ -460,7 +504,8 @@ normalize_config (const SysctrRenderInput *in, SysctrRendered *r, json_t *config
   if (!json_is_object (config))
     return sysctr_throw (error, SYSCTR_ERROR_INVALID, "config.json is not a JSON object");
   if (json_object_get (config, "hooks"))
-    return sysctr_throw (error, SYSCTR_ERROR_INVALID, "config.json has hooks: they would run commands on the host; refused");
+    return sysctr_throw (error, SYSCTR_ERROR_INVALID,
+                         "config.json has hooks: they would run commands on the host; refused");
   if (json_object_del (config, "platform") == 0)
     warn (r, "config.json: \"platform\" is ignored");
   json_t *root = json_object_get (config, "root");
@@ -471,7 +516,8 @@ normalize_config (const SysctrRenderInput *in, SysctrRendered *r, json_t *config
     }
   const char *root_path = sysctr_json_get_string (root, "path");
   if (root_path && strcmp (root_path, "rootfs") != 0)
-    return sysctr_throw (error, SYSCTR_ERROR_INVALID, "config.json: root.path must be \"rootfs\", not \"%s\"", root_path);
+    return sysctr_throw (error, SYSCTR_ERROR_INVALID, "config.json: root.path must be \"rootfs\", not \"%s\"",
+                         root_path);
   json_object_set_new (root, "path", json_string ("rootfs"));
   json_t *rdonly = json_object_get (root, "readonly");
   if (rdonly && !json_is_true (rdonly))
@@ -639,19 +685,17 @@ finish_unit (const SysctrRenderInput *in, SysctrRendered *r, const char *rendere
   GString *unit_lines = g_string_new (NULL);
   GString *install_lines = g_string_new (NULL);
   if (is_service)
-    g_string_append_printf (unit_lines, "RequiresMountsFor=%s %s %s\n", in->slot_path, SYSCTR_CONTAINERS_DIR, r->state_path);
+    g_string_append_printf (unit_lines, "RequiresMountsFor=%s %s %s\n", in->slot_path, SYSCTR_CONTAINERS_DIR,
+                            r->state_path);
   struct
   {
     const char *label;
     const char *directive;
     GString *where;
   } deps[] = {
-    { "org.sysctr.after", "After", unit_lines },
-    { "org.sysctr.before", "Before", unit_lines },
-    { "org.sysctr.requires", "Requires", unit_lines },
-    { "org.sysctr.wants", "Wants", unit_lines },
-    { "org.sysctr.wanted-by", "WantedBy", install_lines },
-    { "org.sysctr.required-by", "RequiredBy", install_lines },
+    { "org.sysctr.after", "After", unit_lines },           { "org.sysctr.before", "Before", unit_lines },
+    { "org.sysctr.requires", "Requires", unit_lines },     { "org.sysctr.wants", "Wants", unit_lines },
+    { "org.sysctr.wanted-by", "WantedBy", install_lines }, { "org.sysctr.required-by", "RequiredBy", install_lines },
   };
   gboolean ok = TRUE;
   for (guint i = 0; is_service && i < G_N_ELEMENTS (deps); i++)
@@ -662,7 +706,8 @@ finish_unit (const SysctrRenderInput *in, SysctrRendered *r, const char *rendere
       if (!unit_names_valid (v))
         {
           g_autofree char *shown = g_strescape (v, NULL);
-          ok = sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "label %s: \"%.80s\" is not a list of unit names", deps[i].label, shown);
+          ok = sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "label %s: \"%.80s\" is not a list of unit names",
+                             deps[i].label, shown);
           break;
         }
       g_string_append_printf (deps[i].where, "%s=%s\n", deps[i].directive, v);
@@ -775,7 +820,9 @@ render_hostfs (const SysctrRenderInput *in, SysctrRendered *r, json_t *manifest,
   sysctr_autofd int fd = -1;
   g_autoptr (GError) local_error = NULL;
   if (!sysctr_open_in_root (in->rootfs_dfd, "/exports/hostfs", FALSE, FALSE, &fd, &local_error))
-    return g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND) ? TRUE : (g_propagate_error (error, g_steal_pointer (&local_error)), FALSE);
+    return g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND)
+               ? TRUE
+               : (g_propagate_error (error, g_steal_pointer (&local_error)), FALSE);
   g_autofree char *proc = g_strdup_printf ("/proc/self/fd/%d", fd);
   sysctr_autofd int dir = open (proc, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir < 0)
@@ -803,7 +850,8 @@ render_hostfs (const SysctrRenderInput *in, SysctrRendered *r, json_t *manifest,
           if (strcmp (host, rp) != 0 && !host_path_valid (rp))
             {
               g_autofree char *shown = g_strescape (rp, NULL);
-              return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "renameFiles: \"%.200s\" is not a clean absolute path", shown);
+              return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "renameFiles: \"%.200s\" is not a clean absolute path",
+                                   shown);
             }
         }
       if (!host_path_valid (host))
@@ -866,8 +914,8 @@ sysctr_render (const SysctrRenderInput *in, GError **error)
   if (!line_path_valid (r->state_path) || g_str_has_prefix (r->state_path, SYSCTR_STATE_DIR "/"))
     {
       g_autofree char *shown = g_strescape (g_hash_table_lookup (r->values, "STATE_DIRECTORY"), NULL);
-      sysctr_throw (error, SYSCTR_ERROR_INVALID, "STATE_DIRECTORY: \"%.200s\" is not a clean absolute path outside %s", shown,
-                    SYSCTR_STATE_DIR);
+      sysctr_throw (error, SYSCTR_ERROR_INVALID, "STATE_DIRECTORY: \"%.200s\" is not a clean absolute path outside %s",
+                    shown, SYSCTR_STATE_DIR);
       return NULL;
     }
 
@@ -878,7 +926,8 @@ sysctr_render (const SysctrRenderInput *in, GError **error)
     return NULL;
   if (tmpl)
     {
-      g_autofree char *rendered = sysctr_template_render (tmpl, SYSCTR_TEMPLATE_JSON, r->values, "config.json.template", error);
+      g_autofree char *rendered
+          = sysctr_template_render (tmpl, SYSCTR_TEMPLATE_JSON, r->values, "config.json.template", error);
       if (rendered == NULL)
         return NULL;
       r->config = sysctr_json_parse (rendered, strlen (rendered), "rendered config.json.template", error);
@@ -914,11 +963,14 @@ sysctr_render (const SysctrRenderInput *in, GError **error)
           if (service_tmpl == NULL)
             return NULL;
           const char *notify = label (in->image, "org.sysctr.notify");
-          g_hash_table_insert (r->values, g_strdup ("SERVICE_TYPE"), g_strdup (notify && strcmp (notify, "true") == 0 ? "notify" : "exec"));
+          g_hash_table_insert (r->values, g_strdup ("SERVICE_TYPE"),
+                               g_strdup (notify && strcmp (notify, "true") == 0 ? "notify" : "exec"));
           const char *stop = sysctr_json_get_string (json_object_get (in->image->config, "config"), "StopSignal");
-          g_hash_table_insert (r->values, g_strdup ("KILL_SIGNAL"), g_strdup (stop && g_str_has_prefix (stop, "SIG") ? stop : "SIGTERM"));
+          g_hash_table_insert (r->values, g_strdup ("KILL_SIGNAL"),
+                               g_strdup (stop && g_str_has_prefix (stop, "SIG") ? stop : "SIGTERM"));
         }
-      g_autofree char *svc = sysctr_template_render (service_tmpl, SYSCTR_TEMPLATE_UNIT, r->values, "service template", error);
+      g_autofree char *svc
+          = sysctr_template_render (service_tmpl, SYSCTR_TEMPLATE_UNIT, r->values, "service template", error);
       if (svc == NULL)
         return NULL;
       GString *unit = NULL;
@@ -954,7 +1006,8 @@ sysctr_render (const SysctrRenderInput *in, GError **error)
   g_string_append (tf, tmarker);
   if (tmpfiles)
     {
-      g_autofree char *t = sysctr_template_render (tmpfiles, SYSCTR_TEMPLATE_TMPFILES, r->values, "tmpfiles.template", error);
+      g_autofree char *t
+          = sysctr_template_render (tmpfiles, SYSCTR_TEMPLATE_TMPFILES, r->values, "tmpfiles.template", error);
       if (t == NULL)
         {
           g_string_free (tf, TRUE);

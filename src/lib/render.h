@@ -13,7 +13,7 @@ G_BEGIN_DECLS
 
 typedef struct
 {
-  char *path;    /* absolute, as seen when the tree boots */
+  char *path; /* absolute, as seen when the tree boots */
   GBytes *data;
   guint32 mode;
 } SysctrHostFile;
@@ -22,23 +22,23 @@ typedef struct
 {
   const char *name;
   const SysctrImage *image;
-  int rootfs_dfd;      /* the deployed rootfs (read /exports from it) */
+  int rootfs_dfd;        /* the deployed rootfs (read /exports from it) */
   const char *slot_path; /* DESTDIR as seen at boot: /var/lib/sysctr/containers/NAME.N */
-  GHashTable *set;     /* --set values (may be NULL) */
-  GHashTable *previous;/* values of the previous deployment (UUID kept) or NULL */
-  const char *runtime; /* "sysctr-shim" (default), "runc", "crun" or a path */
+  GHashTable *set;       /* --set values (may be NULL) */
+  GHashTable *previous;  /* values of the previous deployment (UUID kept) or NULL */
+  const char *runtime;   /* "sysctr-shim" (default), "runc", "crun" or a path */
   const char *shim_path;
 } SysctrRenderInput;
 
 typedef struct
 {
-  GHashTable *values;   /* every value used */
-  json_t *config;       /* OCI runtime config */
-  GPtrArray *files;     /* SysctrHostFile*: units, tmpfiles.d, hostfs */
-  GPtrArray *units;     /* unit file names (NAME.service, NAME.socket) */
-  char *enable_unit;    /* what to enable: the socket if any, else the service; NULL if not installable */
+  GHashTable *values; /* every value used */
+  json_t *config;     /* OCI runtime config */
+  GPtrArray *files;   /* SysctrHostFile*: units, tmpfiles.d, hostfs */
+  GPtrArray *units;   /* unit file names (NAME.service, NAME.socket) */
+  char *enable_unit;  /* what to enable: the socket if any, else the service; NULL if not installable */
   char *runtime_path;
-  char *state_path;     /* STATE_DIRECTORY/NAME */
+  char *state_path; /* STATE_DIRECTORY/NAME */
   GPtrArray *warnings;
 } SysctrRendered;
 

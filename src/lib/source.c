@@ -14,8 +14,8 @@ struct SysctrSource
 {
   SysctrTransport transport;
   SysctrRegistry *registry;
-  int dir_fd;         /* OCI layout or unpacked docker-archive */
-  char *unpacked;     /* temp dir to remove, relative to tmp_dfd */
+  int dir_fd;     /* OCI layout or unpacked docker-archive */
+  char *unpacked; /* temp dir to remove, relative to tmp_dfd */
   int tmp_dfd;
   GHashTable *blob_paths; /* docker-archive: digest -> path in dir */
   GBytes *synth_manifest; /* docker-archive: the manifest we built */
@@ -184,7 +184,8 @@ copy_local_blob (SysctrSource *src, const char *digest, gint64 size, gsize max, 
     }
   g_autofree char *got = sysctr_sha256_digest (sum);
   if (size >= 0 && total != (guint64) size)
-    return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "blob %s: %" G_GUINT64_FORMAT " bytes, declared %" G_GINT64_FORMAT, digest, total, size);
+    return sysctr_throw (error, SYSCTR_ERROR_HOSTILE,
+                         "blob %s: %" G_GUINT64_FORMAT " bytes, declared %" G_GINT64_FORMAT, digest, total, size);
   if (strcmp (got, digest) != 0)
     return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "blob %s: digest mismatch (content hashes to %s)", digest, got);
   return TRUE;
@@ -224,7 +225,8 @@ load_docker_archive (SysctrSource *src, const char *file, GError **error)
     return sysctr_throw (error, SYSCTR_ERROR_INVALID, "%s: manifest.json has no Config or Layers", file);
 
   src->blob_paths = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
-  g_autoptr (json_t) manifest = json_pack ("{s:i, s:s}", "schemaVersion", 2, "mediaType", "application/vnd.oci.image.manifest.v1+json");
+  g_autoptr (json_t) manifest
+      = json_pack ("{s:i, s:s}", "schemaVersion", 2, "mediaType", "application/vnd.oci.image.manifest.v1+json");
   const char *paths[2] = { config_path, NULL };
   json_t *layer_descs = json_array ();
   json_object_set_new (manifest, "layers", layer_descs);
@@ -248,9 +250,10 @@ load_docker_archive (SysctrSource *src, const char *file, GError **error)
       if (n < 0)
         return sysctr_throw_errno (error, "%s: reading %s", file, p);
       g_autofree char *digest = sysctr_sha256_digest (sum);
-      json_t *desc = json_pack ("{s:s, s:s, s:I}", "mediaType",
-                                i == 0 ? "application/vnd.oci.image.config.v1+json" : "application/vnd.oci.image.layer.v1.tar",
-                                "digest", digest, "size", (json_int_t) total);
+      json_t *desc
+          = json_pack ("{s:s, s:s, s:I}", "mediaType",
+                       i == 0 ? "application/vnd.oci.image.config.v1+json" : "application/vnd.oci.image.layer.v1.tar",
+                       "digest", digest, "size", (json_int_t) total);
       if (i == 0)
         json_object_set_new (manifest, "config", desc);
       else
@@ -326,7 +329,8 @@ layout_get_manifest (SysctrSource *src, const char *reference, GBytes **out_data
         return sysctr_throw (error, SYSCTR_ERROR_NOT_FOUND, "no image %s%s%s in the OCI layout", reference ? "\"" : "",
                              reference ? reference : "", reference ? "\"" : "");
       if (n > 1)
-        return sysctr_throw (error, SYSCTR_ERROR_INVALID, "the OCI layout holds %u images; name one with oci:DIR:REF", n);
+        return sysctr_throw (error, SYSCTR_ERROR_INVALID, "the OCI layout holds %u images; name one with oci:DIR:REF",
+                             n);
       if (digest == NULL)
         return sysctr_throw (error, SYSCTR_ERROR_INVALID, "OCI layout index.json: manifest without a digest");
     }

@@ -88,10 +88,10 @@ sysctr_store_load_image (OstreeRepo *repo, const char *ostree_ref, SysctrImage *
   g_autoptr (GVariant) meta = g_variant_get_child_value (commit_v, 0);
   g_autoptr (GVariantDict) dict = g_variant_dict_new (meta);
   const char *reference = NULL, *manifest = NULL, *config = NULL, *digest = NULL, *platform = NULL;
-  if (!g_variant_dict_lookup (dict, "sysctr.reference", "&s", &reference) ||
-      !g_variant_dict_lookup (dict, "sysctr.manifest", "&s", &manifest) ||
-      !g_variant_dict_lookup (dict, "sysctr.config", "&s", &config) ||
-      !g_variant_dict_lookup (dict, "sysctr.manifest-digest", "&s", &digest))
+  if (!g_variant_dict_lookup (dict, "sysctr.reference", "&s", &reference)
+      || !g_variant_dict_lookup (dict, "sysctr.manifest", "&s", &manifest)
+      || !g_variant_dict_lookup (dict, "sysctr.config", "&s", &config)
+      || !g_variant_dict_lookup (dict, "sysctr.manifest-digest", "&s", &digest))
     return sysctr_throw (error, SYSCTR_ERROR_FAILED, "store: %s is not an image commit", ostree_ref);
   (void) g_variant_dict_lookup (dict, "sysctr.platform", "&s", &platform);
 

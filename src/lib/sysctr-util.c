@@ -11,7 +11,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 
-G_DEFINE_QUARK (sysctr-error-quark, sysctr_error)
+G_DEFINE_QUARK (sysctr - error - quark, sysctr_error)
 
 static gboolean verbose_flag;
 
@@ -65,8 +65,7 @@ sysctr_prefix_error (GError **error, const char *fmt, ...)
 /* Write to a temporary name in the same directory, fsync, then rename over
  * the target: readers see the old or the new content, never a partial one. */
 gboolean
-sysctr_write_file_at (int dfd, const char *path, const void *data, gsize len, mode_t mode,
-                      GError **error)
+sysctr_write_file_at (int dfd, const char *path, const void *data, gsize len, mode_t mode, GError **error)
 {
   g_autofree char *dir = g_path_get_dirname (path);
   g_autofree char *base = g_path_get_basename (path);
@@ -109,8 +108,7 @@ sysctr_write_file_at (int dfd, const char *path, const void *data, gsize len, mo
 }
 
 gboolean
-sysctr_read_file_at (int dfd, const char *path, gsize max_size, char **out_data, gsize *out_len,
-                     GError **error)
+sysctr_read_file_at (int dfd, const char *path, gsize max_size, char **out_data, gsize *out_len, GError **error)
 {
   sysctr_autofd int fd = openat (dfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
   if (fd < 0)
@@ -121,8 +119,9 @@ sysctr_read_file_at (int dfd, const char *path, gsize max_size, char **out_data,
   if (!S_ISREG (st.st_mode))
     return sysctr_throw (error, SYSCTR_ERROR_INVALID, "%s: not a regular file", path);
   if ((gsize) st.st_size > max_size)
-    return sysctr_throw (error, SYSCTR_ERROR_INVALID, "%s: %" G_GUINT64_FORMAT " bytes, more than the limit of %" G_GSIZE_FORMAT,
-                         path, (guint64) st.st_size, max_size);
+    return sysctr_throw (error, SYSCTR_ERROR_INVALID,
+                         "%s: %" G_GUINT64_FORMAT " bytes, more than the limit of %" G_GSIZE_FORMAT, path,
+                         (guint64) st.st_size, max_size);
   g_autoptr (GByteArray) buf = g_byte_array_sized_new (st.st_size + 1);
   char chunk[65536];
   for (;;)
@@ -137,7 +136,8 @@ sysctr_read_file_at (int dfd, const char *path, gsize max_size, char **out_data,
       if (n == 0)
         break;
       if (buf->len + (gsize) n > max_size)
-        return sysctr_throw (error, SYSCTR_ERROR_INVALID, "%s: larger than the limit of %" G_GSIZE_FORMAT " bytes", path, max_size);
+        return sysctr_throw (error, SYSCTR_ERROR_INVALID, "%s: larger than the limit of %" G_GSIZE_FORMAT " bytes",
+                             path, max_size);
       g_byte_array_append (buf, (guint8 *) chunk, n);
     }
   gsize len = buf->len;

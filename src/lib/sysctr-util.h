@@ -38,8 +38,8 @@ GQuark sysctr_error_quark (void);
 typedef enum
 {
   SYSCTR_ERROR_FAILED,
-  SYSCTR_ERROR_INVALID,     /* bad input from the user */
-  SYSCTR_ERROR_HOSTILE,     /* bad input from a registry or an image */
+  SYSCTR_ERROR_INVALID, /* bad input from the user */
+  SYSCTR_ERROR_HOSTILE, /* bad input from a registry or an image */
   SYSCTR_ERROR_NOT_FOUND,
   SYSCTR_ERROR_EXISTS,
   SYSCTR_ERROR_AUTH,
@@ -50,10 +50,9 @@ gboolean sysctr_throw_errno (GError **error, const char *fmt, ...) G_GNUC_PRINTF
 gboolean sysctr_throw (GError **error, SysctrError code, const char *fmt, ...) G_GNUC_PRINTF (3, 4);
 void sysctr_prefix_error (GError **error, const char *fmt, ...) G_GNUC_PRINTF (2, 3);
 
-gboolean sysctr_write_file_at (int dfd, const char *path, const void *data, gsize len, mode_t mode,
-                               GError **error);
-gboolean sysctr_read_file_at (int dfd, const char *path, gsize max_size, char **out_data,
-                              gsize *out_len, GError **error);
+gboolean sysctr_write_file_at (int dfd, const char *path, const void *data, gsize len, mode_t mode, GError **error);
+gboolean sysctr_read_file_at (int dfd, const char *path, gsize max_size, char **out_data, gsize *out_len,
+                              GError **error);
 gboolean sysctr_mkdir_p_at (int dfd, const char *path, mode_t mode, GError **error);
 gboolean sysctr_rm_rf_at (int dfd, const char *path, GError **error);
 /* Names in the directory @dfd/@path (without "." and ".."), sorted.

@@ -77,7 +77,8 @@ sysctr_systemd_connect (GError **error)
       r = sd_bus_open_system (&sd->bus);
       if (r < 0)
         {
-          sysctr_throw (error, SYSCTR_ERROR_FAILED, "connecting to systemd: %s (is systemd running? use --root=DIR for an offline tree)",
+          sysctr_throw (error, SYSCTR_ERROR_FAILED,
+                        "connecting to systemd: %s (is systemd running? use --root=DIR for an offline tree)",
                         g_strerror (-r));
           return NULL;
         }
@@ -172,8 +173,9 @@ sysctr_systemd_job (SysctrSystemd *sd, const char *method, const char *unit, GEr
         return throw_bus (error, r, NULL, what);
     }
   if (strcmp (sd->job_result, "done") != 0)
-    return sysctr_throw (error, SYSCTR_ERROR_FAILED, "%s: job %s (see \"systemctl status %s\" and \"journalctl -u %s\")", what,
-                         sd->job_result, unit, unit);
+    return sysctr_throw (error, SYSCTR_ERROR_FAILED,
+                         "%s: job %s (see \"systemctl status %s\" and \"journalctl -u %s\")", what, sd->job_result,
+                         unit, unit);
   return TRUE;
 }
 
@@ -183,8 +185,8 @@ sysctr_systemd_reset_failed (SysctrSystemd *sd, const char *unit, GError **error
   sd_bus_error e = SD_BUS_ERROR_NULL;
   int r = sd_bus_call_method (sd->bus, DEST, PATH, MANAGER, "ResetFailedUnit", &e, NULL, "s", unit);
   /* a unit that is not loaded has no failed state to reset */
-  gboolean ok = r >= 0 || sd_bus_error_has_name (&e, "org.freedesktop.systemd1.NoSuchUnit") ||
-                throw_bus (error, r, &e, unit);
+  gboolean ok
+      = r >= 0 || sd_bus_error_has_name (&e, "org.freedesktop.systemd1.NoSuchUnit") || throw_bus (error, r, &e, unit);
   sd_bus_error_free (&e);
   return ok;
 }

@@ -23,6 +23,7 @@ gboolean sysctr_systemd_job (SysctrSystemd *sd, const char *method, const char *
 gboolean sysctr_systemd_reset_failed (SysctrSystemd *sd, const char *unit, GError **error);
 /* ActiveState ("active", "failed", ...) */
 char *sysctr_systemd_active_state (SysctrSystemd *sd, const char *unit, GError **error);
-char *sysctr_systemd_unit_property (SysctrSystemd *sd, const char *unit, const char *iface, const char *prop, GError **error);
+char *sysctr_systemd_unit_property (SysctrSystemd *sd, const char *unit, const char *iface, const char *prop,
+                                    GError **error);
 
 G_END_DECLS

@@ -74,7 +74,8 @@ check_printable (const char *value, const char *name, const char *what, GError *
     return sysctr_throw (error, SYSCTR_ERROR_INVALID, "%s: value of %s is not valid UTF-8", what, name);
   for (const unsigned char *p = (const unsigned char *) value; *p; p++)
     if (*p < 0x20 || *p == 0x7f)
-      return sysctr_throw (error, SYSCTR_ERROR_INVALID, "%s: value of %s contains a control character (newline, tab, ...); refused", what, name);
+      return sysctr_throw (error, SYSCTR_ERROR_INVALID,
+                           "%s: value of %s contains a control character (newline, tab, ...); refused", what, name);
   if (strlen (value) > 8192)
     return sysctr_throw (error, SYSCTR_ERROR_INVALID, "%s: value of %s is longer than 8192 bytes", what, name);
   return TRUE;
@@ -83,8 +84,8 @@ check_printable (const char *value, const char *name, const char *what, GError *
 /* Unit files: systemd expands %-specifiers everywhere and $VAR in Exec*=
  * lines, and joins lines ending in '\'. A value is kept literal. */
 static gboolean
-append_unit (GString *out, const char *value, const char *line_start, const char *at, const char *name, const char *what,
-             GError **error)
+append_unit (GString *out, const char *value, const char *line_start, const char *at, const char *name,
+             const char *what, GError **error)
 {
   if (!check_printable (value, name, what, error))
     return FALSE;
@@ -102,9 +103,10 @@ append_unit (GString *out, const char *value, const char *line_start, const char
   for (const char *p = value; *p; p++)
     {
       if (env_line && ((!quoted && g_ascii_isspace (*p)) || *p == '"' || *p == '\''))
-        return sysctr_throw (error, SYSCTR_ERROR_INVALID,
-                             "%s: value of %s contains %s, which would add or change an Environment= assignment; refused", what,
-                             name, g_ascii_isspace (*p) ? "a space" : "a quote");
+        return sysctr_throw (
+            error, SYSCTR_ERROR_INVALID,
+            "%s: value of %s contains %s, which would add or change an Environment= assignment; refused", what, name,
+            g_ascii_isspace (*p) ? "a space" : "a quote");
       switch (*p)
         {
         case '%':
@@ -120,8 +122,9 @@ append_unit (GString *out, const char *value, const char *line_start, const char
         case '\'':
         case ';':
           if (exec_line)
-            return sysctr_throw (error, SYSCTR_ERROR_INVALID, "%s: value of %s contains %c, which would change the command line; refused",
-                                 what, name, *p);
+            return sysctr_throw (error, SYSCTR_ERROR_INVALID,
+                                 "%s: value of %s contains %c, which would change the command line; refused", what,
+                                 name, *p);
           g_string_append_c (out, *p);
           break;
         default:
@@ -137,17 +140,23 @@ append_tmpfiles (GString *out, const char *value, const char *name, const char *
   if (!check_printable (value, name, what, error))
     return FALSE;
   if (*value == '\0')
-    return sysctr_throw (error, SYSCTR_ERROR_INVALID, "%s: value of %s is empty, which would shift the tmpfiles.d fields", what, name);
+    return sysctr_throw (error, SYSCTR_ERROR_INVALID,
+                         "%s: value of %s is empty, which would shift the tmpfiles.d fields", what, name);
   g_auto (GStrv) parts = g_strsplit (value, "/", -1);
   for (char **c = parts; *c; c++)
     if (strcmp (*c, "..") == 0)
-      return sysctr_throw (error, SYSCTR_ERROR_INVALID, "%s: value of %s contains \"..\", which would leave its path; refused", what, name);
+      return sysctr_throw (error, SYSCTR_ERROR_INVALID,
+                           "%s: value of %s contains \"..\", which would leave its path; refused", what, name);
   for (const char *p = value; *p; p++)
     {
       if (*p == ' ')
-        return sysctr_throw (error, SYSCTR_ERROR_INVALID, "%s: value of %s contains a space, which would add a tmpfiles.d field; refused", what, name);
+        return sysctr_throw (error, SYSCTR_ERROR_INVALID,
+                             "%s: value of %s contains a space, which would add a tmpfiles.d field; refused", what,
+                             name);
       if (*p == '"' || *p == '\'')
-        return sysctr_throw (error, SYSCTR_ERROR_INVALID, "%s: value of %s contains a quote, which would change the tmpfiles.d fields; refused", what, name);
+        return sysctr_throw (error, SYSCTR_ERROR_INVALID,
+                             "%s: value of %s contains a quote, which would change the tmpfiles.d fields; refused",
+                             what, name);
       if (*p == '%')
         g_string_append (out, "%%");
       else if (*p == '\\')
@@ -181,13 +190,16 @@ append_json_raw (GString *out, const char *value, char container, const char *na
   if (*v == '\0')
     return TRUE;
   if (container != '[')
-    return sysctr_throw (error, SYSCTR_ERROR_INVALID, "%s: %s is used outside a JSON string and outside an array; only an empty value is accepted there", what, name);
+    return sysctr_throw (
+        error, SYSCTR_ERROR_INVALID,
+        "%s: %s is used outside a JSON string and outside an array; only an empty value is accepted there", what, name);
   g_autofree char *wrapped = g_strdup_printf (*v == ',' ? "[0 %s]" : "[%s]", value);
   json_error_t jerr;
   g_autoptr (json_t) j = json_loads (wrapped, JSON_REJECT_DUPLICATES, &jerr);
   if (j == NULL)
-    return sysctr_throw (error, SYSCTR_ERROR_INVALID, "%s: value of %s is not a list of JSON values for the array it is spliced into: %s",
-                         what, name, jerr.text);
+    return sysctr_throw (error, SYSCTR_ERROR_INVALID,
+                         "%s: value of %s is not a list of JSON values for the array it is spliced into: %s", what,
+                         name, jerr.text);
   g_string_append (out, value);
   return TRUE;
 }
@@ -196,7 +208,7 @@ char *
 sysctr_template_render (const char *text, SysctrTemplateKind kind, GHashTable *values, const char *what, GError **error)
 {
   g_autoptr (GString) out = g_string_new (NULL);
-  gboolean in_string = FALSE; /* JSON */
+  gboolean in_string = FALSE;           /* JSON */
   GString *stack = g_string_new (NULL); /* JSON containers: '[' or '{' */
   gboolean ok = TRUE;
   const char *line_start = text;
@@ -243,7 +255,8 @@ sysctr_template_render (const char *text, SysctrTemplateKind kind, GHashTable *v
       const char *value = g_hash_table_lookup (values, name);
       if (value == NULL)
         {
-          ok = sysctr_throw (error, SYSCTR_ERROR_INVALID, "%s: variable %s has no value (set it with --set %s=VALUE)", what, name, name);
+          ok = sysctr_throw (error, SYSCTR_ERROR_INVALID, "%s: variable %s has no value (set it with --set %s=VALUE)",
+                             what, name, name);
           break;
         }
       switch (kind)

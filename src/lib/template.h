@@ -9,16 +9,16 @@ G_BEGIN_DECLS
 
 typedef enum
 {
-  SYSCTR_TEMPLATE_TEXT,    /* plain: values must be one printable line */
-  SYSCTR_TEMPLATE_UNIT,    /* systemd unit: % and \ escaped, $ too in Exec*= */
-  SYSCTR_TEMPLATE_TMPFILES,/* tmpfiles.d: no whitespace in values, % escaped */
-  SYSCTR_TEMPLATE_JSON,    /* JSON: string-escaped inside strings; raw splices only as array elements */
+  SYSCTR_TEMPLATE_TEXT,     /* plain: values must be one printable line */
+  SYSCTR_TEMPLATE_UNIT,     /* systemd unit: % and \ escaped, $ too in Exec*= */
+  SYSCTR_TEMPLATE_TMPFILES, /* tmpfiles.d: no whitespace in values, % escaped */
+  SYSCTR_TEMPLATE_JSON,     /* JSON: string-escaped inside strings; raw splices only as array elements */
 } SysctrTemplateKind;
 
 /* @values: name -> value. Fails naming the first variable that has no
  * value, or the value that does not fit where it is used. */
-char *sysctr_template_render (const char *template_text, SysctrTemplateKind kind, GHashTable *values,
-                              const char *what, GError **error);
+char *sysctr_template_render (const char *template_text, SysctrTemplateKind kind, GHashTable *values, const char *what,
+                              GError **error);
 
 /* Whether @name is a valid variable name: [A-Za-z_][A-Za-z0-9_]* */
 gboolean sysctr_template_name_valid (const char *name);

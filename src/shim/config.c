@@ -73,14 +73,14 @@ check_keys (json_t *obj, const char *what, const char *const *known)
   const char *key;
   json_t *v;
   json_object_foreach (obj, key, v)
-  {
-    bool ok = false;
-    for (const char *const *k = known; *k; k++)
-      if (strcmp (*k, key) == 0)
-        ok = true;
-    if (!ok)
-      return shim_refusef ("config.json: %s%s%s: unsupported key", what, *what ? "." : "", key);
-  }
+    {
+      bool ok = false;
+      for (const char *const *k = known; *k; k++)
+        if (strcmp (*k, key) == 0)
+          ok = true;
+      if (!ok)
+        return shim_refusef ("config.json: %s%s%s: unsupported key", what, *what ? "." : "", key);
+    }
   return 0;
 }
 
@@ -138,19 +138,19 @@ get_strv (json_t *obj, const char *key, const char *what, char ***ret)
   if (!r)
     return shim_errorf (-ENOMEM, "config.json");
   json_array_foreach (v, i, e)
-  {
-    if (!json_is_string (e) || strlen (json_string_value (e)) != json_string_length (e))
-      {
-        strv_free (r);
-        return shim_refusef ("config.json: %s.%s[%zu]: not a string", what, key, i);
-      }
-    r[i] = strdup (json_string_value (e));
-    if (!r[i])
-      {
-        strv_free (r);
-        return shim_errorf (-ENOMEM, "config.json");
-      }
-  }
+    {
+      if (!json_is_string (e) || strlen (json_string_value (e)) != json_string_length (e))
+        {
+          strv_free (r);
+          return shim_refusef ("config.json: %s.%s[%zu]: not a string", what, key, i);
+        }
+      r[i] = strdup (json_string_value (e));
+      if (!r[i])
+        {
+          strv_free (r);
+          return shim_errorf (-ENOMEM, "config.json");
+        }
+    }
   *ret = r;
   return 0;
 }
@@ -199,11 +199,11 @@ parse_user (json_t *u, struct shim_config *c)
       if (!c->additional_gids)
         return shim_errorf (-ENOMEM, "config.json");
       json_array_foreach (v, i, e)
-      {
-        if ((r = get_uint (e, "process.user.additionalGids[]", UINT32_MAX - 1, &n)) < 0)
-          return r;
-        c->additional_gids[i] = (gid_t) n;
-      }
+        {
+          if ((r = get_uint (e, "process.user.additionalGids[]", UINT32_MAX - 1, &n)) < 0)
+            return r;
+          c->additional_gids[i] = (gid_t) n;
+        }
       c->n_additional_gids = json_array_size (v);
     }
   return 0;
@@ -231,19 +231,19 @@ parse_caps (json_t *caps, struct shim_config *c)
       if (!json_is_array (arr))
         return shim_refusef ("config.json: process.capabilities.%s: not an array", names[s]);
       json_array_foreach (arr, i, e)
-      {
-        int cap = json_is_string (e) ? cap_from_name (json_string_value (e)) : -1;
-        if (cap < 0)
-          return shim_refusef ("config.json: process.capabilities.%s[%zu]: unknown capability", names[s], i);
-        if (cap > last)
-          {
-            /* Not granting a capability this kernel lacks can only restrict. */
-            shim_warn ("process.capabilities.%s: %s is not known to this kernel, ignored", names[s],
-                       json_string_value (e));
-            continue;
-          }
-        c->caps[s] |= UINT64_C (1) << cap;
-      }
+        {
+          int cap = json_is_string (e) ? cap_from_name (json_string_value (e)) : -1;
+          if (cap < 0)
+            return shim_refusef ("config.json: process.capabilities.%s[%zu]: unknown capability", names[s], i);
+          if (cap > last)
+            {
+              /* Not granting a capability this kernel lacks can only restrict. */
+              shim_warn ("process.capabilities.%s: %s is not known to this kernel, ignored", names[s],
+                         json_string_value (e));
+              continue;
+            }
+          c->caps[s] |= UINT64_C (1) << cap;
+        }
     }
   return 0;
 }
@@ -285,27 +285,27 @@ parse_rlimits (json_t *arr, struct shim_config *c)
   if (!c->rlimits)
     return shim_errorf (-ENOMEM, "config.json");
   json_array_foreach (arr, i, e)
-  {
-    const char *type;
-    struct shim_rlimit *rl = &c->rlimits[i];
-    size_t k;
-    if (!json_is_object (e) || (r = check_keys (e, "process.rlimits[]", known)) < 0)
-      return json_is_object (e) ? r : shim_refusef ("config.json: process.rlimits[%zu]: not an object", i);
-    type = json_string_value (json_object_get (e, "type"));
-    if (!type)
-      return shim_refusef ("config.json: process.rlimits[%zu].type: missing", i);
-    for (k = 0; k < sizeof rlimit_names / sizeof rlimit_names[0]; k++)
-      if (strcmp (rlimit_names[k].name, type) == 0)
-        break;
-    if (k == sizeof rlimit_names / sizeof rlimit_names[0])
-      return shim_refusef ("config.json: process.rlimits[%zu]: unknown type \"%s\"", i, type);
-    rl->resource = rlimit_names[k].resource;
-    if ((r = get_uint (json_object_get (e, "soft"), "process.rlimits[].soft", UINT64_MAX >> 1, &rl->soft)) < 0
-        || (r = get_uint (json_object_get (e, "hard"), "process.rlimits[].hard", UINT64_MAX >> 1, &rl->hard)) < 0)
-      return r;
-    if (rl->soft > rl->hard)
-      return shim_refusef ("config.json: process.rlimits[%zu]: soft limit above hard limit", i);
-  }
+    {
+      const char *type;
+      struct shim_rlimit *rl = &c->rlimits[i];
+      size_t k;
+      if (!json_is_object (e) || (r = check_keys (e, "process.rlimits[]", known)) < 0)
+        return json_is_object (e) ? r : shim_refusef ("config.json: process.rlimits[%zu]: not an object", i);
+      type = json_string_value (json_object_get (e, "type"));
+      if (!type)
+        return shim_refusef ("config.json: process.rlimits[%zu].type: missing", i);
+      for (k = 0; k < sizeof rlimit_names / sizeof rlimit_names[0]; k++)
+        if (strcmp (rlimit_names[k].name, type) == 0)
+          break;
+      if (k == sizeof rlimit_names / sizeof rlimit_names[0])
+        return shim_refusef ("config.json: process.rlimits[%zu]: unknown type \"%s\"", i, type);
+      rl->resource = rlimit_names[k].resource;
+      if ((r = get_uint (json_object_get (e, "soft"), "process.rlimits[].soft", UINT64_MAX >> 1, &rl->soft)) < 0
+          || (r = get_uint (json_object_get (e, "hard"), "process.rlimits[].hard", UINT64_MAX >> 1, &rl->hard)) < 0)
+        return r;
+      if (rl->soft > rl->hard)
+        return shim_refusef ("config.json: process.rlimits[%zu]: soft limit above hard limit", i);
+    }
   c->n_rlimits = json_array_size (arr);
   return 0;
 }
@@ -318,8 +318,8 @@ lsm_label (json_t *obj, const char *key, const char *what, const char *lsm_path,
   if (!v || json_is_null (v) || (json_is_string (v) && json_string_length (v) == 0))
     return 0;
   if (access (lsm_path, F_OK) == 0)
-    return shim_refusef ("config.json: %s: %s labels are not supported by sysctr-shim yet, and %s is enabled",
-                         what, lsm, lsm);
+    return shim_refusef ("config.json: %s: %s labels are not supported by sysctr-shim yet, and %s is enabled", what,
+                         lsm, lsm);
   shim_warn ("%s: %s is not enabled, label ignored", what, lsm);
   return 0;
 }
@@ -327,9 +327,9 @@ lsm_label (json_t *obj, const char *key, const char *what, const char *lsm_path,
 static int
 parse_process (json_t *p, struct shim_config *c)
 {
-  static const char *const known[] = { "terminal", "consoleSize", "user", "args", "env", "cwd", "capabilities",
-                                       "rlimits", "noNewPrivileges", "apparmorProfile", "oomScoreAdj",
-                                       "selinuxLabel", NULL };
+  static const char *const known[]
+      = { "terminal",        "consoleSize",     "user",        "args",         "env", "cwd", "capabilities", "rlimits",
+          "noNewPrivileges", "apparmorProfile", "oomScoreAdj", "selinuxLabel", NULL };
   bool terminal = false;
   json_t *v;
   int r;
@@ -377,11 +377,16 @@ static const struct
   const char *name;
   uint64_t set, clr;
 } mount_flag_options[] = {
-  { "ro", MOUNT_ATTR_RDONLY, 0 },         { "rw", 0, MOUNT_ATTR_RDONLY },
-  { "nosuid", MOUNT_ATTR_NOSUID, 0 },     { "suid", 0, MOUNT_ATTR_NOSUID },
-  { "nodev", MOUNT_ATTR_NODEV, 0 },       { "dev", 0, MOUNT_ATTR_NODEV },
-  { "noexec", MOUNT_ATTR_NOEXEC, 0 },     { "exec", 0, MOUNT_ATTR_NOEXEC },
-  { "relatime", MOUNT_ATTR_RELATIME, 0 }, { "noatime", MOUNT_ATTR_NOATIME, 0 },
+  { "ro", MOUNT_ATTR_RDONLY, 0 },
+  { "rw", 0, MOUNT_ATTR_RDONLY },
+  { "nosuid", MOUNT_ATTR_NOSUID, 0 },
+  { "suid", 0, MOUNT_ATTR_NOSUID },
+  { "nodev", MOUNT_ATTR_NODEV, 0 },
+  { "dev", 0, MOUNT_ATTR_NODEV },
+  { "noexec", MOUNT_ATTR_NOEXEC, 0 },
+  { "exec", 0, MOUNT_ATTR_NOEXEC },
+  { "relatime", MOUNT_ATTR_RELATIME, 0 },
+  { "noatime", MOUNT_ATTR_NOATIME, 0 },
   { "strictatime", MOUNT_ATTR_STRICTATIME, 0 },
   { "nodiratime", MOUNT_ATTR_NODIRATIME, 0 },
 };
@@ -392,8 +397,8 @@ static const struct
   unsigned long prop;
   bool rec;
 } mount_propagation_options[] = {
-  { "private", MS_PRIVATE, false }, { "rprivate", MS_PRIVATE, true },  { "slave", MS_SLAVE, false },
-  { "rslave", MS_SLAVE, true },     { "shared", MS_SHARED, false },    { "rshared", MS_SHARED, true },
+  { "private", MS_PRIVATE, false },       { "rprivate", MS_PRIVATE, true },       { "slave", MS_SLAVE, false },
+  { "rslave", MS_SLAVE, true },           { "shared", MS_SHARED, false },         { "rshared", MS_SHARED, true },
   { "unbindable", MS_UNBINDABLE, false }, { "runbindable", MS_UNBINDABLE, true },
 };
 
@@ -424,8 +429,7 @@ data_option_allowed (const char *type, const char *opt)
 static int
 parse_mount (json_t *m, size_t idx, int bundle_fd, const char *bundle_path, struct shim_mount *sm)
 {
-  static const char *const known[] = { "destination", "type", "source", "options", "uidMappings", "gidMappings",
-                                       NULL };
+  static const char *const known[] = { "destination", "type", "source", "options", "uidMappings", "gidMappings", NULL };
   char what[64];
   char **options = NULL;
   size_t n_data = 0;
@@ -477,8 +481,7 @@ parse_mount (json_t *m, size_t idx, int bundle_fd, const char *bundle_path, stru
   else
     {
       strv_free (options);
-      return shim_refusef ("config.json: %s: unsupported mount type \"%s\" on %s", what, sm->type,
-                           sm->destination);
+      return shim_refusef ("config.json: %s: unsupported mount type \"%s\" on %s", what, sm->type, sm->destination);
     }
 
   {
@@ -569,8 +572,8 @@ static const struct
   const char *name;
   int flag;
 } ns_names[] = {
-  { "pid", CLONE_NEWPID },     { "mount", CLONE_NEWNS },      { "ipc", CLONE_NEWIPC },
-  { "uts", CLONE_NEWUTS },     { "network", CLONE_NEWNET },   { "cgroup", CLONE_NEWCGROUP },
+  { "pid", CLONE_NEWPID }, { "mount", CLONE_NEWNS },    { "ipc", CLONE_NEWIPC },
+  { "uts", CLONE_NEWUTS }, { "network", CLONE_NEWNET }, { "cgroup", CLONE_NEWCGROUP },
 };
 
 static int
@@ -584,43 +587,44 @@ parse_namespaces (json_t *arr, struct shim_config *c)
   if (!json_is_array (arr))
     return shim_refusef ("config.json: linux.namespaces: not an array");
   json_array_foreach (arr, i, e)
-  {
-    const char *type, *path;
-    int flag = 0;
-    if (!json_is_object (e))
-      return shim_refusef ("config.json: linux.namespaces[%zu]: not an object", i);
-    if ((r = check_keys (e, "linux.namespaces[]", known)) < 0)
-      return r;
-    type = json_string_value (json_object_get (e, "type"));
-    path = json_string_value (json_object_get (e, "path"));
-    if (!type)
-      return shim_refusef ("config.json: linux.namespaces[%zu].type: missing", i);
-    for (size_t k = 0; k < sizeof ns_names / sizeof ns_names[0]; k++)
-      if (strcmp (ns_names[k].name, type) == 0)
-        flag = ns_names[k].flag;
-    if (strcmp (type, "user") == 0)
-      return shim_refusef ("config.json: linux.namespaces[%zu]: user namespaces are not supported by sysctr-shim", i);
-    if (!flag)
-      return shim_refusef ("config.json: linux.namespaces[%zu]: unknown namespace type \"%s\"", i, type);
-    if (c->ns_present & flag)
-      return shim_refusef ("config.json: linux.namespaces[%zu]: namespace \"%s\" listed twice", i, type);
-    c->ns_present |= flag;
-    if (path && *path)
-      {
-        int fd;
-        /* Joining another container's mount namespace and then building a
-         * root in it would rearrange that container's mounts. */
-        if (flag == CLONE_NEWNS)
-          return shim_refusef ("config.json: linux.namespaces[%zu]: joining a mount namespace (path) is not supported", i);
-        fd = open (path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-          return shim_errorf (-errno, "config.json: linux.namespaces[%zu]: %s namespace %s", i, type, path);
-        c->ns_fds[c->n_ns_fds] = fd;
-        c->ns_types[c->n_ns_fds++] = flag;
-      }
-    else
-      c->clone_flags |= flag;
-  }
+    {
+      const char *type, *path;
+      int flag = 0;
+      if (!json_is_object (e))
+        return shim_refusef ("config.json: linux.namespaces[%zu]: not an object", i);
+      if ((r = check_keys (e, "linux.namespaces[]", known)) < 0)
+        return r;
+      type = json_string_value (json_object_get (e, "type"));
+      path = json_string_value (json_object_get (e, "path"));
+      if (!type)
+        return shim_refusef ("config.json: linux.namespaces[%zu].type: missing", i);
+      for (size_t k = 0; k < sizeof ns_names / sizeof ns_names[0]; k++)
+        if (strcmp (ns_names[k].name, type) == 0)
+          flag = ns_names[k].flag;
+      if (strcmp (type, "user") == 0)
+        return shim_refusef ("config.json: linux.namespaces[%zu]: user namespaces are not supported by sysctr-shim", i);
+      if (!flag)
+        return shim_refusef ("config.json: linux.namespaces[%zu]: unknown namespace type \"%s\"", i, type);
+      if (c->ns_present & flag)
+        return shim_refusef ("config.json: linux.namespaces[%zu]: namespace \"%s\" listed twice", i, type);
+      c->ns_present |= flag;
+      if (path && *path)
+        {
+          int fd;
+          /* Joining another container's mount namespace and then building a
+           * root in it would rearrange that container's mounts. */
+          if (flag == CLONE_NEWNS)
+            return shim_refusef (
+                "config.json: linux.namespaces[%zu]: joining a mount namespace (path) is not supported", i);
+          fd = open (path, O_RDONLY | O_CLOEXEC);
+          if (fd < 0)
+            return shim_errorf (-errno, "config.json: linux.namespaces[%zu]: %s namespace %s", i, type, path);
+          c->ns_fds[c->n_ns_fds] = fd;
+          c->ns_types[c->n_ns_fds++] = flag;
+        }
+      else
+        c->clone_flags |= flag;
+    }
   if (!(c->ns_present & CLONE_NEWNS))
     return shim_refusef ("config.json: linux.namespaces: a mount namespace is required");
   return 0;
@@ -641,33 +645,33 @@ parse_sysctl (json_t *obj, struct shim_config *c)
   if (!c->sysctl_keys || !c->sysctl_values)
     return shim_errorf (-ENOMEM, "config.json");
   json_object_foreach (obj, key, v)
-  {
-    int need;
-    if (!json_is_string (v))
-      return shim_refusef ("config.json: linux.sysctl.%s: not a string", key);
-    /* Only keys that are per-namespace may be written: anything else would
-     * change the host kernel. */
-    if (has_prefix (key, "net."))
-      need = CLONE_NEWNET;
-    else if (has_prefix (key, "kernel.shm") || has_prefix (key, "kernel.msg") || strcmp (key, "kernel.sem") == 0
-             || has_prefix (key, "fs.mqueue."))
-      need = CLONE_NEWIPC;
-    else
-      return shim_refusef ("config.json: linux.sysctl: %s is not namespaced, refusing to change the host", key);
-    if (!(c->ns_present & need))
-      return shim_refusef ("config.json: linux.sysctl: %s needs a %s namespace", key,
-                           need == CLONE_NEWNET ? "network" : "ipc");
-    if (strstr (key, "..") || strchr (key, '/'))
-      return shim_refusef ("config.json: linux.sysctl: invalid key \"%s\"", key);
-    c->sysctl_keys[i] = strdup (key);
-    c->sysctl_values[i] = strdup (json_string_value (v));
-    if (!c->sysctl_keys[i] || !c->sysctl_values[i])
-      return shim_errorf (-ENOMEM, "config.json");
-    for (char *p = c->sysctl_keys[i]; *p; p++)
-      if (*p == '.')
-        *p = '/';
-    c->n_sysctl = ++i;
-  }
+    {
+      int need;
+      if (!json_is_string (v))
+        return shim_refusef ("config.json: linux.sysctl.%s: not a string", key);
+      /* Only keys that are per-namespace may be written: anything else would
+       * change the host kernel. */
+      if (has_prefix (key, "net."))
+        need = CLONE_NEWNET;
+      else if (has_prefix (key, "kernel.shm") || has_prefix (key, "kernel.msg") || strcmp (key, "kernel.sem") == 0
+               || has_prefix (key, "fs.mqueue."))
+        need = CLONE_NEWIPC;
+      else
+        return shim_refusef ("config.json: linux.sysctl: %s is not namespaced, refusing to change the host", key);
+      if (!(c->ns_present & need))
+        return shim_refusef ("config.json: linux.sysctl: %s needs a %s namespace", key,
+                             need == CLONE_NEWNET ? "network" : "ipc");
+      if (strstr (key, "..") || strchr (key, '/'))
+        return shim_refusef ("config.json: linux.sysctl: invalid key \"%s\"", key);
+      c->sysctl_keys[i] = strdup (key);
+      c->sysctl_values[i] = strdup (json_string_value (v));
+      if (!c->sysctl_keys[i] || !c->sysctl_values[i])
+        return shim_errorf (-ENOMEM, "config.json");
+      for (char *p = c->sysctl_keys[i]; *p; p++)
+        if (*p == '.')
+          *p = '/';
+      c->n_sysctl = ++i;
+    }
   return 0;
 }
 
@@ -681,9 +685,9 @@ json_empty (json_t *v)
 static int
 parse_linux (json_t *l, struct shim_config *c)
 {
-  static const char *const known[] = { "namespaces", "uidMappings", "gidMappings", "sysctl", "resources",
-                                       "cgroupsPath", "maskedPaths", "readonlyPaths", "mountLabel",
-                                       "rootfsPropagation", "devices", NULL };
+  static const char *const known[]
+      = { "namespaces",    "uidMappings", "gidMappings",       "sysctl",  "resources", "cgroupsPath", "maskedPaths",
+          "readonlyPaths", "mountLabel",  "rootfsPropagation", "devices", NULL };
   json_t *v;
   int r;
 
@@ -743,10 +747,10 @@ parse_hooks (json_t *h)
   if (!json_is_object (h))
     return shim_refusef ("config.json: hooks: not an object");
   json_object_foreach (h, key, v)
-  {
-    if (!json_empty (v))
-      return shim_refusef ("config.json: hooks.%s: hooks are not supported by sysctr-shim", key);
-  }
+    {
+      if (!json_empty (v))
+        return shim_refusef ("config.json: hooks.%s: hooks are not supported by sysctr-shim", key);
+    }
   return 0;
 }
 
@@ -761,21 +765,21 @@ parse_annotations (json_t *a, struct shim_config *c)
   if (!json_is_object (a))
     return shim_refusef ("config.json: annotations: not an object");
   json_object_foreach (a, key, v)
-  {
-    if (!json_is_string (v))
-      return shim_refusef ("config.json: annotations.%s: not a string", key);
-    if (strcmp (key, "org.sysctr.init") == 0)
-      {
-        if (strcmp (json_string_value (v), "false") == 0)
-          c->use_init = false;
-        else if (strcmp (json_string_value (v), "true") == 0)
-          c->use_init = true;
-        else
-          return shim_refusef ("config.json: annotations.org.sysctr.init: must be \"true\" or \"false\"");
-      }
-    else
-      ignored++;
-  }
+    {
+      if (!json_is_string (v))
+        return shim_refusef ("config.json: annotations.%s: not a string", key);
+      if (strcmp (key, "org.sysctr.init") == 0)
+        {
+          if (strcmp (json_string_value (v), "false") == 0)
+            c->use_init = false;
+          else if (strcmp (json_string_value (v), "true") == 0)
+            c->use_init = true;
+          else
+            return shim_refusef ("config.json: annotations.org.sysctr.init: must be \"true\" or \"false\"");
+        }
+      else
+        ignored++;
+    }
   if (ignored)
     shim_warn ("annotations: %zu annotation(s) not used by sysctr-shim, ignored", ignored);
   return 0;
@@ -799,8 +803,8 @@ parse_root (json_t *root, struct shim_config *c)
 static int
 parse_document (json_t *doc, int bundle_fd, const char *bundle_path, struct shim_config *c)
 {
-  static const char *const known[] = { "ociVersion", "process", "root", "hostname", "domainname", "mounts",
-                                       "hooks", "annotations", "linux", "platform", NULL };
+  static const char *const known[] = { "ociVersion", "process",     "root",  "hostname", "domainname", "mounts",
+                                       "hooks",      "annotations", "linux", "platform", NULL };
   json_t *v;
   int r;
 
@@ -836,11 +840,11 @@ parse_document (json_t *doc, int bundle_fd, const char *bundle_path, struct shim
       if (!c->mounts)
         return shim_errorf (-ENOMEM, "config.json");
       json_array_foreach (v, i, e)
-      {
-        c->n_mounts = i + 1;
-        if ((r = parse_mount (e, i, bundle_fd, bundle_path, &c->mounts[i])) < 0)
-          return r;
-      }
+        {
+          c->n_mounts = i + 1;
+          if ((r = parse_mount (e, i, bundle_fd, bundle_path, &c->mounts[i])) < 0)
+            return r;
+        }
     }
   return 0;
 }
@@ -916,7 +920,8 @@ config_load (int bundle_fd, const char *bundle_path, struct shim_config **ret)
         break;
       len += (size_t) n;
     }
-  // NOLINTNEXTLINE(clang-analyzer-unix.Malloc): buf is _cleanup_free_; clang 14's analyzer does not model cleanup attributes
+  // NOLINTNEXTLINE(clang-analyzer-unix.Malloc): buf is _cleanup_free_; clang 14's analyzer does not model cleanup
+  // attributes
   doc = json_loadb (buf, len, JSON_REJECT_DUPLICATES, &err);
   if (!doc)
     return shim_refusef ("%s/config.json: invalid JSON at line %d: %s", bundle_path, err.line, err.text);

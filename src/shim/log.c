@@ -13,7 +13,9 @@ shim_errorf (int r, const char *fmt, ...)
   va_list ap;
   size_t n;
   va_start (ap, fmt);
-  vsnprintf (error_buf, sizeof error_buf, fmt, ap); // NOLINT(clang-analyzer-valist.Uninitialized): ap is va_start()ed above; clang-tidy 14 reports this only when log.c is not the first file of one invocation (stale state across TUs)
+  vsnprintf (error_buf, sizeof error_buf, fmt,
+             ap); // NOLINT(clang-analyzer-valist.Uninitialized): ap is va_start()ed above; clang-tidy 14 reports this
+                  // only when log.c is not the first file of one invocation (stale state across TUs)
   va_end (ap);
   n = strlen (error_buf);
   snprintf (error_buf + n, sizeof error_buf - n, ": %s", strerror (-r));
@@ -25,7 +27,9 @@ shim_refusef (const char *fmt, ...)
 {
   va_list ap;
   va_start (ap, fmt);
-  vsnprintf (error_buf, sizeof error_buf, fmt, ap); // NOLINT(clang-analyzer-valist.Uninitialized): ap is va_start()ed above; clang-tidy 14 reports this only when log.c is not the first file of one invocation (stale state across TUs)
+  vsnprintf (error_buf, sizeof error_buf, fmt,
+             ap); // NOLINT(clang-analyzer-valist.Uninitialized): ap is va_start()ed above; clang-tidy 14 reports this
+                  // only when log.c is not the first file of one invocation (stale state across TUs)
   va_end (ap);
   return -EINVAL;
 }
@@ -46,4 +50,3 @@ shim_warn (const char *fmt, ...)
   va_end (ap);
   dprintf (STDERR_FILENO, "sysctr-shim: warning: %s\n", buf);
 }
-

@@ -254,7 +254,8 @@ child_main (struct child_args *a)
           child_fail (a->sync_fd);
         }
       if (pid == 0)
-        // NOLINTNEXTLINE(clang-analyzer-unix.Vfork): the child makes only syscalls and async-signal-safe string calls, and writes only its stack, errno and the LISTEN_PID slot (see payload_after_vfork)
+        // NOLINTNEXTLINE(clang-analyzer-unix.Vfork): the child makes only syscalls and async-signal-safe string calls,
+        // and writes only its stack, errno and the LISTEN_PID slot (see payload_after_vfork)
         payload_after_vfork (a);
       if (init_seal (a) < 0)
         {
@@ -301,8 +302,8 @@ valid_name (const char *s)
   if (n == 0 || n > 64 || s[0] == '.' || s[0] == '-')
     return false;
   for (const char *p = s; *p; p++)
-    if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_'
-          || *p == '-' || *p == '.'))
+    if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_' || *p == '-'
+          || *p == '.'))
       return false;
   return true;
 }
@@ -363,7 +364,7 @@ apply_host_limits (const struct shim_config *c)
       if (setrlimit (c->rlimits[i].resource, &rl) < 0)
         return shim_errorf (-errno, "process.rlimits: setrlimit %d", c->rlimits[i].resource);
       shim_warn ("process.rlimits: limit %d capped at the unit's hard limit %llu", c->rlimits[i].resource,
-                  (unsigned long long) rl.rlim_max);
+                 (unsigned long long) rl.rlim_max);
     }
   if (c->has_oom_score_adj)
     {
@@ -505,8 +506,7 @@ main (int argc, char **argv)
       shim_errorf (-errno, "signalfd");
       goto fail;
     }
-  if (socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sync_fds) < 0
-      || pipe2 (status_fds, O_CLOEXEC) < 0)
+  if (socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sync_fds) < 0 || pipe2 (status_fds, O_CLOEXEC) < 0)
     {
       shim_errorf (-errno, "socketpair");
       goto fail;
@@ -575,7 +575,8 @@ main (int argc, char **argv)
   close (rootfs_fd);
   rootfs_fd = -1;
   close (bundle_fd);
-  bundle_fd = -1; // NOLINT(clang-analyzer-deadcode.DeadStores): read by its _cleanup_close_ handler, which clang 14's analyzer does not model
+  bundle_fd = -1; // NOLINT(clang-analyzer-deadcode.DeadStores): read by its _cleanup_close_ handler, which clang 14's
+                  // analyzer does not model
   exec_free (&exec);
   config_free (c);
   c = NULL;

@@ -187,9 +187,8 @@ set_attr (int tree_fd, bool recursive, uint64_t set, uint64_t clr, uint64_t prop
 static int
 clone_tree (int dirfd, const char *path, bool recursive, const char *what)
 {
-  int fd = open_tree (dirfd, path,
-                      OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (recursive ? AT_RECURSIVE : 0)
-                          | (*path ? 0 : AT_EMPTY_PATH));
+  int fd = open_tree (
+      dirfd, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (recursive ? AT_RECURSIVE : 0) | (*path ? 0 : AT_EMPTY_PATH));
   if (fd < 0)
     return shim_errorf (-errno, "cloning mount %s", what);
   return fd;
@@ -291,8 +290,8 @@ populate_dev (const struct shim_config *c, int root_fd)
 {
   static const char *const devices[] = { "null", "zero", "full", "tty", "random", "urandom" };
   static const char *const links[][2] = {
-    { "fd", "/proc/self/fd" },          { "stdin", "/proc/self/fd/0" }, { "stdout", "/proc/self/fd/1" },
-    { "stderr", "/proc/self/fd/2" },    { "ptmx", "pts/ptmx" },         { "core", "/proc/kcore" },
+    { "fd", "/proc/self/fd" },       { "stdin", "/proc/self/fd/0" }, { "stdout", "/proc/self/fd/1" },
+    { "stderr", "/proc/self/fd/2" }, { "ptmx", "pts/ptmx" },         { "core", "/proc/kcore" },
   };
   _cleanup_close_ int dev = open_in_root (root_fd, "/dev");
   char host[64], dest[64];
@@ -337,12 +336,11 @@ do_mount (const struct shim_config *c, int root_fd, const struct shim_mount *m)
   switch (m->kind)
     {
     case SHIM_MOUNT_BIND:
-      return bind_host_path (root_fd, m->source, m->destination, m->recursive, m->attr_set, m->attr_clr,
-                             m->propagation, m->propagation_rec);
+      return bind_host_path (root_fd, m->source, m->destination, m->recursive, m->attr_set, m->attr_clr, m->propagation,
+                             m->propagation_rec);
     case SHIM_MOUNT_CGROUP:
       return bind_host_path (root_fd, "/sys/fs/cgroup", m->destination, true,
-                             MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, 0, 0,
-                             false);
+                             MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, 0, 0, false);
     case SHIM_MOUNT_FS:
       if (strcmp (m->type, "proc") == 0 || strcmp (m->type, "sysfs") == 0 || strcmp (m->type, "mqueue") == 0)
         attr |= MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
@@ -374,8 +372,7 @@ mask_path (int root_fd, const char *path)
   if (S_ISDIR (st.st_mode))
     {
       static char *const data[] = { "size=0", "nr_inodes=1", NULL };
-      tree = new_fs ("tmpfs", data, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
-                     path);
+      tree = new_fs ("tmpfs", data, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, path);
     }
   else
     tree = clone_tree (AT_FDCWD, "/dev/null", false, "/dev/null");
@@ -474,9 +471,9 @@ mounts_setup (const struct shim_config *c, int rootfs_fd, const char *root_path,
           if ((r = mount_fs_at (tree, "/run", "tmpfs", run_data, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV)) < 0)
             return r;
         }
-      if ((r = bind_host_path (tree, notify_dir, SHIM_NOTIFY_CONTAINER_DIR, false,
-                               MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, 0, 0,
-                               false))
+      if ((r
+           = bind_host_path (tree, notify_dir, SHIM_NOTIFY_CONTAINER_DIR, false,
+                             MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, 0, 0, false))
           < 0)
         return r;
     }

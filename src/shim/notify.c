@@ -17,8 +17,8 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
-static const char *const allowed[] = { "READY=", "RELOADING=", "STOPPING=", "WATCHDOG=", "STATUS=", "ERRNO=",
-                                       "EXTEND_TIMEOUT_USEC=" };
+static const char *const allowed[]
+    = { "READY=", "RELOADING=", "STOPPING=", "WATCHDOG=", "STATUS=", "ERRNO=", "EXTEND_TIMEOUT_USEC=" };
 
 bool
 notify_line_allowed (const char *line, size_t len)

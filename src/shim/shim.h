@@ -92,11 +92,11 @@ struct shim_mount
   char *source; /* for reporting only */
   enum shim_mount_kind kind;
   bool recursive;
-  uint64_t attr_set;   /* MOUNT_ATTR_* */
+  uint64_t attr_set; /* MOUNT_ATTR_* */
   uint64_t attr_clr;
   uint64_t propagation; /* MS_PRIVATE/MS_SLAVE/MS_SHARED/MS_UNBINDABLE or 0 */
   bool propagation_rec;
-  char **data; /* NULL-terminated "key" or "key=value" for fsconfig */
+  char **data;   /* NULL-terminated "key" or "key=value" for fsconfig */
   int source_fd; /* O_PATH fd of a bind source, opened on the host during validation */
   bool source_is_dir;
 };
@@ -147,11 +147,11 @@ struct shim_config
   size_t n_mounts;
 
   /* linux */
-  int clone_flags;            /* CLONE_NEW* to create */
-  int ns_fds[8];              /* namespaces to join, opened during validation */
+  int clone_flags; /* CLONE_NEW* to create */
+  int ns_fds[8];   /* namespaces to join, opened during validation */
   int ns_types[8];
   size_t n_ns_fds;
-  int ns_present;             /* CLONE_NEW* that the container has (new or joined) */
+  int ns_present; /* CLONE_NEW* that the container has (new or joined) */
   char **masked_paths;
   char **readonly_paths;
   char **sysctl_keys;

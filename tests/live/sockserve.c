@@ -72,8 +72,8 @@ main (void)
   struct stat st;
   int type = 0, listening = 0;
   socklen_t l = sizeof type;
-  if (fstat (lfd, &st) < 0 || !S_ISSOCK (st.st_mode)
-      || getsockopt (lfd, SOL_SOCKET, SO_TYPE, &type, &l) < 0 || type != SOCK_STREAM)
+  if (fstat (lfd, &st) < 0 || !S_ISSOCK (st.st_mode) || getsockopt (lfd, SOL_SOCKET, SO_TYPE, &type, &l) < 0
+      || type != SOCK_STREAM)
     {
       fprintf (stderr, "sockserve: fd 3 is not a stream socket\n");
       return 2;

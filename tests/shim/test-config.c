@@ -92,9 +92,11 @@ main (void)
       config_free (c);
     }
 
-  c = parse ("{" MINIMAL_PROCESS "," MINIMAL_ROOT "," MINIMAL_LINUX ", \"mounts\": ["
-             "{\"destination\": \"/tmp\", \"type\": \"tmpfs\", \"options\": [\"nosuid\", \"mode=1777\", \"ro\", \"rw\"]},"
-             "{\"destination\": \"/x\", \"type\": \"bind\", \"source\": \"/\", \"options\": [\"rbind\", \"ro\", \"rslave\"]}]}");
+  c = parse (
+      "{" MINIMAL_PROCESS "," MINIMAL_ROOT "," MINIMAL_LINUX ", \"mounts\": ["
+      "{\"destination\": \"/tmp\", \"type\": \"tmpfs\", \"options\": [\"nosuid\", \"mode=1777\", \"ro\", \"rw\"]},"
+      "{\"destination\": \"/x\", \"type\": \"bind\", \"source\": \"/\", \"options\": [\"rbind\", \"ro\", "
+      "\"rslave\"]}]}");
   tap (c != NULL, "mounts parse");
   if (c)
     {
@@ -103,39 +105,51 @@ main (void)
            "later rw overrides ro; nosuid kept");
       tap (c->mounts[0].data && strcmp (c->mounts[0].data[0], "mode=1777") == 0 && !c->mounts[0].data[1],
            "tmpfs data options");
-      tap (c->mounts[1].kind == SHIM_MOUNT_BIND && c->mounts[1].recursive
-               && (c->mounts[1].attr_set & MOUNT_ATTR_RDONLY) && c->mounts[1].propagation == MS_SLAVE,
+      tap (c->mounts[1].kind == SHIM_MOUNT_BIND && c->mounts[1].recursive && (c->mounts[1].attr_set & MOUNT_ATTR_RDONLY)
+               && c->mounts[1].propagation == MS_SLAVE,
            "rbind ro rslave");
       config_free (c);
     }
 
   refused ("{", "invalid JSON", "bad JSON refused");
-  refused ("{" MINIMAL_PROCESS "," MINIMAL_ROOT ", \"linux\": {\"namespaces\": [{\"type\": \"mount\"}, {\"type\": \"time\"}]}}",
+  refused ("{" MINIMAL_PROCESS "," MINIMAL_ROOT
+           ", \"linux\": {\"namespaces\": [{\"type\": \"mount\"}, {\"type\": \"time\"}]}}",
            "unknown namespace type \"time\"", "unknown namespace refused");
-  refused ("{" MINIMAL_PROCESS "," MINIMAL_ROOT ", \"linux\": {\"namespaces\": [{\"type\": \"mount\"}, {\"type\": \"user\"}]}}",
+  refused ("{" MINIMAL_PROCESS "," MINIMAL_ROOT
+           ", \"linux\": {\"namespaces\": [{\"type\": \"mount\"}, {\"type\": \"user\"}]}}",
            "user namespaces are not supported", "user namespace refused");
-  refused ("{" MINIMAL_PROCESS "," MINIMAL_ROOT "," MINIMAL_LINUX ", \"mounts\": [{\"destination\": \"/n\", \"type\": \"nfs\"}]}",
+  refused ("{" MINIMAL_PROCESS "," MINIMAL_ROOT "," MINIMAL_LINUX
+           ", \"mounts\": [{\"destination\": \"/n\", \"type\": \"nfs\"}]}",
            "unsupported mount type \"nfs\"", "unsupported mount type refused");
-  refused ("{" MINIMAL_PROCESS "," MINIMAL_ROOT "," MINIMAL_LINUX ", \"mounts\": [{\"destination\": \"/t\", \"type\": \"tmpfs\", \"options\": [\"uid=0\", \"huge=always\"]}]}",
+  refused ("{" MINIMAL_PROCESS "," MINIMAL_ROOT "," MINIMAL_LINUX
+           ", \"mounts\": [{\"destination\": \"/t\", \"type\": \"tmpfs\", \"options\": [\"uid=0\", \"huge=always\"]}]}",
            "unsupported option \"huge=always\"", "unknown tmpfs option refused");
-  refused ("{" MINIMAL_PROCESS "," MINIMAL_ROOT "," MINIMAL_LINUX ", \"hooks\": {\"prestart\": [{\"path\": \"/bin/x\"}]}}",
+  refused ("{" MINIMAL_PROCESS "," MINIMAL_ROOT "," MINIMAL_LINUX
+           ", \"hooks\": {\"prestart\": [{\"path\": \"/bin/x\"}]}}",
            "hooks are not supported", "hooks refused");
   refused ("{\"process\": {\"args\": [\"x\"], \"terminal\": true}," MINIMAL_ROOT "," MINIMAL_LINUX "}",
            "process.terminal: true is not supported", "terminal refused");
   refused ("{" MINIMAL_PROCESS "," MINIMAL_ROOT "," MINIMAL_LINUX ", \"linux2\": {}}", "linux2: unsupported key",
            "unknown top-level key refused");
-  refused ("{" MINIMAL_PROCESS "," MINIMAL_ROOT ", \"linux\": {\"namespaces\": [{\"type\": \"mount\"}], \"sysctl\": {\"kernel.hostname\": \"x\"}}}",
+  refused ("{" MINIMAL_PROCESS "," MINIMAL_ROOT
+           ", \"linux\": {\"namespaces\": [{\"type\": \"mount\"}], \"sysctl\": {\"kernel.hostname\": \"x\"}}}",
            "not namespaced", "host sysctl refused");
-  refused ("{" MINIMAL_PROCESS "," MINIMAL_ROOT ", \"linux\": {\"namespaces\": [{\"type\": \"mount\"}], \"sysctl\": {\"net.ipv4.ip_forward\": \"1\"}}}",
+  refused ("{" MINIMAL_PROCESS "," MINIMAL_ROOT
+           ", \"linux\": {\"namespaces\": [{\"type\": \"mount\"}], \"sysctl\": {\"net.ipv4.ip_forward\": \"1\"}}}",
            "needs a network namespace", "net sysctl without netns refused");
-  refused ("{" MINIMAL_PROCESS "," MINIMAL_ROOT ", \"hostname\": \"h\", \"linux\": {\"namespaces\": [{\"type\": \"mount\"}]}}",
+  refused ("{" MINIMAL_PROCESS "," MINIMAL_ROOT
+           ", \"hostname\": \"h\", \"linux\": {\"namespaces\": [{\"type\": \"mount\"}]}}",
            "needs a uts namespace", "hostname without uts refused");
-  refused ("{" MINIMAL_PROCESS "," MINIMAL_ROOT "," MINIMAL_LINUX ", \"mounts\": [{\"destination\": \"/b\", \"type\": \"bind\", \"source\": \"/nonexistent-sysctr\"}]}",
+  refused ("{" MINIMAL_PROCESS "," MINIMAL_ROOT "," MINIMAL_LINUX
+           ", \"mounts\": [{\"destination\": \"/b\", \"type\": \"bind\", \"source\": \"/nonexistent-sysctr\"}]}",
            "bind source /nonexistent-sysctr", "missing bind source refused");
-  refused ("{\"process\": {\"args\": [\"x\"], \"capabilities\": {\"bounding\": [\"CAP_FLY\"]}}," MINIMAL_ROOT "," MINIMAL_LINUX "}",
+  refused ("{\"process\": {\"args\": [\"x\"], \"capabilities\": {\"bounding\": [\"CAP_FLY\"]}}," MINIMAL_ROOT
+           "," MINIMAL_LINUX "}",
            "unknown capability", "unknown capability refused");
-  refused ("{" MINIMAL_PROCESS "," MINIMAL_ROOT ", \"linux\": {\"namespaces\": [{\"type\": \"mount\"}], \"seccomp\": {\"defaultAction\": \"SCMP_ACT_ALLOW\"}}}",
-           "seccomp", "seccomp refused (not implemented)");
+  refused (
+      "{" MINIMAL_PROCESS "," MINIMAL_ROOT
+      ", \"linux\": {\"namespaces\": [{\"type\": \"mount\"}], \"seccomp\": {\"defaultAction\": \"SCMP_ACT_ALLOW\"}}}",
+      "seccomp", "seccomp refused (not implemented)");
 
   tap (notify_line_allowed ("READY=1", 7), "READY= allowed");
   tap (notify_line_allowed ("EXTEND_TIMEOUT_USEC=5", 21), "EXTEND_TIMEOUT_USEC= allowed");

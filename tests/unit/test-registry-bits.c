@@ -9,8 +9,8 @@
 static void
 test_challenge (void)
 {
-  g_autoptr (SysctrAuthChallenge) c =
-    sysctr_auth_parse_challenge ("Bearer realm=\"https://auth.example/token\",service=\"registry.example\",scope=\"repository:a/b:pull\"");
+  g_autoptr (SysctrAuthChallenge) c = sysctr_auth_parse_challenge (
+      "Bearer realm=\"https://auth.example/token\",service=\"registry.example\",scope=\"repository:a/b:pull\"");
   g_assert_nonnull (c);
   g_assert_cmpstr (c->scheme, ==, "bearer");
   g_assert_cmpstr (c->realm, ==, "https://auth.example/token");
@@ -23,13 +23,13 @@ test_challenge (void)
   g_assert_null (sysctr_auth_parse_challenge (""));
 }
 
-static const char index_json[] =
-  "{\"schemaVersion\":2,\"manifests\":["
-  "{\"digest\":\"sha256:aaaa\",\"platform\":{\"os\":\"linux\",\"architecture\":\"amd64\"}},"
-  "{\"digest\":\"sha256:v6\",\"platform\":{\"os\":\"linux\",\"architecture\":\"arm\",\"variant\":\"v6\"}},"
-  "{\"digest\":\"sha256:v7\",\"platform\":{\"os\":\"linux\",\"architecture\":\"arm\",\"variant\":\"v7\"}},"
-  "{\"digest\":\"sha256:a64\",\"platform\":{\"os\":\"linux\",\"architecture\":\"arm64\",\"variant\":\"v8\"}},"
-  "{\"digest\":\"sha256:win\",\"platform\":{\"os\":\"windows\",\"architecture\":\"amd64\"}}]}";
+static const char index_json[]
+    = "{\"schemaVersion\":2,\"manifests\":["
+      "{\"digest\":\"sha256:aaaa\",\"platform\":{\"os\":\"linux\",\"architecture\":\"amd64\"}},"
+      "{\"digest\":\"sha256:v6\",\"platform\":{\"os\":\"linux\",\"architecture\":\"arm\",\"variant\":\"v6\"}},"
+      "{\"digest\":\"sha256:v7\",\"platform\":{\"os\":\"linux\",\"architecture\":\"arm\",\"variant\":\"v7\"}},"
+      "{\"digest\":\"sha256:a64\",\"platform\":{\"os\":\"linux\",\"architecture\":\"arm64\",\"variant\":\"v8\"}},"
+      "{\"digest\":\"sha256:win\",\"platform\":{\"os\":\"windows\",\"architecture\":\"amd64\"}}]}";
 
 static void
 check_platform (const char *platform, const char *expect)
