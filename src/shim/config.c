@@ -920,8 +920,9 @@ config_load (int bundle_fd, const char *bundle_path, struct shim_config **ret)
         break;
       len += (size_t) n;
     }
-  // NOLINTNEXTLINE(clang-analyzer-unix.Malloc): buf is _cleanup_free_; clang 14's analyzer does not model cleanup
-  // attributes
+  /* buf is _cleanup_free_; clang 14's analyzer does not model cleanup
+   * attributes */
+  // NOLINTNEXTLINE(clang-analyzer-unix.Malloc)
   doc = json_loadb (buf, len, JSON_REJECT_DUPLICATES, &err);
   if (!doc)
     return shim_refusef ("%s/config.json: invalid JSON at line %d: %s", bundle_path, err.line, err.text);

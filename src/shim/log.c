@@ -13,9 +13,10 @@ shim_errorf (int r, const char *fmt, ...)
   va_list ap;
   size_t n;
   va_start (ap, fmt);
-  vsnprintf (error_buf, sizeof error_buf, fmt,
-             ap); // NOLINT(clang-analyzer-valist.Uninitialized): ap is va_start()ed above; clang-tidy 14 reports this
-                  // only when log.c is not the first file of one invocation (stale state across TUs)
+  /* ap is va_start()ed above; clang-tidy 14 reports this only when log.c is
+   * not the first file of one invocation (stale state across TUs). */
+  // NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized)
+  vsnprintf (error_buf, sizeof error_buf, fmt, ap);
   va_end (ap);
   n = strlen (error_buf);
   snprintf (error_buf + n, sizeof error_buf - n, ": %s", strerror (-r));
@@ -27,9 +28,10 @@ shim_refusef (const char *fmt, ...)
 {
   va_list ap;
   va_start (ap, fmt);
-  vsnprintf (error_buf, sizeof error_buf, fmt,
-             ap); // NOLINT(clang-analyzer-valist.Uninitialized): ap is va_start()ed above; clang-tidy 14 reports this
-                  // only when log.c is not the first file of one invocation (stale state across TUs)
+  /* ap is va_start()ed above; clang-tidy 14 reports this only when log.c is
+   * not the first file of one invocation (stale state across TUs). */
+  // NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized)
+  vsnprintf (error_buf, sizeof error_buf, fmt, ap);
   va_end (ap);
   return -EINVAL;
 }
@@ -46,7 +48,8 @@ shim_warn (const char *fmt, ...)
   char buf[1024];
   va_list ap;
   va_start (ap, fmt);
-  vsnprintf (buf, sizeof buf, fmt, ap); // NOLINT(clang-analyzer-valist.Uninitialized): as above
+  // NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized): as above
+  vsnprintf (buf, sizeof buf, fmt, ap);
   va_end (ap);
   dprintf (STDERR_FILENO, "sysctr-shim: warning: %s\n", buf);
 }

@@ -254,8 +254,10 @@ child_main (struct child_args *a)
           child_fail (a->sync_fd);
         }
       if (pid == 0)
-        // NOLINTNEXTLINE(clang-analyzer-unix.Vfork): the child makes only syscalls and async-signal-safe string calls,
-        // and writes only its stack, errno and the LISTEN_PID slot (see payload_after_vfork)
+        /* The child makes only syscalls and async-signal-safe string calls,
+         * and writes only its stack, errno and the LISTEN_PID slot (see
+         * payload_after_vfork). */
+        // NOLINTNEXTLINE(clang-analyzer-unix.Vfork)
         payload_after_vfork (a);
       if (init_seal (a) < 0)
         {
@@ -575,8 +577,9 @@ main (int argc, char **argv)
   close (rootfs_fd);
   rootfs_fd = -1;
   close (bundle_fd);
-  bundle_fd = -1; // NOLINT(clang-analyzer-deadcode.DeadStores): read by its _cleanup_close_ handler, which clang 14's
-                  // analyzer does not model
+  /* read by its _cleanup_close_ handler, which clang 14's analyzer does
+   * not model */
+  bundle_fd = -1; // NOLINT(clang-analyzer-deadcode.DeadStores)
   exec_free (&exec);
   config_free (c);
   c = NULL;
