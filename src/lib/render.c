@@ -2,6 +2,8 @@
 
 #include "render.h"
 
+#include "cap-names.h"
+
 #include "context.h"
 #include "deploy.h"
 
@@ -18,50 +20,6 @@
 static const char *forced_names[] = {
   "DESTDIR",       "NAME",     "EXEC_START", "EXEC_STOP",  "EXEC_STARTPRE",
   "EXEC_STOPPOST", "HOST_UID", "HOST_GID",   "IMAGE_NAME", "IMAGE_ID",
-};
-
-static const char *all_caps[] = {
-  "CAP_CHOWN",
-  "CAP_DAC_OVERRIDE",
-  "CAP_DAC_READ_SEARCH",
-  "CAP_FOWNER",
-  "CAP_FSETID",
-  "CAP_KILL",
-  "CAP_SETGID",
-  "CAP_SETUID",
-  "CAP_SETPCAP",
-  "CAP_LINUX_IMMUTABLE",
-  "CAP_NET_BIND_SERVICE",
-  "CAP_NET_BROADCAST",
-  "CAP_NET_ADMIN",
-  "CAP_NET_RAW",
-  "CAP_IPC_LOCK",
-  "CAP_IPC_OWNER",
-  "CAP_SYS_MODULE",
-  "CAP_SYS_RAWIO",
-  "CAP_SYS_CHROOT",
-  "CAP_SYS_PTRACE",
-  "CAP_SYS_PACCT",
-  "CAP_SYS_ADMIN",
-  "CAP_SYS_BOOT",
-  "CAP_SYS_NICE",
-  "CAP_SYS_RESOURCE",
-  "CAP_SYS_TIME",
-  "CAP_SYS_TTY_CONFIG",
-  "CAP_MKNOD",
-  "CAP_LEASE",
-  "CAP_AUDIT_WRITE",
-  "CAP_AUDIT_CONTROL",
-  "CAP_SETFCAP",
-  "CAP_MAC_OVERRIDE",
-  "CAP_MAC_ADMIN",
-  "CAP_SYSLOG",
-  "CAP_WAKE_ALARM",
-  "CAP_BLOCK_SUSPEND",
-  "CAP_AUDIT_READ",
-  "CAP_PERFMON",
-  "CAP_BPF",
-  "CAP_CHECKPOINT_RESTORE",
 };
 
 /* What a container gets when its image says nothing: Docker's default set. */
@@ -219,8 +177,8 @@ static char *
 caps_list_value (void)
 {
   GString *s = g_string_new (NULL);
-  for (guint i = 0; i < G_N_ELEMENTS (all_caps); i++)
-    g_string_append_printf (s, "%s\"%s\"", i ? ", " : "", all_caps[i]);
+  for (guint i = 0; i < G_N_ELEMENTS (sysctr_cap_names); i++)
+    g_string_append_printf (s, "%s\"%s\"", i ? ", " : "", sysctr_cap_names[i]);
   return g_string_free (s, FALSE);
 }
 

@@ -6,6 +6,7 @@
  * requires the caps to be both permitted and inheritable), then no_new_privs.
  */
 #include "shim.h"
+#include "cap-names.h"
 
 #include <linux/capability.h>
 #include <stdio.h>
@@ -13,55 +14,11 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 
-static const char *const cap_names[] = {
-  "CAP_CHOWN",
-  "CAP_DAC_OVERRIDE",
-  "CAP_DAC_READ_SEARCH",
-  "CAP_FOWNER",
-  "CAP_FSETID",
-  "CAP_KILL",
-  "CAP_SETGID",
-  "CAP_SETUID",
-  "CAP_SETPCAP",
-  "CAP_LINUX_IMMUTABLE",
-  "CAP_NET_BIND_SERVICE",
-  "CAP_NET_BROADCAST",
-  "CAP_NET_ADMIN",
-  "CAP_NET_RAW",
-  "CAP_IPC_LOCK",
-  "CAP_IPC_OWNER",
-  "CAP_SYS_MODULE",
-  "CAP_SYS_RAWIO",
-  "CAP_SYS_CHROOT",
-  "CAP_SYS_PTRACE",
-  "CAP_SYS_PACCT",
-  "CAP_SYS_ADMIN",
-  "CAP_SYS_BOOT",
-  "CAP_SYS_NICE",
-  "CAP_SYS_RESOURCE",
-  "CAP_SYS_TIME",
-  "CAP_SYS_TTY_CONFIG",
-  "CAP_MKNOD",
-  "CAP_LEASE",
-  "CAP_AUDIT_WRITE",
-  "CAP_AUDIT_CONTROL",
-  "CAP_SETFCAP",
-  "CAP_MAC_OVERRIDE",
-  "CAP_MAC_ADMIN",
-  "CAP_SYSLOG",
-  "CAP_WAKE_ALARM",
-  "CAP_BLOCK_SUSPEND",
-  "CAP_AUDIT_READ",
-  "CAP_PERFMON",
-  "CAP_BPF",
-  "CAP_CHECKPOINT_RESTORE",
-};
-
 int
 cap_from_name (const char *name)
 {
-  for (size_t i = 0; i < sizeof cap_names / sizeof cap_names[0]; i++)
-    if (strcasecmp (cap_names[i], name) == 0 || strcasecmp (cap_names[i] + 4, name) == 0)
+  for (size_t i = 0; i < sizeof sysctr_cap_names / sizeof sysctr_cap_names[0]; i++)
+    if (strcasecmp (sysctr_cap_names[i], name) == 0 || strcasecmp (sysctr_cap_names[i] + 4, name) == 0)
       return (int) i;
   return -1;
 }
@@ -99,7 +56,8 @@ capset_sets (uint64_t eff, uint64_t perm, uint64_t inh)
 static const char *
 cap_name (int cap)
 {
-  return cap >= 0 && cap < (int) (sizeof cap_names / sizeof cap_names[0]) ? cap_names[cap] : "(unnamed capability)";
+  return cap >= 0 && cap < (int) (sizeof sysctr_cap_names / sizeof sysctr_cap_names[0]) ? sysctr_cap_names[cap]
+                                                                                        : "(unnamed capability)";
 }
 
 /* Returns 0, or -errno with the capability that could not be dropped. */
