@@ -31,6 +31,12 @@ run_sc() {
 	return 0
 }
 
+# tag_digest IMAGE TAG   the manifest digest TAG names in IMAGE's layout
+tag_digest() {
+	jq -r --arg t "$2" '.manifests[]|select(.annotations["org.opencontainers.image.ref.name"]==$t).digest' \
+		"$(image_layout "$1")/index.json"
+}
+
 tree_listing() {
 	( cd "$1" && find . -path ./var/lib/sysctr/repo -prune -o -printf '%p %y %m %s %l\n' | LC_ALL=C sort )
 }

@@ -24,9 +24,7 @@ mk() { # TAG DATA
 mk v1 one && mk v2 two || bail_out "cannot build images"
 umoci tag --image "$(image_layout app):v1" cur || bail_out "umoci tag"
 CUR=$(image_ref app cur)
-digest_of() { jq -r --arg t "$1" '.manifests[]|select(.annotations["org.opencontainers.image.ref.name"]==$t).digest' \
-	"$(image_layout app)/index.json"; }
-D1=$(digest_of v1) D2=$(digest_of v2)
+D1=$(tag_digest app v1) D2=$(tag_digest app v2)
 
 # template roots (copied with cp -a, which keeps the store's hardlinks)
 BASE=$TEST_TMPDIR/t-empty; mkdir -p "$BASE/etc"

@@ -26,9 +26,7 @@ head -c $((2 * 1024 * 1024)) /dev/urandom >"$TEST_TMPDIR/big"
 mk v1 one && mk v2 two || bail_out "cannot build images"
 umoci tag --image "$(image_layout app):v1" cur || bail_out "umoci tag"
 CUR=$(image_ref app cur)
-digest_of() { jq -r --arg t "$1" '.manifests[]|select(.annotations["org.opencontainers.image.ref.name"]==$t).digest' \
-	"$(image_layout app)/index.json"; }
-D1=$(digest_of v1) D2=$(digest_of v2)
+D1=$(tag_digest app v1) D2=$(tag_digest app v2)
 
 R=$TEST_TMPDIR/root; mkdir -p "$R/etc"
 C=$R/var/lib/sysctr/containers
