@@ -32,6 +32,14 @@ sysctr_context_new (const char *root, gboolean mutating, GError **error)
   ctx->root = g_canonicalize_filename (root ? root : "/", NULL);
   ctx->live = g_strcmp0 (ctx->root, "/") == 0;
 
+  /* The bare store keeps the images' file owners, and deployments,
+   * units and systemd are root's: say that, rather than EPERM later. */
+  if (mutating && geteuid () != 0)
+    {
+      sysctr_throw (error, SYSCTR_ERROR_INVALID, "this command changes %s%s and needs to run as root",
+                    ctx->live ? "" : ctx->root, SYSCTR_STATE_DIR);
+      return NULL;
+    }
   if (!sysctr_opendir_at (AT_FDCWD, ctx->root, FALSE, &ctx->root_dfd, error))
     return NULL;
 

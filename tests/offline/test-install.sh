@@ -351,4 +351,12 @@ sc "$R2" uninstall b2 >/dev/null 2>&1
 tree_listing "$R2" | diff "$TEST_TMPDIR/before" - >"$TEST_TMPDIR/diff"
 assert_eq "$(cat "$TEST_TMPDIR/diff")" "" "two containers sharing /etc dirs: after both uninstalls the root is as before"
 
+# without root: one line that says so, nothing written
+chmod 755 "$TEST_TMPDIR"
+R4=$TEST_TMPDIR/root4; mkdir -p "$R4"; chmod 755 "$R4"
+out=$(su nobody -s /bin/sh -c "'$SYSCTR' --root='$R4' install --system --name=nb '$BB'" 2>&1); rc=$?
+assert_eq "$rc" 1 "install as an unprivileged user fails"
+if one_line "$out" && [[ "$out" == *"needs to run as root"* ]]; then pass "  ... with one line saying it needs root"; else fail "  ... with one line saying it needs root"; diag "$out"; fi
+assert_eq "$(find "$R4" -mindepth 1 | wc -l)" 0 "  ... and writes nothing"
+
 done_testing
