@@ -145,21 +145,7 @@ ok "build the exit-3 busybox image" build_exit3_image exit3 latest &&
 step_done "images built and pushed"
 
 step "boot the throw-away systemd"
-# nspawn_boot gives up when `systemctl is-system-running` answers "offline":
-# that is what it says while /run/systemd/system does not exist yet
-# (sd_booted() false) very early in the boot, seen here under load.  Boot again then.
-boot_systemd() {
-	local try
-	for try in 1 2 3; do
-		nspawn_boot && return 0
-		[[ "$NSPAWN_STATE" == offline ]] || return 1
-		diag "nspawn_boot: state 'offline' early in boot (try $try); tearing down and booting again"
-		nspawn_teardown
-		cleanup_remove nspawn_teardown
-	done
-	return 1
-}
-boot_systemd || { fail_with_journal "boot nspawn systemd"; bail_out "no systemd"; }
+nspawn_boot || { fail_with_journal "boot nspawn systemd"; bail_out "no systemd"; }
 pass "nspawn systemd is up ($NSPAWN_STATE, ${NSPAWN_BOOT_MS} ms)"
 diag "TIME boot: ${NSPAWN_BOOT_MS} ms"
 
