@@ -30,7 +30,7 @@ SysctrContext *sysctr_context_new (const char *root, gboolean mutating, GError *
 gboolean sysctr_context_open_for_listing (const char *root, SysctrContext **out_ctx, GError **error);
 
 /* A path as seen when the tree boots: "/var/lib/sysctr/..." */
-#define SYSCTR_STATE_DIR "/var/lib/sysctr"
+/* SYSCTR_STATE_DIR ("/var/lib/sysctr") comes from config.h: the shim knows it too */
 #define SYSCTR_CONTAINERS_DIR SYSCTR_STATE_DIR "/containers"
 
 G_END_DECLS

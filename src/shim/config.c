@@ -63,6 +63,8 @@ config_free (struct shim_config *c)
   strv_free (c->readonly_paths);
   strv_free (c->sysctl_keys);
   strv_free (c->sysctl_values);
+  for (size_t i = 0; i < c->n_store; i++)
+    free (c->store_path[i]);
   free (c);
 }
 
@@ -427,7 +429,8 @@ data_option_allowed (const char *type, const char *opt)
 }
 
 static int
-parse_mount (json_t *m, size_t idx, int bundle_fd, const char *bundle_path, struct shim_mount *sm)
+parse_mount (const struct shim_config *c, json_t *m, size_t idx, int bundle_fd, const char *bundle_path,
+             struct shim_mount *sm)
 {
   static const char *const known[] = { "destination", "type", "source", "options", "uidMappings", "gidMappings", NULL };
   char what[64];
@@ -549,6 +552,8 @@ parse_mount (json_t *m, size_t idx, int bundle_fd, const char *bundle_path, stru
       if (fstat (sm->source_fd, &st) < 0)
         return shim_errorf (-errno, "config.json: %s: bind source %s", what, sm->source);
       sm->source_is_dir = S_ISDIR (st.st_mode);
+      if (!(sm->attr_set & MOUNT_ATTR_RDONLY) && (r = store_check_source (c, sm->source_fd, what)) < 0)
+        return r;
       close (sm->source_fd);
       sm->source_fd = -1;
       /* The child reopens it by path in its own mount namespace (open_tree
@@ -842,7 +847,7 @@ parse_document (json_t *doc, int bundle_fd, const char *bundle_path, struct shim
       json_array_foreach (v, i, e)
         {
           c->n_mounts = i + 1;
-          if ((r = parse_mount (e, i, bundle_fd, bundle_path, &c->mounts[i])) < 0)
+          if ((r = parse_mount (c, e, i, bundle_fd, bundle_path, &c->mounts[i])) < 0)
             return r;
         }
     }
@@ -867,7 +872,9 @@ parse_json (json_t *doc, int bundle_fd, const char *bundle_path, struct shim_con
   int r;
   if (!c)
     return shim_errorf (-ENOMEM, "config.json");
-  r = parse_document (doc, bundle_fd, bundle_path, c);
+  r = store_init (c, bundle_path);
+  if (r == 0)
+    r = parse_document (doc, bundle_fd, bundle_path, c);
   if (r < 0)
     {
       config_free (c);

@@ -267,6 +267,18 @@ child_main (struct child_args *a)
       init_run (pid, a->status_fd, c);
     }
   close (a->status_fd);
+  /* The payload is pid 1: nothing of the host's may be open when it sets its
+   * working directory, or a cwd of /proc/self/fd/N (an O_PATH fd of the
+   * bundle or the rootfs, in the host's mount namespace) would put it
+   * outside the container: CVE-2024-21626. The init path did this above. */
+  {
+    int r = close_other_fds (a->exec->n_listen_fds, a->sync_fd, a->sync_fd);
+    if (r < 0)
+      {
+        shim_errorf (r, "closing inherited fds");
+        child_fail (a->sync_fd);
+      }
+  }
   payload_exec (a);
 }
 
@@ -426,7 +438,7 @@ main (int argc, char **argv)
   _cleanup_close_ int sig_fd = -1;
   char *root_abs = NULL;
   struct shim_config *c = NULL;
-  struct shim_notify notify = { .listen_fd = -1, .dir_fd = -1, .upstream_fd = -1 };
+  struct shim_notify notify = { .listen_fd = -1, .dir_fd = -1, .upstream_fd = -1, .head = NULL };
   struct shim_exec exec = { 0 };
   struct child_args args = { 0 };
   int sync_fds[2] = { -1, -1 }, status_fds[2] = { -1, -1 };
@@ -588,23 +600,31 @@ main (int argc, char **argv)
 
   for (;;)
     {
-      struct pollfd pfd[2] = { { .fd = sig_fd, .events = POLLIN }, { .fd = notify.listen_fd, .events = POLLIN } };
+      bool want_write;
+      int timeout = notify_flush (&notify, &want_write);
+      struct pollfd pfd[3] = {
+        { .fd = sig_fd, .events = POLLIN },
+        { .fd = notify.listen_fd, .events = POLLIN },
+        { .fd = want_write ? notify.upstream_fd : -1, .events = POLLOUT },
+      };
       struct signalfd_siginfo si;
-      if (poll (pfd, notify.listen_fd >= 0 ? 2 : 1, -1) < 0)
+      if (poll (pfd, 3, timeout) < 0)
         {
           if (errno == EINTR)
             continue;
-          break;
+          shim_errorf (-errno, "poll");
+          shim_log_error ();
+          kill (pid, SIGKILL);
         }
       if (pfd[1].revents & POLLIN)
-        notify_relay (&notify);
+        notify_receive (&notify);
       while (read (sig_fd, &si, sizeof si) == sizeof si)
         {
-          if (si.ssi_signo != SIGCHLD)
-            {
-              kill (pid, (int) si.ssi_signo);
-              continue;
-            }
+          if (si.ssi_signo == SIGCHLD)
+            continue;
+          if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT || si.ssi_signo == SIGQUIT)
+            notify.stopping = true;
+          kill (pid, (int) si.ssi_signo);
         }
       if (waitpid (pid, &status, WNOHANG) == pid)
         break;
@@ -617,7 +637,11 @@ main (int argc, char **argv)
     if (read (status_fds[0], &payload_status, sizeof payload_status) == sizeof payload_status)
       status = payload_status;
   }
-  notify_relay (&notify);
+  notify_receive (&notify);
+  {
+    bool want_write;
+    (void) notify_flush (&notify, &want_write);
+  }
   notify_cleanup (&notify);
   die_like (status);
 

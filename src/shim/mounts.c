@@ -243,19 +243,29 @@ mount_fs_at (int root_fd, const char *dest, const char *type, char *const *data,
   return attach (mnt, dst, dest);
 }
 
+static int readonly_path (int root_fd, const char *path);
+
+/* @c: for a bind from the config (checked against the store), else NULL. */
 static int
-bind_host_path (int root_fd, const char *host_path, const char *dest, bool recursive, uint64_t set, uint64_t clr,
-                uint64_t propagation, bool propagation_rec)
+bind_host_path (const struct shim_config *c, int root_fd, const char *host_path, const char *dest, bool recursive,
+                uint64_t set, uint64_t clr, uint64_t propagation, bool propagation_rec)
 {
   _cleanup_close_ int src = -1;
   _cleanup_close_ int dst = -1;
   _cleanup_close_ int tree = -1;
+  bool writable = !(set & MOUNT_ATTR_RDONLY);
+  char what[256];
   struct stat st;
   int r;
 
   src = open (host_path, O_PATH | O_CLOEXEC);
   if (src < 0)
     return shim_errorf (-errno, "bind source %s", host_path);
+  snprintf (what, sizeof what, "bind source %s", host_path);
+  /* again, on what is opened now: the path may have changed since it was
+   * validated */
+  if (c && writable && (r = store_check_source (c, src, what)) < 0)
+    return r;
   if (fstat (src, &st) < 0)
     return shim_errorf (-errno, "bind source %s", host_path);
   if ((r = resolve_mountpoint (root_fd, dest, S_ISDIR (st.st_mode), &dst)) < 0)
@@ -271,6 +281,28 @@ bind_host_path (int root_fd, const char *host_path, const char *dest, bool recur
   /* Propagation can only be changed once the copy is in our namespace. */
   if (propagation && (r = set_attr (tree, propagation_rec, 0, 0, propagation, dest)) < 0)
     return r;
+  /* A granted writable bind of a parent of the state directory (/, /var):
+   * the store inside it stays read-only. */
+  if (c && writable && S_ISDIR (st.st_mode))
+    {
+      char link[64], real[4096], inner[4096];
+      ssize_t n;
+      snprintf (link, sizeof link, "/proc/self/fd/%d", src);
+      n = readlink (link, real, sizeof real - 1);
+      if (n <= 0)
+        return shim_errorf (n < 0 ? -errno : -EIO, "%s", what);
+      real[n] = '\0';
+      for (size_t i = 0; i < c->n_store; i++)
+        {
+          const char *rel = store_inside (c, real, i);
+          if (!rel)
+            continue;
+          if ((size_t) snprintf (inner, sizeof inner, "%s/%s", strcmp (dest, "/") ? dest : "", rel) >= sizeof inner)
+            return shim_errorf (-ENAMETOOLONG, "%s", what);
+          if ((r = readonly_path (root_fd, inner)) < 0)
+            return r;
+        }
+    }
   return 0;
 }
 
@@ -303,7 +335,8 @@ populate_dev (const struct shim_config *c, int root_fd)
     {
       snprintf (host, sizeof host, "/dev/%s", devices[i]);
       snprintf (dest, sizeof dest, "/dev/%s", devices[i]);
-      if ((r = bind_host_path (root_fd, host, dest, false, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, 0, 0, false)) < 0)
+      if ((r = bind_host_path (NULL, root_fd, host, dest, false, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, 0, 0, false))
+          < 0)
         return r;
     }
   for (size_t i = 0; i < sizeof links / sizeof links[0]; i++)
@@ -336,14 +369,19 @@ do_mount (const struct shim_config *c, int root_fd, const struct shim_mount *m)
   switch (m->kind)
     {
     case SHIM_MOUNT_BIND:
-      return bind_host_path (root_fd, m->source, m->destination, m->recursive, m->attr_set, m->attr_clr, m->propagation,
-                             m->propagation_rec);
+      return bind_host_path (c, root_fd, m->source, m->destination, m->recursive, m->attr_set, m->attr_clr,
+                             m->propagation, m->propagation_rec);
     case SHIM_MOUNT_CGROUP:
-      return bind_host_path (root_fd, "/sys/fs/cgroup", m->destination, true,
+      return bind_host_path (NULL, root_fd, "/sys/fs/cgroup", m->destination, true,
                              MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, 0, 0, false);
     case SHIM_MOUNT_FS:
       if (strcmp (m->type, "proc") == 0 || strcmp (m->type, "sysfs") == 0 || strcmp (m->type, "mqueue") == 0)
         attr |= MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
+      /* /dev is always nodev: a payload that could mknod there would reach
+       * the host's disks. The standard nodes (and linux.devices) are bind
+       * mounts of their own and keep working. */
+      if (strcmp (m->destination, "/dev") == 0)
+        attr |= MOUNT_ATTR_NODEV;
       /* /sys is read-only whatever the config says: it only restricts. */
       if (strcmp (m->type, "sysfs") == 0)
         attr |= MOUNT_ATTR_RDONLY;
@@ -453,7 +491,8 @@ mounts_setup (const struct shim_config *c, int rootfs_fd, const char *root_path,
   if (!has_dev)
     {
       static char *const dev_data[] = { "mode=0755", "size=65536k", NULL };
-      if ((r = mount_fs_at (tree, "/dev", "tmpfs", dev_data, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC)) < 0)
+      if ((r = mount_fs_at (tree, "/dev", "tmpfs", dev_data, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC))
+          < 0)
         return r;
       if ((r = populate_dev (c, tree)) < 0)
         return r;
@@ -472,7 +511,7 @@ mounts_setup (const struct shim_config *c, int rootfs_fd, const char *root_path,
             return r;
         }
       if ((r
-           = bind_host_path (tree, notify_dir, SHIM_NOTIFY_CONTAINER_DIR, false,
+           = bind_host_path (NULL, tree, notify_dir, SHIM_NOTIFY_CONTAINER_DIR, false,
                              MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, 0, 0, false))
           < 0)
         return r;

@@ -6,6 +6,10 @@
  * the unit's main pid, forwards an allow-list of messages to systemd itself,
  * so NotifyAccess=main units work and the container can never claim
  * MAINPID= or pass fds to systemd (Quadlet/conmon relay the same set).
+ *
+ * The relay never blocks: messages wait in a short queue until systemd's
+ * socket has room, a flood of STATUS= lines is coalesced to its latest, and
+ * EXTEND_TIMEOUT_USEC= is dropped once the unit is being stopped.
  */
 #include "shim.h"
 
@@ -16,6 +20,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 
 static const char *const allowed[]
     = { "READY=", "RELOADING=", "STOPPING=", "WATCHDOG=", "STATUS=", "ERRNO=", "EXTEND_TIMEOUT_USEC=" };
@@ -52,6 +57,19 @@ upstream_address (const char *path, struct sockaddr_un *sa, socklen_t *len)
 }
 
 static int
+upstream_connect (struct shim_notify *n)
+{
+  struct sockaddr_un up;
+  socklen_t up_len;
+  int r = upstream_address (n->upstream, &up, &up_len);
+  if (r < 0)
+    return r;
+  if (connect (n->upstream_fd, (struct sockaddr *) &up, up_len) < 0)
+    return negative_errno ();
+  return 0;
+}
+
+static int
 mkdir_p_0700 (const char *path)
 {
   if (mkdir (path, 0700) < 0 && errno != EEXIST)
@@ -76,6 +94,13 @@ notify_setup (struct shim_notify *n, const char *name, uid_t uid, gid_t gid)
   n->upstream_fd = socket (AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (n->upstream_fd < 0)
     return shim_errorf (-errno, "NOTIFY_SOCKET: socket");
+  /* connected, so POLLOUT says when systemd has room again; if it cannot
+   * be reached now, sending tries again */
+  if ((r = upstream_connect (n)) < 0)
+    {
+      errno = -r;
+      shim_warn ("NOTIFY_SOCKET=%s: %m", n->upstream);
+    }
 
   if ((r = mkdir_p_0700 ("/run/sysctr")) < 0 || (r = mkdir_p_0700 ("/run/sysctr/notify")) < 0)
     return shim_errorf (r, "creating /run/sysctr/notify");
@@ -123,47 +148,155 @@ notify_setup (struct shim_notify *n, const char *name, uid_t uid, gid_t gid)
   return 0;
 }
 
-/* Read every queued datagram and forward its allowed lines. */
-void
-notify_relay (struct shim_notify *n)
+/* Keeps the allowed lines of one datagram (EXTEND_TIMEOUT_USEC= not once
+ * the unit is stopping: a payload could otherwise hold "systemctl stop"
+ * forever). Returns the length written to @out (no trailing newline). */
+size_t
+notify_filter (const char *in, size_t len, bool stopping, char *out, bool *status_only)
 {
-  struct sockaddr_un up;
-  socklen_t up_len;
-  char in[4096 + 1], out[4096 + 1];
+  const char *p, *end = in + len;
+  size_t o = 0;
+  *status_only = true;
+  for (p = in; p < end;)
+    {
+      const char *nl = memchr (p, '\n', (size_t) (end - p));
+      size_t l = nl ? (size_t) (nl - p) : (size_t) (end - p);
+      if (l > 0 && notify_line_allowed (p, l) && !memchr (p, '\0', l)
+          && !(stopping && l >= 20 && memcmp (p, "EXTEND_TIMEOUT_USEC=", 20) == 0))
+        {
+          memcpy (out + o, p, l);
+          o += l;
+          out[o++] = '\n';
+          if (!(l >= 7 && memcmp (p, "STATUS=", 7) == 0))
+            *status_only = false;
+        }
+      p += l + 1;
+    }
+  return o ? o - 1 : 0;
+}
 
-  if (n->listen_fd < 0 || upstream_address (n->upstream, &up, &up_len) < 0)
+static uint64_t
+now_ms (void)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+}
+
+static void
+queue_drop_head (struct shim_notify *n)
+{
+  struct shim_notify_msg *m = n->head;
+  n->head = m->next;
+  if (!n->head)
+    n->tail = NULL;
+  n->queued--;
+  free (m);
+}
+
+/* A STATUS=-only message replaces a STATUS=-only one still waiting at the
+ * tail: a flood reaches systemd as its latest line, at most every
+ * SHIM_NOTIFY_STATUS_INTERVAL_MS. Other messages keep their order. */
+static void
+enqueue (struct shim_notify *n, const char *text, size_t len, bool status_only)
+{
+  struct shim_notify_msg *m;
+  if (status_only && n->tail && n->tail->status_only)
+    {
+      /* replace the tail in place: find its predecessor */
+      struct shim_notify_msg **pp = &n->head;
+      while (*pp != n->tail)
+        pp = &(*pp)->next;
+      free (n->tail);
+      *pp = NULL;
+      n->tail = NULL;
+      for (struct shim_notify_msg *q = n->head; q; q = q->next)
+        n->tail = q;
+      n->queued--;
+    }
+  if (n->queued >= SHIM_NOTIFY_QUEUE_MAX)
+    {
+      /* full of state changes the payload sent faster than systemd reads */
+      if (!n->dropped++)
+        shim_warn ("notify: systemd is not reading; dropping notifications");
+      return;
+    }
+  m = malloc (sizeof *m + len);
+  if (!m)
     return;
-  for (;;)
+  m->next = NULL;
+  m->status_only = status_only;
+  m->len = len;
+  memcpy (m->text, text, len);
+  if (n->tail)
+    n->tail->next = m;
+  else
+    n->head = m;
+  n->tail = m;
+  n->queued++;
+}
+
+void
+notify_receive (struct shim_notify *n)
+{
+  char in[4096 + 1], out[4096 + 1];
+  if (n->listen_fd < 0)
+    return;
+  /* bounded, so a flood cannot keep the shim from forwarding signals */
+  for (int i = 0; i < 256; i++)
     {
       /* MSG_CMSG_CLOEXEC and no control buffer: passed fds are discarded. */
       ssize_t len = recv (n->listen_fd, in, sizeof in - 1, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-      size_t o = 0;
-      const char *p, *end;
+      bool status_only;
+      size_t o;
       if (len < 0)
         {
           if (errno == EINTR)
             continue;
           return;
         }
-      end = in + len;
-      for (p = in; p < end;)
-        {
-          const char *nl = memchr (p, '\n', (size_t) (end - p));
-          size_t l = nl ? (size_t) (nl - p) : (size_t) (end - p);
-          if (l > 0 && notify_line_allowed (p, l) && !memchr (p, '\0', l))
-            {
-              memcpy (out + o, p, l);
-              o += l;
-              out[o++] = '\n';
-            }
-          p += l + 1;
-        }
-      if (o == 0)
-        continue;
-      o--; /* no trailing newline, as sd_notify sends it */
-      if (sendto (n->upstream_fd, out, o, MSG_NOSIGNAL, (struct sockaddr *) &up, up_len) < 0)
-        shim_warn ("relaying a notification to %s: %m", n->upstream);
+      o = notify_filter (in, (size_t) len, n->stopping, out, &status_only);
+      if (o > 0)
+        enqueue (n, out, o, status_only);
     }
+}
+
+int
+notify_flush (struct shim_notify *n, bool *want_write)
+{
+  *want_write = false;
+  while (n->head)
+    {
+      struct shim_notify_msg *m = n->head;
+      uint64_t t = now_ms ();
+      if (m->status_only && n->last_status_ms && t < n->last_status_ms + SHIM_NOTIFY_STATUS_INTERVAL_MS)
+        return (int) (n->last_status_ms + SHIM_NOTIFY_STATUS_INTERVAL_MS - t);
+      /* never blocking: a slow reader must not keep the shim from
+       * forwarding a stop signal */
+      if (send (n->upstream_fd, m->text, m->len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+        {
+          if (errno == EAGAIN || errno == EINTR)
+            {
+              *want_write = true;
+              return -1;
+            }
+          /* systemd re-executed: its socket is a new one */
+          if ((errno == ECONNREFUSED || errno == ENOTCONN || errno == EDESTADDRREQ || errno == ENOENT)
+              && !n->reconnected)
+            {
+              n->reconnected = true;
+              if (upstream_connect (n) == 0)
+                continue;
+            }
+          shim_warn ("relaying a notification to %s: %m", n->upstream);
+        }
+      else
+        n->reconnected = false;
+      if (m->status_only)
+        n->last_status_ms = t;
+      queue_drop_head (n);
+    }
+  return -1;
 }
 
 void
@@ -185,4 +318,6 @@ notify_cleanup (struct shim_notify *n)
   if (n->dir_fd >= 0)
     close (n->dir_fd);
   n->listen_fd = n->upstream_fd = n->dir_fd = -1;
+  while (n->head)
+    queue_drop_head (n);
 }

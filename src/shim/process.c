@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 
 static bool
 is_var (const char *entry, const char *name)
@@ -165,6 +166,21 @@ exec_payload (const struct shim_config *c, struct shim_exec *e, struct shim_step
       *err = (struct shim_step_error){ .what = "process.cwd", .arg = c->cwd ? c->cwd : "/", .num = -1 };
       return r;
     }
+  /* The kernel answers "(unreachable)..." for a directory outside our root:
+   * the working directory must be inside the container (CVE-2024-21626:
+   * a cwd reached through a leaked fd). The raw syscall, because glibc's
+   * getcwd() may allocate. */
+  {
+    char cwd[4096];
+    if (syscall (SYS_getcwd, cwd, sizeof cwd) < 0 || cwd[0] != '/')
+      {
+        *err = (struct shim_step_error){ .what = "process.cwd",
+                                         .arg = c->cwd ? c->cwd : "/",
+                                         .num = -1,
+                                         .hint = "the working directory is outside the container" };
+        return -EPERM;
+      }
+  }
 
   /* Socket-activated fds 3..3+N-1 pass through; anything else the shim
    * inherited must not (an fd leaked into a container is a way out: runc's

@@ -160,12 +160,24 @@ struct shim_config
   unsigned long rootfs_propagation;
 
   bool use_init;
+
+  /* The sysctr state directories this bundle may live in (store.c): never
+   * bound writable into a container. */
+  dev_t store_dev[2];
+  ino_t store_ino[2];
+  char *store_path[2];
+  size_t n_store;
 };
 
 /* config.c */
 int config_load (int bundle_fd, const char *bundle_path, struct shim_config **ret);
 int config_parse_string (const char *json, int bundle_fd, struct shim_config **ret);
 void config_free (struct shim_config *c);
+
+/* store.c */
+int store_init (struct shim_config *c, const char *bundle_abs);
+int store_check_source (const struct shim_config *c, int src_fd, const char *what);
+const char *store_inside (const struct shim_config *c, const char *src_path, size_t i);
 
 /* caps.c */
 int cap_from_name (const char *name);
@@ -177,20 +189,40 @@ int caps_restrict_init (int last_cap);
 int mounts_setup (const struct shim_config *c, int rootfs_fd, const char *root_path, const char *notify_dir);
 
 /* notify.c */
+#define SHIM_NOTIFY_QUEUE_MAX 64
+#define SHIM_NOTIFY_STATUS_INTERVAL_MS 100
+struct shim_notify_msg
+{
+  struct shim_notify_msg *next;
+  bool status_only;
+  size_t len;
+  char text[];
+};
 struct shim_notify
 {
   int listen_fd;   /* bound socket inside the private directory */
   int dir_fd;      /* O_PATH fd of the private directory */
-  int upstream_fd; /* unconnected socket used to send to NOTIFY_SOCKET */
+  int upstream_fd; /* socket connected to NOTIFY_SOCKET */
   char *dir_path;
   char *upstream; /* value of NOTIFY_SOCKET */
+  bool stopping;  /* a stop signal arrived: EXTEND_TIMEOUT_USEC= is dropped */
+  bool reconnected;
+  struct shim_notify_msg *head, *tail;
+  size_t queued;
+  unsigned dropped;
+  uint64_t last_status_ms;
 };
 #define SHIM_NOTIFY_CONTAINER_DIR "/run/sysctr/notify"
 #define SHIM_NOTIFY_CONTAINER_SOCKET SHIM_NOTIFY_CONTAINER_DIR "/notify"
 int notify_setup (struct shim_notify *n, const char *name, uid_t uid, gid_t gid);
-void notify_relay (struct shim_notify *n);
+/* Reads what the container sent into the queue. */
+void notify_receive (struct shim_notify *n);
+/* Sends what may be sent now. Returns the ms to wait before the next send
+ * (-1: none pending, or wait for POLLOUT when *want_write). */
+int notify_flush (struct shim_notify *n, bool *want_write);
 void notify_cleanup (struct shim_notify *n);
 bool notify_line_allowed (const char *line, size_t len);
+size_t notify_filter (const char *in, size_t len, bool stopping, char *out, bool *status_only);
 
 /* init.c */
 _Noreturn void init_run (pid_t payload, int status_fd, const struct shim_config *c);

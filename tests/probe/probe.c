@@ -15,6 +15,14 @@
  *   sysctr-probe unmask PATH       try to undo a masked path (umount, remount rw, bind over it)
  *   sysctr-probe fds               the open fds only
  *   sysctr-probe print TEXT...     print each TEXT as a line, then sleep (for the journal)
+ *   sysctr-probe mknod PATH MAJ MIN  make a char device node, then try to open it read-write
+ *   sysctr-probe cwd               getcwd(), then try to walk ".." out of the working directory
+ *                                  and create /sysctr-escape there
+ *   sysctr-probe syscalls          try syscalls the default seccomp filter denies, with harmless
+ *                                  arguments, and report the errno each one got
+ *   sysctr-probe notify-flood N MSG  send MSG N times as fast as possible, then sleep
+ *   sysctr-probe term-extend       on SIGTERM, notify "EXTEND_TIMEOUT_USEC=600000000" and
+ *                                  "STATUS=stopping", then exit 0 a moment later
  *   sysctr-probe true
  */
 #include <dirent.h>
@@ -23,8 +31,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -223,6 +233,8 @@ report (void)
   return 0;
 }
 
+static int notify_quiet;
+
 static int
 notify (int argc, char **argv)
 {
@@ -245,9 +257,13 @@ notify (int argc, char **argv)
   if (fd < 0 || sendto (fd, msg, o, 0, (struct sockaddr *) &sa, sizeof sa) < 0)
     {
       fprintf (stderr, "sysctr-probe: notify: %s\n", strerror (errno));
+      if (fd >= 0)
+        close (fd);
       return 1;
     }
-  puts ("notify=sent");
+  close (fd);
+  if (!notify_quiet)
+    puts ("notify=sent");
   return 0;
 }
 
@@ -294,6 +310,98 @@ init_fds (void)
 }
 
 /* Each way a payload could try to see under a masked path again. */
+static int
+do_mknod (const char *path, unsigned maj, unsigned min)
+{
+  int r = mknod (path, S_IFCHR | 0600, makedev (maj, min));
+  printf ("mknod=%s\n", errname (r < 0 ? errno : 0));
+  if (r == 0)
+    {
+      int fd = open (path, O_RDWR | O_CLOEXEC);
+      printf ("open=%s\n", errname (fd < 0 ? errno : 0));
+      if (fd >= 0)
+        close (fd);
+      unlink (path);
+    }
+  return 0;
+}
+
+/* CVE-2024-21626: a working directory that is an fd of the runtime's,
+ * in the host's mount namespace, leads out of the container by "..". */
+static int
+cwd_escape (void)
+{
+  char buf[4096];
+  long r = syscall (SYS_getcwd, buf, sizeof buf);
+  printf ("getcwd=%s\n", r < 0 ? errname (errno) : buf);
+  for (int i = 0; i < 16; i++)
+    if (chdir ("..") < 0)
+      break;
+  {
+    int fd = open ("sysctr-escape", O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    printf ("escape_write=%s\n", errname (fd < 0 ? errno : 0));
+    if (fd >= 0)
+      close (fd);
+  }
+  return 0;
+}
+
+static void
+try_syscall (const char *name, long nr, long a0, long a1, long a2)
+{
+  long r;
+  errno = 0;
+  r = syscall (nr, a0, a1, a2, 0, 0, 0);
+  printf ("syscall:%s=%s\n", name, r < 0 ? errname (errno) : "OK");
+}
+
+static int
+syscalls (void)
+{
+  /* arguments that fail harmlessly even if the call is allowed */
+  try_syscall ("getpid", SYS_getpid, 0, 0, 0);
+  try_syscall ("keyctl", SYS_keyctl, -1, 0, 0);
+  try_syscall ("add_key", SYS_add_key, 0, 0, 0);
+  try_syscall ("bpf", SYS_bpf, -1, 0, 0);
+  try_syscall ("kexec_load", SYS_kexec_load, 0, 0, 0);
+  try_syscall ("open_by_handle_at", SYS_open_by_handle_at, -1, 0, 0);
+  try_syscall ("userfaultfd", SYS_userfaultfd, -1, 0, 0);
+  try_syscall ("swapon", SYS_swapon, 0, 0, 0);
+  try_syscall ("perf_event_open", SYS_perf_event_open, 0, 0, 0);
+  try_syscall ("personality", SYS_personality, 0x0040000 /* ADDR_NO_RANDOMIZE */, 0, 0);
+  try_syscall ("vmsplice", SYS_vmsplice, -1, 0, 0);
+  {
+    int s = socket (AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, 9 /* NETLINK_AUDIT */);
+    printf ("syscall:socket_audit=%s\n", s < 0 ? errname (errno) : "OK");
+    if (s >= 0)
+      close (s);
+  }
+  return 0;
+}
+
+static volatile sig_atomic_t got_term;
+static void
+on_term (int sig)
+{
+  (void) sig;
+  got_term = 1;
+}
+
+static int
+term_extend (void)
+{
+  char *msgs[] = { "EXTEND_TIMEOUT_USEC=600000000", "STATUS=stopping" };
+  signal (SIGTERM, on_term);
+  puts ("term_extend=waiting");
+  fflush (stdout);
+  while (!got_term)
+    pause ();
+  notify (2, msgs);
+  fflush (stdout);
+  usleep (300 * 1000);
+  return 0;
+}
+
 static int
 unmask (const char *path)
 {
@@ -407,6 +515,25 @@ main (int argc, char **argv)
     return init_fds ();
   if (strcmp (cmd, "unmask") == 0 && argc > 2)
     return unmask (argv[2]);
+  if (strcmp (cmd, "mknod") == 0 && argc > 4)
+    return do_mknod (argv[2], (unsigned) atoi (argv[3]), (unsigned) atoi (argv[4]));
+  if (strcmp (cmd, "term-extend") == 0)
+    return term_extend ();
+  if (strcmp (cmd, "cwd") == 0)
+    return cwd_escape ();
+  if (strcmp (cmd, "syscalls") == 0)
+    return syscalls ();
+  if (strcmp (cmd, "notify-flood") == 0 && argc > 3)
+    {
+      int n = atoi (argv[2]), sent = 0;
+      notify_quiet = 1;
+      for (int i = 0; i < n; i++)
+        sent += notify (1, argv + 3) == 0;
+      printf ("flood_sent=%d\n", sent);
+      fflush (stdout);
+      sleep (3600);
+      return 0;
+    }
   if (strcmp (cmd, "fds") == 0)
     {
       fds_report ();
