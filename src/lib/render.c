@@ -22,12 +22,31 @@ static const char *forced_names[] = {
   "EXEC_STOPPOST", "HOST_UID", "HOST_GID",   "IMAGE_NAME", "IMAGE_ID",
 };
 
-/* What a container gets when its image says nothing: Docker's default set. */
-static const char *default_caps[] = {
-  "CAP_CHOWN",   "CAP_DAC_OVERRIDE", "CAP_FSETID",           "CAP_FOWNER",
-  "CAP_MKNOD",   "CAP_NET_RAW",      "CAP_SETGID",           "CAP_SETUID",
-  "CAP_SETFCAP", "CAP_SETPCAP",      "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT",
-  "CAP_KILL",    "CAP_AUDIT_WRITE",
+/* What a container gets when its image says nothing: podman's default set
+ * (no CAP_MKNOD, CAP_NET_RAW, CAP_AUDIT_WRITE). */
+const char *const sysctr_default_caps[] = {
+  "CAP_CHOWN",   "CAP_DAC_OVERRIDE", "CAP_FOWNER",  "CAP_FSETID", "CAP_KILL",       "CAP_NET_BIND_SERVICE",
+  "CAP_SETFCAP", "CAP_SETGID",       "CAP_SETPCAP", "CAP_SETUID", "CAP_SYS_CHROOT", NULL,
+};
+
+/* masked and read-only paths of a container granted nothing */
+const char *const sysctr_default_masked[] = {
+  "/proc/acpi",
+  "/proc/kcore",
+  "/proc/keys",
+  "/proc/latency_stats",
+  "/proc/timer_list",
+  "/proc/timer_stats",
+  "/proc/sched_debug",
+  "/proc/scsi",
+  "/sys/firmware",
+  "/sys/fs/selinux",
+  "/sys/dev/block",
+  "/sys/devices/virtual/powercap",
+  NULL,
+};
+const char *const sysctr_default_readonly[] = {
+  "/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger", NULL,
 };
 
 void
@@ -395,7 +414,7 @@ derive_config (const SysctrRenderInput *in, SysctrRendered *r, GError **error)
     }
   const char *cwd = sysctr_json_get_string (ic, "WorkingDir");
 
-  json_t *caps = str_array (default_caps, G_N_ELEMENTS (default_caps));
+  json_t *caps = str_array ((const char **) sysctr_default_caps, g_strv_length ((char **) sysctr_default_caps));
   json_t *process
       = json_pack ("{s:b, s:{s:I, s:I}, s:O, s:o, s:s, s:{s:O, s:O, s:O}, s:b}", "terminal", 0, "user", "uid",
                    (json_int_t) uid, "gid", (json_int_t) gid, "args", args, "env", env, "cwd", cwd && *cwd ? cwd : "/",
@@ -404,7 +423,8 @@ derive_config (const SysctrRenderInput *in, SysctrRendered *r, GError **error)
 
   json_t *mounts = json_array ();
   json_array_append_new (mounts, mount_obj ("/proc", "proc", "proc", "nosuid,noexec,nodev"));
-  json_array_append_new (mounts, mount_obj ("/dev", "tmpfs", "tmpfs", "nosuid,strictatime,mode=755,size=65536k"));
+  json_array_append_new (mounts,
+                         mount_obj ("/dev", "tmpfs", "tmpfs", "nosuid,nodev,noexec,strictatime,mode=755,size=65536k"));
   json_array_append_new (
       mounts, mount_obj ("/dev/pts", "devpts", "devpts", "nosuid,noexec,newinstance,ptmxmode=0666,mode=0620"));
   json_array_append_new (mounts, mount_obj ("/dev/shm", "tmpfs", "shm", "nosuid,noexec,nodev,mode=1777,size=65536k"));
@@ -429,13 +449,20 @@ derive_config (const SysctrRenderInput *in, SysctrRendered *r, GError **error)
   else if (net && strcmp (net, "host") != 0)
     warn (r, "label org.sysctr.network=%s is not host or private; using the host network", net);
 
-  const char *masked[]
-      = { "/proc/acpi",        "/proc/kcore",       "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
-          "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware" };
-  const char *ro[] = { "/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger" };
-  json_t *linux_
-      = json_pack ("{s:o, s:o, s:o}", "namespaces", ns, "maskedPaths", str_array (masked, G_N_ELEMENTS (masked)),
-                   "readonlyPaths", str_array (ro, G_N_ELEMENTS (ro)));
+  json_t *seccomp = sysctr_default_seccomp (in->image->platform, error);
+  if (seccomp == NULL)
+    {
+      json_decref (ns);
+      json_decref (mounts);
+      json_decref (process);
+      return NULL;
+    }
+  json_t *linux_ = json_pack (
+      "{s:o, s:o, s:o, s:o}", "namespaces", ns, "maskedPaths",
+      str_array ((const char **) sysctr_default_masked, g_strv_length ((char **) sysctr_default_masked)),
+      "readonlyPaths",
+      str_array ((const char **) sysctr_default_readonly, g_strv_length ((char **) sysctr_default_readonly)), "seccomp",
+      seccomp);
   json_t *config
       = json_pack ("{s:s, s:o, s:{s:s, s:b}, s:s, s:o, s:o}", "ociVersion", "1.0.2", "process", process, "root", "path",
                    "rootfs", "readonly", 1, "hostname", in->name, "mounts", mounts, "linux", linux_);
@@ -443,6 +470,50 @@ derive_config (const SysctrRenderInput *in, SysctrRendered *r, GError **error)
   if (init && strcmp (init, "false") == 0)
     json_object_set_new (config, "annotations", json_pack ("{s:s}", "org.sysctr.init", "false"));
   return config;
+}
+
+/* data/seccomp.json, for the architecture the image is for (its
+ * compatible 32-bit ABIs too: a call through them is filtered by the same
+ * list instead of killing the process). */
+json_t *
+sysctr_default_seccomp (const char *platform, GError **error)
+{
+  const char *dir = g_getenv ("SYSCTR_DATA_DIR");
+  g_autofree char *path = g_build_filename (dir ? dir : SYSCTR_DATADIR, "seccomp.json", NULL);
+  g_autofree char *data = NULL;
+  gsize len = 0;
+  if (!sysctr_read_file_at (AT_FDCWD, path, MAX_TEMPLATE_SIZE, &data, &len, error))
+    {
+      sysctr_prefix_error (error, "default seccomp profile");
+      return NULL;
+    }
+  json_t *profile = sysctr_json_parse (data, len, path, error);
+  if (profile == NULL)
+    return NULL;
+  static const struct
+  {
+    const char *arch;
+    const char *scmp[3];
+  } arches[] = {
+    { "amd64", { "SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32" } },
+    { "386", { "SCMP_ARCH_X86" } },
+    { "arm64", { "SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM" } },
+    { "arm", { "SCMP_ARCH_ARM" } },
+    { "ppc64le", { "SCMP_ARCH_PPC64LE" } },
+    { "s390x", { "SCMP_ARCH_S390X", "SCMP_ARCH_S390" } },
+    { "riscv64", { "SCMP_ARCH_RISCV64" } },
+  };
+  g_auto (GStrv) parts = g_strsplit (platform ? platform : "", "/", 3);
+  const char *arch = parts[0] && parts[1] ? parts[1] : "";
+  for (guint i = 0; i < G_N_ELEMENTS (arches); i++)
+    if (strcmp (arches[i].arch, arch) == 0)
+      {
+        json_t *a = json_array ();
+        for (guint k = 0; k < G_N_ELEMENTS (arches[i].scmp) && arches[i].scmp[k]; k++)
+          json_array_append_new (a, json_string (arches[i].scmp[k]));
+        json_object_set_new (profile, "architectures", a);
+      }
+  return profile;
 }
 
 static gboolean
@@ -672,6 +743,13 @@ finish_unit (const SysctrRenderInput *in, SysctrRendered *r, const char *rendere
     }
   if (ok)
     {
+      /* Device access is closed to what a container granted nothing uses:
+       * the standard nodes (systemd's "closed" set) and its own ptys. The
+       * container stays in this unit's cgroup, so systemd enforces it where
+       * the devices controller is writable. First in the section, so that a
+       * granted template line can open it further. */
+      if (is_service)
+        add_to_section (unit, "Service", "DevicePolicy=closed\nDeviceAllow=char-pts rw\n");
       if (unit_lines->len)
         add_to_section (unit, "Unit", unit_lines->str);
       if (install_lines->len)

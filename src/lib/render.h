@@ -47,6 +47,13 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (SysctrRendered, sysctr_rendered_free)
 
 SysctrRendered *sysctr_render (const SysctrRenderInput *in, GError **error);
 
+/* What a container granted nothing gets (NULL-terminated). */
+extern const char *const sysctr_default_caps[];
+extern const char *const sysctr_default_masked[];
+extern const char *const sysctr_default_readonly[];
+/* The default seccomp profile for an image of @platform ("os/arch[/variant]"). */
+json_t *sysctr_default_seccomp (const char *platform, GError **error);
+
 /* The default runtime command lines */
 char *sysctr_runtime_resolve (const char *runtime, const char *shim_path, GError **error);
 

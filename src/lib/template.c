@@ -67,6 +67,16 @@ sysctr_template_variables (const char *text)
   return out;
 }
 
+gboolean
+sysctr_template_value_is_command (const char *name)
+{
+  static const char *const names[] = { "EXEC_START", "EXEC_STOP", "EXEC_STARTPRE", "EXEC_STOPPOST" };
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+    if (strcmp (name, names[i]) == 0)
+      return TRUE;
+  return FALSE;
+}
+
 static gboolean
 check_printable (const char *value, const char *name, const char *what, GError **error)
 {
@@ -81,32 +91,86 @@ check_printable (const char *value, const char *name, const char *what, GError *
   return TRUE;
 }
 
+/* The directive a position in a unit file belongs to, read as systemd
+ * reads it: a logical line is physical lines joined where one ends in an
+ * unescaped backslash; leading whitespace is dropped; the key runs to '='
+ * or whitespace ("Key = value" is the same directive as "Key=value").
+ * Writes the key (empty for a comment, section header or no '=') and where
+ * the value starts. */
+static void
+unit_directive_at (const char *text, const char *at, char *key, gsize key_size, const char **value_start)
+{
+  const char *line = at;
+  /* back to the start of this physical line, then over continued ones */
+  while (line > text && line[-1] != '\n')
+    line--;
+  while (line > text)
+    {
+      const char *prev_end = line - 1; /* the '\n' */
+      const char *prev = prev_end;
+      while (prev > text && prev[-1] != '\n')
+        prev--;
+      gsize bs = 0;
+      for (const char *q = prev_end; q > prev && q[-1] == '\\'; q--)
+        bs++;
+      if (bs % 2 == 0)
+        break;
+      line = prev;
+    }
+  while (line < at && (*line == ' ' || *line == '\t'))
+    line++;
+  key[0] = '\0';
+  *value_start = at;
+  if (*line == '#' || *line == ';' || *line == '[')
+    return;
+  const char *k = line;
+  while (k < at && *k != '=' && *k != ' ' && *k != '\t')
+    k++;
+  const char *eq = k;
+  while (eq < at && (*eq == ' ' || *eq == '\t'))
+    eq++;
+  if (eq >= at || *eq != '=')
+    return;
+  gsize n = MIN ((gsize) (k - line), key_size - 1);
+  memcpy (key, line, n);
+  key[n] = '\0';
+  *value_start = eq + 1;
+}
+
 /* Unit files: systemd expands %-specifiers everywhere and $VAR in Exec*=
- * lines, and joins lines ending in '\'. A value is kept literal. */
+ * lines, and joins lines ending in '\'. A value is kept literal, and
+ * cannot add an argument (Exec*=) or an assignment (Environment=). */
 static gboolean
-append_unit (GString *out, const char *value, const char *line_start, const char *at, const char *name,
-             const char *what, GError **error)
+append_unit (GString *out, const char *value, const char *text, const char *at, const char *name, const char *what,
+             GError **error)
 {
   if (!check_printable (value, name, what, error))
     return FALSE;
-  gboolean exec_line = g_str_has_prefix (line_start, "Exec");
+  char key[64];
+  const char *value_start;
+  unit_directive_at (text, at, key, sizeof key, &value_start);
+  gboolean exec_line = g_str_has_prefix (key, "Exec");
   /* Environment= takes whitespace-separated assignments: outside quotes a
    * space would add a variable (LD_PRELOAD=... for ExecStartPre=), a quote
-   * would change the quoting. */
-  gboolean env_line = g_str_has_prefix (line_start, "Environment=");
+   * would change the quoting. Exec*= lines split arguments the same way. */
+  gboolean split_line = exec_line || strcmp (key, "Environment") == 0;
+  /* sysctr's own command lines (EXEC_START: the shim and its arguments)
+   * are meant to be whole argument lists */
+  if (g_str_has_prefix (name, "EXEC_") && sysctr_template_value_is_command (name))
+    split_line = FALSE;
   gboolean quoted = FALSE;
-  for (const char *q = line_start; q < at; q++)
+  for (const char *q = value_start; q < at; q++)
     if (*q == '\\' && q + 1 < at)
       q++;
     else if (*q == '"')
       quoted = !quoted;
   for (const char *p = value; *p; p++)
     {
-      if (env_line && ((!quoted && g_ascii_isspace (*p)) || *p == '"' || *p == '\''))
-        return sysctr_throw (
-            error, SYSCTR_ERROR_INVALID,
-            "%s: value of %s contains %s, which would add or change an Environment= assignment; refused", what, name,
-            g_ascii_isspace (*p) ? "a space" : "a quote");
+      if (split_line && ((!quoted && g_ascii_isspace (*p)) || *p == '"' || *p == '\''))
+        return sysctr_throw (error, SYSCTR_ERROR_INVALID,
+                             "%s: value of %s contains %s, which would add or change %s; refused", what, name,
+                             g_ascii_isspace (*p) ? "a space" : "a quote",
+                             exec_line ? "an argument of the command line" : "an Environment= assignment");
       switch (*p)
         {
         case '%':
@@ -118,13 +182,11 @@ append_unit (GString *out, const char *value, const char *line_start, const char
         case '$':
           g_string_append (out, exec_line ? "$$" : "$");
           break;
-        case '"':
-        case '\'':
         case ';':
           if (exec_line)
             return sysctr_throw (error, SYSCTR_ERROR_INVALID,
-                                 "%s: value of %s contains %c, which would change the command line; refused", what,
-                                 name, *p);
+                                 "%s: value of %s contains ;, which would change the command line; refused", what,
+                                 name);
           g_string_append_c (out, *p);
           break;
         default:
@@ -211,12 +273,9 @@ sysctr_template_render (const char *text, SysctrTemplateKind kind, GHashTable *v
   gboolean in_string = FALSE;           /* JSON */
   GString *stack = g_string_new (NULL); /* JSON containers: '[' or '{' */
   gboolean ok = TRUE;
-  const char *line_start = text;
 
   for (const char *p = text; *p && ok; p++)
     {
-      if (*p == '\n')
-        line_start = p + 1;
       if (kind == SYSCTR_TEMPLATE_JSON)
         {
           if (in_string && *p == '\\' && p[1])
@@ -267,7 +326,7 @@ sysctr_template_render (const char *text, SysctrTemplateKind kind, GHashTable *v
             g_string_append (out, value);
           break;
         case SYSCTR_TEMPLATE_UNIT:
-          ok = append_unit (out, value, line_start, p - (n - 1), name, what, error);
+          ok = append_unit (out, value, text, p - (n - 1), name, what, error);
           break;
         case SYSCTR_TEMPLATE_TMPFILES:
           ok = append_tmpfiles (out, value, name, what, error);

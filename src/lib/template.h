@@ -23,6 +23,10 @@ char *sysctr_template_render (const char *template_text, SysctrTemplateKind kind
 /* Whether @name is a valid variable name: [A-Za-z_][A-Za-z0-9_]* */
 gboolean sysctr_template_name_valid (const char *name);
 
+/* The forced variables that hold sysctr's own command lines (whole
+ * argument lists, never --set or image values). */
+gboolean sysctr_template_value_is_command (const char *name);
+
 /* Variables a template references, in order of first use. */
 GPtrArray *sysctr_template_variables (const char *template_text);
 

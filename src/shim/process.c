@@ -10,6 +10,7 @@
 
 #include <fcntl.h>
 #include <linux/close_range.h>
+#include <linux/seccomp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -151,6 +152,15 @@ exec_search (char **argv, char **envp)
   return -saved;
 }
 
+/* One syscall on a program built before clone(): safe in the vfork()ed child. */
+static int
+seccomp_load (const struct shim_seccomp *sc)
+{
+  if (syscall (SYS_seccomp, SECCOMP_SET_MODE_FILTER, sc->flags, &sc->prog) < 0)
+    return negative_errno ();
+  return 0;
+}
+
 int
 exec_payload (const struct shim_config *c, struct shim_exec *e, struct shim_step_error *err)
 {
@@ -207,8 +217,21 @@ exec_payload (const struct shim_config *c, struct shim_exec *e, struct shim_step
   if (e->listen_pid_slot)
     format_ulong (e->listen_pid_slot + strlen ("LISTEN_PID="), (unsigned long) getpid ());
 
+  /* Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: before the
+   * capabilities are dropped (the filter must then allow what caps_apply
+   * calls). With it, as late as possible (runc orders it the same way). */
+  if (c->seccomp && !c->no_new_privileges && (r = seccomp_load (c->seccomp)) < 0)
+    {
+      *err = (struct shim_step_error){ .what = "loading the seccomp filter", .num = -1 };
+      return r;
+    }
   if ((r = caps_apply (c, e->last_cap, err)) < 0)
     return r;
+  if (c->seccomp && c->no_new_privileges && (r = seccomp_load (c->seccomp)) < 0)
+    {
+      *err = (struct shim_step_error){ .what = "loading the seccomp filter", .num = -1 };
+      return r;
+    }
 
   sigemptyset (&none);
   sigprocmask (SIG_SETMASK, &none, NULL);

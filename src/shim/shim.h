@@ -7,6 +7,7 @@
 #pragma once
 
 #include <errno.h>
+#include <linux/filter.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -117,6 +118,14 @@ struct shim_rlimit
   uint64_t soft, hard;
 };
 
+struct shim_seccomp
+{
+  char *key;              /* the profile as canonical JSON: what the cache is keyed on */
+  struct json_t *profile; /* linux.seccomp */
+  unsigned flags;         /* SECCOMP_FILTER_FLAG_* */
+  struct sock_fprog prog; /* filled by seccomp_compile() or seccomp_cache_load() */
+};
+
 struct shim_config
 {
   /* process */
@@ -160,6 +169,7 @@ struct shim_config
   unsigned long rootfs_propagation;
 
   bool use_init;
+  struct shim_seccomp *seccomp; /* NULL: no filter */
 
   /* The sysctr state directories this bundle may live in (store.c): never
    * bound writable into a container. */
@@ -173,6 +183,16 @@ struct shim_config
 int config_load (int bundle_fd, const char *bundle_path, struct shim_config **ret);
 int config_parse_string (const char *json, int bundle_fd, struct shim_config **ret);
 void config_free (struct shim_config *c);
+/* --check mode (main.c): @root_fd, or -1, is the tree bind sources resolve in */
+void config_set_check (int root_fd);
+
+/* seccomp.c */
+int seccomp_parse (struct json_t *profile, struct shim_seccomp **ret);
+void seccomp_free (struct shim_seccomp *sc);
+int seccomp_compile (struct shim_seccomp *sc);
+/* 1: the bundle's seccomp.bpf matches this profile and was loaded; 0: not */
+int seccomp_cache_load (struct shim_seccomp *sc, int bundle_fd);
+int seccomp_cache_write (const struct shim_seccomp *sc, int bundle_fd);
 
 /* store.c */
 int store_init (struct shim_config *c, const char *bundle_abs);

@@ -82,6 +82,39 @@ test_unit_values (void)
       g_autofree char *o = render (tmpl, SYSCTR_TEMPLATE_UNIT, v, &e);
       g_assert_null (o);
     }
+  /* systemd strips indentation and reads "Key = value": the directive, not
+   * the column, decides how a value is escaped (before: an indented
+   * Environment= took a space that added LD_PRELOAD=) */
+  const struct
+  {
+    const char *tmpl, *value, *why;
+  } split[] = {
+    { "[Service]\n  Environment=G=$G\n", "hi LD_PRELOAD=/x.so", "a space" },
+    { "[Service]\n\tEnvironment = G=$G\n", "hi LD_PRELOAD=/x.so", "a space" },
+    { "[Service]\n  ExecStartPre=/bin/echo \"$G\"\n", "a\" \"b", "a quote" },
+    { "[Service]\nExecStartPre = /bin/echo $G\n", "a -rf /", "a space" },
+    { "[Service]\nExecStartPre=/bin/echo \\\n  $G\n", "a b", "a space" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (split); i++)
+    {
+      g_autoptr (GHashTable) v = values ("G", split[i].value, NULL);
+      g_autoptr (GError) e = NULL;
+      g_autofree char *o = render (split[i].tmpl, SYSCTR_TEMPLATE_UNIT, v, &e);
+      g_assert_null (o);
+      g_assert_nonnull (strstr (e->message, split[i].why));
+    }
+  /* inside quotes a space stays in its argument; Description= takes anything */
+  g_autoptr (GHashTable) sv = values ("G", "hello world", NULL);
+  g_autoptr (GError) se = NULL;
+  g_autofree char *so = render ("[Service]\n  Environment=\"G=$G\"\n  Description=$G\n", SYSCTR_TEMPLATE_UNIT, sv, &se);
+  g_assert_no_error (se);
+  g_assert_cmpstr (so, ==, "[Service]\n  Environment=\"G=hello world\"\n  Description=hello world\n");
+  /* sysctr's own command line is a whole argument list */
+  g_autoptr (GHashTable) ev = values ("EXEC_START", "/usr/libexec/sysctr/sysctr-shim --bundle=/b --name=n", NULL);
+  g_autoptr (GError) ee = NULL;
+  g_autofree char *eo = render ("[Service]\nExecStart=$EXEC_START\n", SYSCTR_TEMPLATE_UNIT, ev, &ee);
+  g_assert_no_error (ee);
+
   g_autofree char *huge = g_strnfill (10000, 'x');
   g_autoptr (GHashTable) hv = values ("D", huge, "ARG", "x", NULL);
   g_autoptr (GError) he = NULL;
