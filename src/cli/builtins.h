@@ -3,6 +3,7 @@
 
 #include <glib.h>
 
+#include "install.h"
 #include "registry.h"
 
 G_BEGIN_DECLS
@@ -30,6 +31,10 @@ gboolean sysctr_parse_options (GOptionContext *context, const GOptionEntry *entr
 void sysctr_add_pull_options (GOptionContext *context);
 gboolean sysctr_pull_options_given (void);
 gboolean sysctr_pull_options_from_cli (SysctrPullOptions *opts, GError **error);
+
+/* --privileged and --allow=NAME[,NAME…], shared by install and update. */
+void sysctr_add_grant_options (GOptionContext *context);
+gboolean sysctr_grant_options_from_cli (SysctrGrantOptions *opts, GError **error);
 
 /* --tls-verify=BOOL */
 gboolean sysctr_parse_bool (const char *value, const char *option, gboolean *out, GError **error);

@@ -5,6 +5,7 @@
 #include "builtins.h"
 #include "context.h"
 #include "install.h"
+#include "privileges.h"
 #include "render.h"
 
 static gboolean opt_system;
@@ -22,15 +23,48 @@ static GOptionEntry entries[] = {
   { NULL },
 };
 
+static gboolean grant_privileged;
+static char **grant_allow;
+
+static GOptionEntry grant_entries[] = {
+  { "privileged", 0, 0, G_OPTION_ARG_NONE, &grant_privileged, "Grant whatever privileges this image asks for", NULL },
+  { "allow", 0, 0, G_OPTION_ARG_STRING_ARRAY, &grant_allow,
+    "Grant these privileges (host-exec, host-files, host-mounts, host-namespaces, capabilities, devices, unconfined, "
+    "unit-deps)",
+    "NAME[,NAME…]" },
+  { NULL },
+};
+
+void
+sysctr_add_grant_options (GOptionContext *context)
+{
+  g_option_context_add_main_entries (context, grant_entries, NULL);
+}
+
+gboolean
+sysctr_grant_options_from_cli (SysctrGrantOptions *opts, GError **error)
+{
+  opts->allow = 0;
+  opts->privileged = grant_privileged;
+  for (char **a = grant_allow; a && *a; a++)
+    if (!sysctr_privileges_parse (*a, &opts->allow, error))
+      return FALSE;
+  return TRUE;
+}
+
 gboolean
 sysctr_builtin_install (int argc, char **argv, const SysctrGlobals *globals, GError **error)
 {
   g_autoptr (GOptionContext) context = g_option_context_new ("IMAGE - install an image as a system container");
   sysctr_add_pull_options (context);
+  sysctr_add_grant_options (context);
   if (!sysctr_parse_options (context, entries, &argc, &argv, error))
     return FALSE;
   if (argc != 2)
     return sysctr_throw (error, SYSCTR_ERROR_INVALID, "usage: sysctr install --system [OPTION…] IMAGE");
+  SysctrGrantOptions grant;
+  if (!sysctr_grant_options_from_cli (&grant, error))
+    return FALSE;
   if (!opt_system)
     return sysctr_throw (error, SYSCTR_ERROR_INVALID,
                          "usage: sysctr install --system IMAGE (only system containers are supported)");
@@ -54,6 +88,7 @@ sysctr_builtin_install (int argc, char **argv, const SysctrGlobals *globals, GEr
         .runtime = opt_runtime,
         .now = opt_now,
         .pull = &pull,
+        .grant = grant,
       };
       ok = sysctr_install (ctx, &opts, error);
     }

@@ -19,7 +19,9 @@ sysctr_container_read_info (SysctrContext *ctx, const char *slot, json_t **out_i
   json_t *info = sysctr_json_parse (data, len, path, error);
   if (info == NULL)
     return FALSE;
-  if (!json_is_object (info) || json_integer_value (json_object_get (info, "format")) != SYSCTR_INFO_FORMAT)
+  /* format 1 had no "privileges": read as granted nothing */
+  json_int_t format = json_integer_value (json_object_get (info, "format"));
+  if (!json_is_object (info) || format < 1 || format > SYSCTR_INFO_FORMAT)
     {
       json_decref (info);
       return sysctr_throw (error, SYSCTR_ERROR_FAILED, "%s: unknown format", path);

@@ -6,7 +6,7 @@
 
 G_BEGIN_DECLS
 
-#define SYSCTR_INFO_FORMAT 1
+#define SYSCTR_INFO_FORMAT 2
 
 /* Adds the manifest digests and layer digests every slot of every
  * container uses; @out_names gets the container names (may be NULL). */

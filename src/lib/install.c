@@ -4,6 +4,7 @@
 
 #include "containers.h"
 #include "deploy.h"
+#include "privileges.h"
 #include "pull.h"
 #include "reference.h"
 #include "render.h"
@@ -306,13 +307,23 @@ other_slot (const char *name, const char *slot)
  * only once it is complete (info.json written last): until then the old
  * content of @slot, the rollback target, stays as it was, and a failed
  * render or a full disk lose nothing. */
+/* What a new deployment may be granted: the grant of the running one (an
+ * update) plus what this command line grants. */
+typedef struct
+{
+  json_t *previous; /* NULL at install */
+  SysctrGrantOptions options;
+} GrantRequest;
+
 static gboolean write_deployment_into (SysctrContext *ctx, const char *name, const char *slot, int slot_dfd,
                                        const SysctrImage *image, GHashTable *set, GHashTable *previous,
-                                       const char *runtime, json_t *pull_json, json_t **out_info, GError **error);
+                                       const char *runtime, json_t *pull_json, const GrantRequest *grant,
+                                       json_t **out_info, GError **error);
 
 static gboolean
 write_deployment (SysctrContext *ctx, const char *name, const char *slot, const SysctrImage *image, GHashTable *set,
-                  GHashTable *previous, const char *runtime, json_t *pull_json, json_t **out_info, GError **error)
+                  GHashTable *previous, const char *runtime, json_t *pull_json, const GrantRequest *grant,
+                  json_t **out_info, GError **error)
 {
   g_autofree char *staging = g_strdup_printf ("containers/.%s.staging", slot);
   g_autofree char *slot_rel = g_strdup_printf ("containers/%s", slot);
@@ -324,7 +335,7 @@ write_deployment (SysctrContext *ctx, const char *name, const char *slot, const 
   {
     sysctr_autofd int slot_dfd = -1;
     ok = sysctr_opendir_at (ctx->state_dfd, staging, FALSE, &slot_dfd, error)
-         && write_deployment_into (ctx, name, slot, slot_dfd, image, set, previous, runtime, pull_json, out_info,
+         && write_deployment_into (ctx, name, slot, slot_dfd, image, set, previous, runtime, pull_json, grant, out_info,
                                    error);
   }
   if (ok)
@@ -339,10 +350,107 @@ write_deployment (SysctrContext *ctx, const char *name, const char *slot, const 
   return ok;
 }
 
+/* Units of the installed containers (their active deployments): ordering
+ * against them or depending on them asks for nothing. */
+static GHashTable *
+sysctr_units_table (SysctrContext *ctx)
+{
+  GHashTable *t = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autoptr (GPtrArray) names = NULL;
+  if (!sysctr_containers_list (ctx, &names, NULL))
+    return t;
+  for (guint i = 0; i < names->len; i++)
+    {
+      g_autofree char *slot = NULL;
+      g_autoptr (json_t) info = NULL;
+      if (!sysctr_container_active_slot (ctx, names->pdata[i], &slot, NULL) || slot == NULL
+          || !sysctr_container_read_info (ctx, slot, &info, NULL))
+        continue;
+      size_t k;
+      json_t *u;
+      json_array_foreach (json_object_get (info, "units"), k, u)
+        if (json_is_string (u))
+          g_hash_table_add (t, g_strdup (json_string_value (u)));
+    }
+  return t;
+}
+
+/* Shows what the image asks for; fails (naming the flags that would
+ * grant it) when the grant does not cover it. *out_grant: what the new
+ * deployment is granted. */
+static gboolean
+check_grant (const char *name, const SysctrImage *image, json_t *asks, const GrantRequest *req, json_t **out_grant,
+             GError **error)
+{
+  g_autoptr (json_t) grant = sysctr_privileges_grant (asks, req->previous, req->options.allow, req->options.privileged);
+  g_autoptr (json_t) missing = sysctr_privileges_missing (asks, grant);
+  /* what the admin consented to, on stdout; what is refused, on stderr
+   * before the one-line error */
+  if (json_object_size (missing) > 0)
+    {
+      g_autofree char *lines = sysctr_privileges_describe (missing, "  ");
+      g_printerr ("%s: %s %s:\n%s", name, image->reference,
+                  req->previous ? "asks for more than was granted" : "asks for", lines);
+    }
+  else if (json_object_size (asks) > 0)
+    {
+      g_autofree char *lines = sysctr_privileges_describe (asks, "  ");
+      g_print ("%s: %s is granted:\n%s", name, image->reference, lines);
+    }
+  if (json_object_size (missing) > 0)
+    {
+      g_autofree char *names = sysctr_privileges_names (missing);
+      if (req->previous)
+        return sysctr_throw (error, SYSCTR_ERROR_NOT_GRANTED,
+                             "%s: not updated to %s: it asks for more than was granted (%s, listed above); the "
+                             "running deployment stays; grant it with \"sysctr update --allow=%s %s\" or --privileged",
+                             name, image->manifest_digest, names, names, name);
+      return sysctr_throw (error, SYSCTR_ERROR_NOT_GRANTED,
+                           "%s: not installed: the image asks for privileges that were not granted (%s, listed "
+                           "above); grant them with --allow=%s or --privileged",
+                           name, names, names);
+    }
+  *out_grant = g_steal_pointer (&grant);
+  return TRUE;
+}
+
+/* What the shim would refuse at start is refused now: it validates the
+ * bundle being built (containers/.SLOT.staging) exactly as a start does,
+ * with nothing privileged, and keeps the compiled seccomp filter there. */
+static gboolean
+shim_check (SysctrContext *ctx, const char *name, const char *slot, GError **error)
+{
+  g_autofree char *bundle
+      = g_strdup_printf ("%s%s/.%s.staging", ctx->live ? "" : ctx->root, SYSCTR_CONTAINERS_DIR, slot);
+  g_autofree char *bundle_arg = g_strdup_printf ("--bundle=%s", bundle);
+  g_autofree char *root_arg = g_strdup_printf ("--root=%s", ctx->root);
+  g_autofree char *name_arg = g_strdup_printf ("--name=%s", name);
+  const char *argv[] = { SYSCTR_SHIM_PATH, "--check", bundle_arg, name_arg, ctx->live ? NULL : root_arg, NULL };
+  if (access (SYSCTR_SHIM_PATH, X_OK) != 0)
+    return sysctr_throw_errno (error, "%s (sysctr-shim, named by every unit)", SYSCTR_SHIM_PATH);
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  int status = 0;
+  if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &err, &status, error))
+    return FALSE;
+  if (!g_spawn_check_wait_status (status, NULL))
+    {
+      /* its last line says what and why */
+      g_strstrip (err);
+      const char *last = strrchr (err, '\n');
+      last = last ? last + 1 : err;
+      if (g_str_has_prefix (last, "sysctr-shim: "))
+        last += strlen ("sysctr-shim: ");
+      g_autofree char *shown = sysctr_printable (*last ? last : "failed without a message");
+      return sysctr_throw (error, SYSCTR_ERROR_INVALID, "%s would not start: %s", name, shown);
+    }
+  return TRUE;
+}
+
 static gboolean
 write_deployment_into (SysctrContext *ctx, const char *name, const char *slot, int slot_dfd, const SysctrImage *image,
-                       GHashTable *set, GHashTable *previous, const char *runtime, json_t *pull_json, json_t **out_info,
-                       GError **error)
+                       GHashTable *set, GHashTable *previous, const char *runtime, json_t *pull_json,
+                       const GrantRequest *grant_req, json_t **out_info, GError **error)
 {
   if (!sysctr_deploy_rootfs (ctx->repo, image->layers, slot_dfd, NULL, error))
     return FALSE;
@@ -352,6 +460,7 @@ write_deployment_into (SysctrContext *ctx, const char *name, const char *slot, i
     return FALSE;
 
   g_autofree char *slot_path = g_strdup_printf ("%s/%s", SYSCTR_CONTAINERS_DIR, slot);
+  g_autoptr (GHashTable) sysctr_units = sysctr_units_table (ctx);
   SysctrRenderInput in = {
     .name = name,
     .image = image,
@@ -361,15 +470,21 @@ write_deployment_into (SysctrContext *ctx, const char *name, const char *slot, i
     .previous = previous,
     .runtime = runtime,
     .shim_path = SYSCTR_SHIM_PATH,
+    .sysctr_units = sysctr_units,
   };
   g_autoptr (SysctrRendered) r = sysctr_render (&in, error);
   if (r == NULL)
     return FALSE;
   for (guint i = 0; i < r->warnings->len; i++)
     g_printerr ("warning: %s: %s\n", name, (char *) r->warnings->pdata[i]);
+  g_autoptr (json_t) granted = NULL;
+  if (!check_grant (name, image, r->asks, grant_req, &granted, error))
+    return FALSE;
 
   g_autofree char *config = sysctr_json_dump (r->config, TRUE);
   if (!sysctr_write_file_at (slot_dfd, "config.json", config, strlen (config), 0600, error))
+    return FALSE;
+  if (g_strcmp0 (r->runtime_path, SYSCTR_SHIM_PATH) == 0 && !shim_check (ctx, name, slot, error))
     return FALSE;
 
   json_t *files = json_array ();
@@ -414,6 +529,7 @@ write_deployment_into (SysctrContext *ctx, const char *name, const char *slot, i
   json_object_set_new (info, "units", units);
   json_object_set_new (info, "enable", r->enable_unit ? json_string (r->enable_unit) : json_null ());
   json_object_set_new (info, "state_path", json_string (r->state_path));
+  json_object_set_new (info, "privileges", json_pack ("{s:O, s:O}", "asked", r->asks, "granted", granted));
   g_autofree char *text = sysctr_json_dump (info, TRUE);
   sysctr_crash_point ("deploy-before-info");
   if (!sysctr_write_file_at (slot_dfd, "info.json", text, strlen (text), 0600, error))
@@ -959,7 +1075,8 @@ sysctr_install (SysctrContext *ctx, const SysctrInstallOptions *opts, GError **e
     return FALSE;
   g_autoptr (json_t) pull_json = pull_options_json (opts->pull);
   g_autoptr (json_t) info = NULL;
-  if (!write_deployment (ctx, name, slot, image, opts->set, NULL, opts->runtime, pull_json, &info, error))
+  GrantRequest grant = { .previous = NULL, .options = opts->grant };
+  if (!write_deployment (ctx, name, slot, image, opts->set, NULL, opts->runtime, pull_json, &grant, &info, error))
     {
       (void) sysctr_rm_rf_at (ctx->state_dfd, slot_rel, NULL);
       return FALSE;
@@ -1449,8 +1566,14 @@ sysctr_update (SysctrContext *ctx, const char *name, const SysctrUpdateOptions *
   g_autoptr (json_t) pull_json = pull_options_json (pull);
   sysctr_pull_options_clear (&stored);
   g_autoptr (json_t) new_info = NULL;
+  /* the running deployment's grant: an update never widens it unless this
+   * command line says so */
+  json_t *kept = json_object_get (json_object_get (info, "privileges"), "granted");
+  /* a deployment from before grants were recorded was granted nothing */
+  g_autoptr (json_t) previous_grant = json_is_object (kept) ? json_incref (kept) : json_object ();
+  GrantRequest grant = { .previous = previous_grant, .options = opts->grant };
   if (!write_deployment (ctx, name, new_slot, image, set, previous, sysctr_json_get_string (info, "runtime"), pull_json,
-                         &new_info, error))
+                         &grant, &new_info, error))
     return FALSE; /* the other slot, the rollback target, is untouched */
   if (!switch_to (ctx, &sd, name, "update", info, new_info, was_running, error)
       || (opts->gate && was_running && !wait_settled (sd, new_info, error)))

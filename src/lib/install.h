@@ -8,6 +8,13 @@
 
 G_BEGIN_DECLS
 
+/* What the admin grants on this command line (privileges.h). */
+typedef struct
+{
+  guint allow;         /* 1 << SysctrPrivilege of --allow= */
+  gboolean privileged; /* --privileged: whatever this image asks */
+} SysctrGrantOptions;
+
 typedef struct
 {
   const char *name; /* NULL: derived from the reference */
@@ -16,6 +23,7 @@ typedef struct
   const char *runtime; /* NULL: sysctr-shim */
   gboolean now;
   const SysctrPullOptions *pull;
+  SysctrGrantOptions grant;
 } SysctrInstallOptions;
 
 gboolean sysctr_install (SysctrContext *ctx, const SysctrInstallOptions *opts, GError **error);
@@ -28,6 +36,7 @@ typedef struct
   gboolean no_pull;
   const SysctrPullOptions *pull; /* NULL: the options kept at install */
   gboolean gate;                 /* roll back when the restarted unit does not come up */
+  SysctrGrantOptions grant;      /* widens the grant kept at install */
 } SysctrUpdateOptions;
 
 /* *out_changed tells whether a new deployment was made. */

@@ -6,6 +6,7 @@
 
 #include "context.h"
 #include "deploy.h"
+#include "privileges.h"
 
 #include <dirent.h>
 #include "template.h"
@@ -60,6 +61,8 @@ sysctr_rendered_free (SysctrRendered *r)
   g_clear_pointer (&r->files, g_ptr_array_unref);
   g_clear_pointer (&r->units, g_ptr_array_unref);
   g_clear_pointer (&r->warnings, g_ptr_array_unref);
+  if (r->asks)
+    json_decref (r->asks);
   g_free (r->enable_unit);
   g_free (r->runtime_path);
   g_free (r->state_path);
@@ -707,8 +710,8 @@ add_to_section (GString *unit, const char *section, const char *lines)
 }
 
 static gboolean
-finish_unit (const SysctrRenderInput *in, SysctrRendered *r, const char *rendered, gboolean is_service, GString **out,
-             GError **error)
+finish_unit (const SysctrRenderInput *in, SysctrRendered *r, const SysctrOwn *own, const char *rendered,
+             gboolean is_service, GString **out, GError **error)
 {
   GString *unit = g_string_new (rendered);
   GString *unit_lines = g_string_new (NULL);
@@ -740,6 +743,7 @@ finish_unit (const SysctrRenderInput *in, SysctrRendered *r, const char *rendere
           break;
         }
       g_string_append_printf (deps[i].where, "%s=%s\n", deps[i].directive, v);
+      sysctr_classify_unit_dependency (r->asks, own, deps[i].directive, v);
     }
   if (ok)
     {
@@ -851,7 +855,7 @@ collect_hostfs (SysctrRendered *r, int dir, const char *prefix, guint *count, GE
 }
 
 static gboolean
-render_hostfs (const SysctrRenderInput *in, SysctrRendered *r, json_t *manifest, GError **error)
+render_hostfs (const SysctrRenderInput *in, SysctrRendered *r, const SysctrOwn *own, json_t *manifest, GError **error)
 {
   sysctr_autofd int fd = -1;
   g_autoptr (GError) local_error = NULL;
@@ -911,6 +915,7 @@ render_hostfs (const SysctrRenderInput *in, SysctrRendered *r, json_t *manifest,
           }
       g_free (f->path);
       f->path = g_steal_pointer (&host);
+      sysctr_classify_host_file (r->asks, own, f->path);
     }
   return TRUE;
 }
@@ -923,6 +928,7 @@ sysctr_render (const SysctrRenderInput *in, GError **error)
   r->files = g_ptr_array_new_with_free_func ((GDestroyNotify) host_file_free);
   r->units = g_ptr_array_new_with_free_func (g_free);
   r->warnings = g_ptr_array_new_with_free_func (g_free);
+  r->asks = sysctr_asks_new ();
   r->runtime_path = sysctr_runtime_resolve (in->runtime, in->shim_path, error);
   if (r->runtime_path == NULL)
     return NULL;
@@ -955,7 +961,21 @@ sysctr_render (const SysctrRenderInput *in, GError **error)
       return NULL;
     }
 
+  /* What belongs to the container: asking for these asks for nothing. */
+  g_autofree char *run_path
+      = g_strdup_printf ("%s/%s", (char *) g_hash_table_lookup (r->values, "RUN_DIRECTORY"), in->name);
+  g_autofree char *conf_path
+      = g_strdup_printf ("%s/%s", (char *) g_hash_table_lookup (r->values, "CONF_DIRECTORY"), in->name);
+  SysctrOwn own = {
+    .name = in->name,
+    .slot_path = in->slot_path,
+    .own_dirs = { r->state_path, run_path, conf_path, NULL },
+    .values = r->values,
+    .sysctr_units = in->sysctr_units,
+  };
+
   /* config.json */
+  gboolean image_config = TRUE;
   g_autofree char *tmpl = NULL;
   gsize tmpl_len = 0;
   if (!read_export (in->rootfs_dfd, "/exports/config.json.template", &tmpl, &tmpl_len, error))
@@ -975,11 +995,17 @@ sysctr_render (const SysctrRenderInput *in, GError **error)
       if (tmpl)
         r->config = sysctr_json_parse (tmpl, tmpl_len, "/exports/config.json", error);
       else
-        r->config = derive_config (in, r, error);
+        {
+          r->config = derive_config (in, r, error);
+          image_config = FALSE;
+        }
     }
   if (r->config == NULL)
     return NULL;
   if (!normalize_config (in, r, r->config, error) || !make_mountpoints (in, r->config, error))
+    return NULL;
+  /* a derived config is sysctr's own: it asks for nothing */
+  if (image_config && !sysctr_classify_config (r->asks, &own, r->config, error))
     return NULL;
 
   gboolean no_service = json_is_true (json_object_get (manifest, "noContainerService"));
@@ -993,6 +1019,7 @@ sysctr_render (const SysctrRenderInput *in, GError **error)
         return NULL;
       if (service_tmpl == NULL && label (in->image, "org.sysctr.unit"))
         service_tmpl = g_strdup (label (in->image, "org.sysctr.unit"));
+      gboolean image_unit = service_tmpl != NULL;
       if (service_tmpl == NULL)
         {
           service_tmpl = load_default_template ("service.template", error);
@@ -1009,8 +1036,10 @@ sysctr_render (const SysctrRenderInput *in, GError **error)
           = sysctr_template_render (service_tmpl, SYSCTR_TEMPLATE_UNIT, r->values, "service template", error);
       if (svc == NULL)
         return NULL;
+      if (image_unit)
+        sysctr_classify_unit (r->asks, &own, svc);
       GString *unit = NULL;
-      if (!finish_unit (in, r, svc, TRUE, &unit, error))
+      if (!finish_unit (in, r, &own, svc, TRUE, &unit, error))
         return NULL;
       g_autofree char *path = g_strdup_printf ("/etc/systemd/system/%s.service", in->name);
       add_file (r, path, unit->str, unit->len, 0644);
@@ -1021,7 +1050,10 @@ sysctr_render (const SysctrRenderInput *in, GError **error)
       if (sock)
         {
           g_autofree char *s = sysctr_template_render (sock, SYSCTR_TEMPLATE_UNIT, r->values, "socket template", error);
-          if (s == NULL || !finish_unit (in, r, s, FALSE, &unit, error))
+          if (s == NULL)
+            return NULL;
+          sysctr_classify_unit (r->asks, &own, s);
+          if (!finish_unit (in, r, &own, s, FALSE, &unit, error))
             return NULL;
           g_autofree char *spath = g_strdup_printf ("/etc/systemd/system/%s.socket", in->name);
           add_file (r, spath, unit->str, unit->len, 0644);
@@ -1050,6 +1082,7 @@ sysctr_render (const SysctrRenderInput *in, GError **error)
           return NULL;
         }
       g_string_append (tf, t);
+      sysctr_classify_tmpfiles (r->asks, &own, t);
     }
   else
     {
@@ -1068,7 +1101,7 @@ sysctr_render (const SysctrRenderInput *in, GError **error)
   add_file (r, tpath, tf->str, tf->len, 0644);
   g_string_free (tf, TRUE);
 
-  if (!render_hostfs (in, r, manifest, error))
+  if (!render_hostfs (in, r, &own, manifest, error))
     return NULL;
   return g_steal_pointer (&r);
 }

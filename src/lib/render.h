@@ -28,6 +28,7 @@ typedef struct
   GHashTable *previous;  /* values of the previous deployment (UUID kept) or NULL */
   const char *runtime;   /* "sysctr-shim" (default), "runc", "crun" or a path */
   const char *shim_path;
+  GHashTable *sysctr_units; /* units sysctr wrote for its containers: depending on them asks nothing */
 } SysctrRenderInput;
 
 typedef struct
@@ -40,6 +41,7 @@ typedef struct
   char *runtime_path;
   char *state_path; /* STATE_DIRECTORY/NAME */
   GPtrArray *warnings;
+  json_t *asks; /* privileges the image asks for (privileges.h) */
 } SysctrRendered;
 
 void sysctr_rendered_free (SysctrRendered *r);

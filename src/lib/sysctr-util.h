@@ -44,6 +44,7 @@ typedef enum
   SYSCTR_ERROR_EXISTS,
   SYSCTR_ERROR_AUTH,
   SYSCTR_ERROR_NETWORK,
+  SYSCTR_ERROR_NOT_GRANTED, /* the image asks for a privilege the admin did not grant */
 } SysctrError;
 
 gboolean sysctr_throw_errno (GError **error, const char *fmt, ...) G_GNUC_PRINTF (2, 3);

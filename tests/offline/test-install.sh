@@ -65,7 +65,7 @@ cat >"$HX/exports/config.json.template" <<'J'
   "root": { "path": "rootfs", "readonly": true },
   "hostname": "$NAME",
   "mounts": [ {"destination": "/proc", "type": "proc", "source": "proc"} $ADDTL_MOUNTS ],
-  "linux": { "namespaces": [ {"type": "mount"}, {"type": "pid"} ] } }
+  "linux": { "namespaces": [ {"type": "mount"}, {"type": "pid"}, {"type": "uts"} ] } }
 J
 printf 'val=$VAL\n' >"$HX/exports/hostfs/etc/hx/hx.conf"
 build_busybox_image hx v1 "$HX" >/dev/null || bail_out "cannot build the hx image"
@@ -86,7 +86,7 @@ manifest_digest() { jq -r --arg t "$2" '.manifests[]|select(.annotations["org.op
 # ================================================================ install ===
 R=$TEST_TMPDIR/root; mkdir -p "$R/etc"
 C=$R/var/lib/sysctr/containers
-run_sc "$R" install --system --name=etcd --set ETCD_PORT=12379 "$ETCD"
+run_sc "$R" install --system --privileged --name=etcd --set ETCD_PORT=12379 "$ETCD"
 if ! assert_eq "$SC_RC" 0 "install the atomic etcd image into --root"; then diag "$SC_ERR"; bail_out "install failed"; fi
 assert_contains "$SC_ERR" "linux.resources ignored" "linux.resources dropped with a warning"
 assert_eq "$(readlink "$C/etcd")" etcd.0 "containers/etcd -> etcd.0"
@@ -125,7 +125,7 @@ ok "hostfs: renameFiles put etcd.conf at \$CONF_DIRECTORY/\$NAME" \
 assert_no_file "$R/etc/sysctr-test-etcd" "hostfs: not also at its original path"
 
 # info.json
-assert_eq "$(jq .format "$INFO")" 1 "info.json: format 1"
+assert_eq "$(jq .format "$INFO")" 2 "info.json: format 2"
 assert_eq "$(jq -r .image.manifest_digest "$INFO")" "$(manifest_digest etcd v1)" "info.json: image digest"
 assert_eq "$(jq -r .image.reference "$INFO")" "$ETCD" "info.json: image reference"
 assert_eq "$(jq -r .values.ETCD_PORT "$INFO")" 12379 "info.json: values (--set)"
@@ -220,10 +220,10 @@ refused "an admin unit in /etc without marker makes install refuse" "$R/etc/syst
 printf '[Socket]\nListenStream=1\n' >"$R/etc/systemd/system/foo.socket"; rm "$R/etc/systemd/system/foo.service"
 refused "a foreign foo.socket makes install refuse too" "foo.socket" install --system --name=foo "$BB"
 rm "$R/etc/systemd/system/foo.socket"
-refused "already installed: refused" "already installed" install --system --name=etcd "$ETCD"
+refused "already installed: refused" "already installed" install --system --privileged --name=etcd "$ETCD"
 refused "--now with --root: refused" "--now" install --system --now --name=foo "$BB"
 mkdir -p "$R/etc/hx/d"; echo mine >"$R/etc/hx/d/hx.conf"
-refused "an admin's host file where hostfs would go: refused, naming it" "$R/etc/hx/d/hx.conf" install --system --name=hx "$HXREF"
+refused "an admin's host file where hostfs would go: refused, naming it" "$R/etc/hx/d/hx.conf" install --system --privileged --name=hx "$HXREF"
 rm -r "$R/etc/hx"
 long=$(printf 'n%.0s' {1..300})
 for n in / .. 'a b' 'é' "$long" a.b '' -x 'a@b' '../../etc' 'a/b' $'a\nb'; do
@@ -241,13 +241,13 @@ refused "uninstall of something not installed: one line" "not installed" uninsta
 hostile() { # DESC ARGS...  (install --name=hx ARGS... [image])
 	local desc=$1; shift
 	snap h
-	run_sc "$R" install --system --name=hx "$@"
+	run_sc "$R" install --system --privileged --name=hx "$@"
 	if (( SC_RC != 0 )); then
 		if one_line "$SC_ERR" && same_as h; then pass "$desc: refused ($(head -c 150 <<<"$SC_ERR"))"; return 0; fi
 		fail "$desc: refused, but not cleanly"; diag "$SC_ERR"; diag_file "$TEST_TMPDIR/snap.diff" 20; return 1
 	fi
 	local u=$R/etc/systemd/system/hx.service why=""
-	[[ "$(grep -c '' "$u")" == 12 ]] || why+=" unit has $(grep -c '' "$u") lines, not 12;"
+	[[ "$(grep -c '' "$u")" == 14 ]] || why+=" unit has $(grep -c '' "$u") lines, not 14 (12 + the device policy);"
 	grep -q '^User=' "$u" && why+=" User= in unit;"
 	[[ "$(grep -c '^ExecStartPre=' "$u")" == 1 ]] || why+=" ExecStartPre= count;"
 	[[ "$(grep -c '^Environment=' "$u")" == 1 ]] || why+=" Environment= count;"
@@ -291,28 +291,28 @@ hostile "STATE_DIRECTORY with a space" --set 'STATE_DIRECTORY=/var/lib /etc' "$H
 hostile "STATE_DIRECTORY climbing out (/var/lib/../../etc)" --set 'STATE_DIRECTORY=/var/lib/../../etc' "$HXREF"
 hostile "STATE_DIRECTORY inside sysctr's own state" --set 'STATE_DIRECTORY=/var/lib/sysctr' "$HXREF"
 # a valid splice is accepted and lands as one more mount
-run_sc "$R" install --system --name=hx --set 'ADDTL_MOUNTS=, {"destination": "/extra", "type": "tmpfs", "source": "tmpfs"}' "$HXREF"
+run_sc "$R" install --system --privileged --name=hx --set 'ADDTL_MOUNTS=, {"destination": "/extra", "type": "tmpfs", "source": "tmpfs"}' "$HXREF"
 assert_eq "$SC_RC/$(jq -r '.mounts[]|select(.destination=="/extra").type' "$C/hx.0/config.json" 2>/dev/null)" "0/tmpfs" \
 	"ADDTL_MOUNTS with a valid mount object is spliced as one mount" || diag "$SC_ERR"
 sc "$R" uninstall --purge hx >/dev/null 2>&1
 # self reference: not expanded recursively
-run_sc "$R" install --system --name=hx --set 'VAL=$VAL'
-run_sc "$R" install --system --name=hx --set 'VAL=$VAL' "$HXREF"
+run_sc "$R" install --system --privileged --name=hx --set 'VAL=$VAL'
+run_sc "$R" install --system --privileged --name=hx --set 'VAL=$VAL' "$HXREF"
 assert_eq "$SC_RC" 0 "VAL='\$VAL' installs" || diag "$SC_ERR"
 assert_eq "$(grep '^Description=' "$R/etc/systemd/system/hx.service")" 'Description=hx $VAL' "self reference kept literal (unit)"
 assert_eq "$(jq -r '.process.env[0]' "$C/hx.0/config.json")" 'HX=$VAL' "self reference kept literal (config.json)"
 assert_eq "$(cat "$R/etc/hx/d/hx.conf")" 'val=$VAL' "self reference kept literal (templated hostfs file)"
 sc "$R" uninstall --purge hx >/dev/null 2>&1
 refused "a template using an unset variable: error naming it" "NOT_SET_ANYWHERE" install --system --name=bbunset "$(image_ref bbunset v1)"
-refused "--set of a forced variable (NAME) is refused" "NAME" install --system --name=hx --set NAME=x "$HXREF"
-refused "--set with an invalid variable name" "not a valid variable name" install --system --name=hx --set 'A-B=x' "$HXREF"
+refused "--set of a forced variable (NAME) is refused" "NAME" install --system --privileged --name=hx --set NAME=x "$HXREF"
+refused "--set with an invalid variable name" "not a valid variable name" install --system --privileged --name=hx --set 'A-B=x' "$HXREF"
 
 # ------------------------------------------------------------- uninstall ----
 # From a root with only the store: install + uninstall leaves it as it was.
 R2=$TEST_TMPDIR/root2; mkdir -p "$R2/etc"
 sc "$R2" pull "$ETCD" >/dev/null 2>&1 && sc "$R2" pull "$BB" >/dev/null 2>&1 || bail_out "pull into root2 failed"
 tree_listing "$R2" >"$TEST_TMPDIR/before"
-ok "install etcd + bb into a fresh root" sh -c "'$SYSCTR' --root='$R2' install --system --name=etcd '$ETCD' && '$SYSCTR' --root='$R2' install --system --name=bb '$BB'"
+ok "install etcd + bb into a fresh root" sh -c "'$SYSCTR' --root='$R2' install --system --privileged --name=etcd '$ETCD' && '$SYSCTR' --root='$R2' install --system --name=bb '$BB'"
 run_sc "$R2" uninstall etcd bb
 assert_eq "$SC_RC" 0 "uninstall etcd bb" || diag "$SC_ERR"
 assert_contains "$SC_OUT" "image stays in the store" "uninstall says the image stays"
@@ -321,19 +321,19 @@ assert_eq "$(cat "$TEST_TMPDIR/diff")" "" "uninstall leaves the root exactly as 
 ok "the image is still in the store" sh -c "'$SYSCTR' --root='$R2' images list | grep -q etcd"
 
 # state data: kept without --purge (and said), removed with it
-sc "$R2" install --system --name=etcd "$ETCD" >/dev/null 2>&1
+sc "$R2" install --system --privileged --name=etcd "$ETCD" >/dev/null 2>&1
 mkdir -p "$R2/var/lib/etcd/member"; echo x >"$R2/var/lib/etcd/member/db"
 run_sc "$R2" uninstall etcd
 assert_contains "$SC_OUT" "Kept state data in /var/lib/etcd" "uninstall without --purge keeps STATE_DIRECTORY/NAME and says so"
 assert_file "$R2/var/lib/etcd/member/db" "state data still there"
-sc "$R2" install --system --name=etcd "$ETCD" >/dev/null 2>&1
+sc "$R2" install --system --privileged --name=etcd "$ETCD" >/dev/null 2>&1
 run_sc "$R2" uninstall --purge etcd
 assert_contains "$SC_OUT" "Removed state data /var/lib/etcd" "uninstall --purge says it removed the state data"
 tree_listing "$R2" | diff "$TEST_TMPDIR/before" - >"$TEST_TMPDIR/diff"
 assert_eq "$(cat "$TEST_TMPDIR/diff")" "" "after --purge the root is as before install"
 
 # an admin-edited host file is kept (and reported); the rest goes
-sc "$R2" install --system --name=etcd "$ETCD" >/dev/null 2>&1
+sc "$R2" install --system --privileged --name=etcd "$ETCD" >/dev/null 2>&1
 echo "# admin" >>"$R2/etc/etcd/etcd.conf"
 run_sc "$R2" uninstall etcd
 assert_contains "$SC_ERR" "/etc/etcd/etcd.conf: edited since sysctr wrote it" "uninstall keeps an admin-edited host file and says so"
