@@ -4,6 +4,7 @@
 
 #include "containers.h"
 #include "deploy.h"
+#include "hostfiles.h"
 #include "privileges.h"
 #include "pull.h"
 #include "reference.h"
@@ -29,159 +30,6 @@ file_sha256 (GBytes *bytes)
   gsize len;
   const void *data = g_bytes_get_data (bytes, &len);
   return sysctr_sha256_hex (data, len);
-}
-
-static gboolean make_host_dir (SysctrContext *ctx, const char *rel, GError **error);
-
-/* Opens the directory that holds host file @path (absolute, as seen when
- * the tree boots), resolving symlinks inside the root: in a --root tree an
- * absolute link such as etc/foo -> /etc/foo points into the tree, never at
- * the build host's files. With @create the directory is made (recorded). */
-static gboolean
-open_host_parent (SysctrContext *ctx, const char *path, gboolean create, int *out_dfd, const char **out_base,
-                  GError **error)
-{
-  g_autofree char *dir = g_path_get_dirname (path + 1);
-  if (create && !make_host_dir (ctx, dir, error))
-    return FALSE;
-  if (!sysctr_open_in_root (ctx->root_dfd, dir, FALSE, FALSE, out_dfd, error))
-    return FALSE;
-  *out_base = strrchr (path, '/') + 1;
-  return TRUE;
-}
-
-/* Reads a host file under the root; NULL (no error) when absent. */
-static GBytes *
-read_host_file (SysctrContext *ctx, const char *path, GError **error)
-{
-  g_autofree char *data = NULL;
-  gsize len = 0;
-  g_autoptr (GError) local_error = NULL;
-  sysctr_autofd int pdfd = -1;
-  const char *base = NULL;
-  if (!open_host_parent (ctx, path, FALSE, &pdfd, &base, &local_error)
-      || !sysctr_read_file_at (pdfd, base, 16 * 1024 * 1024, &data, &len, &local_error))
-    {
-      if (g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND))
-        return NULL;
-      g_propagate_error (error, g_steal_pointer (&local_error));
-      return NULL;
-    }
-  return g_bytes_new_take (g_steal_pointer (&data), len);
-}
-
-/* Directories sysctr created on the host (relative to the root), so that
- * removing the last file in them removes them too and an uninstall leaves
- * the tree as it was. Recorded before they are made (write-ahead): a
- * crash leaves at most a name of a directory that never appeared. */
-#define HOST_DIRS_REL "containers/.host-dirs"
-
-static json_t *
-host_dirs_load (SysctrContext *ctx)
-{
-  g_autofree char *data = NULL;
-  gsize len = 0;
-  json_t *j = NULL;
-  if (sysctr_read_file_at (ctx->state_dfd, HOST_DIRS_REL, 1024 * 1024, &data, &len, NULL))
-    j = json_loadb (data, len, 0, NULL);
-  if (!json_is_array (j))
-    {
-      if (j)
-        json_decref (j);
-      j = json_array ();
-    }
-  return j;
-}
-
-static gboolean
-host_dirs_store (SysctrContext *ctx, json_t *dirs, GError **error)
-{
-  if (json_array_size (dirs) == 0)
-    {
-      if (unlinkat (ctx->state_dfd, HOST_DIRS_REL, 0) < 0 && errno != ENOENT)
-        return sysctr_throw_errno (error, "removing %s", HOST_DIRS_REL);
-      return TRUE;
-    }
-  g_autofree char *text = sysctr_json_dump (dirs, TRUE);
-  return sysctr_write_file_at (ctx->state_dfd, HOST_DIRS_REL, text, strlen (text), 0600, error);
-}
-
-/* mkdir -p @rel under the root, recording the directories it creates. */
-static gboolean
-make_host_dir (SysctrContext *ctx, const char *rel, GError **error)
-{
-  g_autoptr (GPtrArray) missing = g_ptr_array_new_with_free_func (g_free);
-  g_autofree char *copy = g_strdup (rel);
-  gsize n = strlen (copy);
-  for (gsize i = 1; i <= n; i++)
-    {
-      if (copy[i] != '/' && copy[i] != '\0')
-        continue;
-      char c = copy[i];
-      copy[i] = '\0';
-      struct stat st;
-      if (fstatat (ctx->root_dfd, copy, &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT)
-        g_ptr_array_add (missing, g_strdup (copy));
-      copy[i] = c;
-    }
-  if (missing->len > 0)
-    {
-      g_autoptr (json_t) dirs = host_dirs_load (ctx);
-      for (guint i = 0; i < missing->len; i++)
-        {
-          gboolean known = FALSE;
-          size_t k;
-          json_t *d;
-          json_array_foreach (dirs, k, d)
-            known |= g_strcmp0 (json_string_value (d), missing->pdata[i]) == 0;
-          if (!known)
-            json_array_append_new (dirs, json_string (missing->pdata[i]));
-        }
-      if (!host_dirs_store (ctx, dirs, error))
-        return FALSE;
-    }
-  sysctr_autofd int fd = -1;
-  return sysctr_open_in_root (ctx->root_dfd, rel, TRUE, FALSE, &fd, error);
-}
-
-static gint
-longest_first (gconstpointer a, gconstpointer b)
-{
-  gsize la = strlen (*(const char *const *) a), lb = strlen (*(const char *const *) b);
-  return la < lb ? 1 : la > lb ? -1 : 0;
-}
-
-/* Removes the directories sysctr created that are empty now. */
-static gboolean
-prune_host_dirs (SysctrContext *ctx, GError **error)
-{
-  g_autoptr (json_t) dirs = host_dirs_load (ctx);
-  if (json_array_size (dirs) == 0)
-    return host_dirs_store (ctx, dirs, error);
-  g_autoptr (GPtrArray) names = g_ptr_array_new ();
-  size_t i;
-  json_t *d;
-  json_array_foreach (dirs, i, d)
-    if (json_is_string (d) && json_string_value (d)[0] != '/' && !strstr (json_string_value (d), ".."))
-      g_ptr_array_add (names, (gpointer) json_string_value (d));
-  g_ptr_array_sort (names, longest_first);
-  g_autoptr (json_t) kept = json_array ();
-  for (guint k = 0; k < names->len; k++)
-    {
-      g_autofree char *abs = g_strconcat ("/", (char *) names->pdata[k], NULL);
-      sysctr_autofd int pdfd = -1;
-      const char *base = NULL;
-      g_autoptr (GError) local_error = NULL;
-      if (!open_host_parent (ctx, abs, FALSE, &pdfd, &base, &local_error))
-        continue; /* its parent is gone: so is it */
-      if (unlinkat (pdfd, base, AT_REMOVEDIR) < 0 && errno != ENOENT)
-        json_array_append_new (kept, json_string (names->pdata[k]));
-    }
-  /* With no container left, what remains in them is the admin's. */
-  g_autoptr (GPtrArray) installed = NULL;
-  if (sysctr_containers_list (ctx, &installed, NULL) && installed->len == 0)
-    json_array_clear (kept);
-  return host_dirs_store (ctx, kept, error);
 }
 
 /* The journal of a mutating command: containers/.NAME.pending names the
@@ -246,11 +94,11 @@ check_unit_conflicts (SysctrContext *ctx, const char *name, GError **error)
         sysctr_autofd int pdfd = -1;
         const char *base = NULL;
         g_autoptr (GError) parent_error = NULL;
-        if (!open_host_parent (ctx, path, FALSE, &pdfd, &base, &parent_error)
+        if (!sysctr_host_open_parent (ctx, path, FALSE, &pdfd, &base, &parent_error)
             || fstatat (pdfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0)
           continue;
         g_autoptr (GError) local_error = NULL;
-        g_autoptr (GBytes) data = S_ISREG (st.st_mode) ? read_host_file (ctx, path, &local_error) : NULL;
+        g_autoptr (GBytes) data = S_ISREG (st.st_mode) ? sysctr_host_read (ctx, path, 1024 * 1024, &local_error) : NULL;
         g_autofree char *owner = NULL;
         if (data)
           {
@@ -338,6 +186,14 @@ write_deployment (SysctrContext *ctx, const char *name, const char *slot, const 
          && write_deployment_into (ctx, name, slot, slot_dfd, image, set, previous, runtime, pull_json, grant, out_info,
                                    error);
   }
+  /* Host files the admin or another container owns are never
+   * overwritten: checked while the slot still holds the rollback target,
+   * so a refusal leaves everything as it was. */
+  if (ok && !sysctr_host_files_check (ctx, name, *out_info, error))
+    {
+      g_clear_pointer (out_info, json_decref);
+      ok = FALSE;
+    }
   if (ok)
     {
       ok = sysctr_rm_rf_at (ctx->state_dfd, slot_rel, error);
@@ -411,6 +267,58 @@ check_grant (const char *name, const SysctrImage *image, json_t *asks, const Gra
                            name, names, names);
     }
   *out_grant = g_steal_pointer (&grant);
+  return TRUE;
+}
+
+/* A hostfs file, streamed from the rootfs into the deployment's rendered
+ * copies, hashed on the way (never held in memory). */
+static gboolean
+copy_from_rootfs (int rootfs_dfd, const char *source, int slot_dfd, const char *rel, guint32 mode, char **out_sha,
+                  GError **error)
+{
+  sysctr_autofd int path_fd = -1;
+  if (!sysctr_open_in_root (rootfs_dfd, source, FALSE, FALSE, &path_fd, error))
+    return FALSE;
+  g_autofree char *proc = g_strdup_printf ("/proc/self/fd/%d", path_fd);
+  sysctr_autofd int src = open (proc, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  struct stat st;
+  if (src < 0 || fstat (src, &st) < 0)
+    return sysctr_throw_errno (error, "hostfs %s", source);
+  if (!S_ISREG (st.st_mode) || (guint64) st.st_size > SYSCTR_HOSTFS_MAX_FILE)
+    return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "hostfs %s: not a regular file within the size limit", source);
+  sysctr_autofd int dst = openat (slot_dfd, rel, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+  if (dst < 0)
+    return sysctr_throw_errno (error, "creating %s", rel);
+  g_autoptr (SysctrSha256) h = sysctr_sha256_new ();
+  char buf[65536];
+  guint64 copied = 0;
+  for (;;)
+    {
+      ssize_t n = read (src, buf, sizeof buf);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        return sysctr_throw_errno (error, "reading hostfs %s", source);
+      if (n == 0)
+        break;
+      copied += n;
+      if (copied > SYSCTR_HOSTFS_MAX_FILE)
+        return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "hostfs %s: grew past the size limit", source);
+      sysctr_sha256_update (h, buf, n);
+      for (ssize_t off = 0; off < n;)
+        {
+          ssize_t w = write (dst, buf + off, n - off);
+          if (w < 0 && errno == EINTR)
+            continue;
+          if (w < 0)
+            return sysctr_throw_errno (error, "writing %s", rel);
+          off += w;
+        }
+    }
+  if (fchmod (dst, mode) < 0 || fsync (dst) < 0)
+    return sysctr_throw_errno (error, "writing %s", rel);
+  g_autofree char *digest = sysctr_sha256_digest (h);
+  *out_sha = g_strdup (digest + strlen ("sha256:"));
   return TRUE;
 }
 
@@ -495,12 +403,19 @@ write_deployment_into (SysctrContext *ctx, const char *name, const char *slot, i
       SysctrHostFile *f = r->files->pdata[i];
       g_autofree char *rel = g_strdup_printf ("rendered%s", f->path);
       g_autofree char *dir = g_path_get_dirname (rel);
-      gsize len;
-      const void *data = g_bytes_get_data (f->data, &len);
-      if (!sysctr_mkdir_p_at (slot_dfd, dir, 0700, error)
-          || !sysctr_write_file_at (slot_dfd, rel, data, len, f->mode, error))
+      g_autofree char *sha = NULL;
+      if (!sysctr_mkdir_p_at (slot_dfd, dir, 0700, error))
         return FALSE;
-      g_autofree char *sha = file_sha256 (f->data);
+      if (f->data)
+        {
+          gsize len;
+          const void *data = g_bytes_get_data (f->data, &len);
+          if (!sysctr_write_file_at (slot_dfd, rel, data, len, f->mode, error))
+            return FALSE;
+          sha = file_sha256 (f->data);
+        }
+      else if (!copy_from_rootfs (rootfs_dfd, f->source, slot_dfd, rel, f->mode, &sha, error))
+        return FALSE;
       json_array_append_new (files,
                              json_pack ("{s:s, s:s, s:i}", "path", f->path, "sha256", sha, "mode", (int) f->mode));
     }
@@ -581,103 +496,6 @@ read_rendered (SysctrContext *ctx, const char *slot, const char *path, GError **
   if (!sysctr_read_file_at (ctx->state_dfd, rel, 16 * 1024 * 1024, &data, &len, error))
     return NULL;
   return g_bytes_new_take (g_steal_pointer (&data), len);
-}
-
-/* Whether a host file found at @path may be replaced or removed on behalf
- * of container @name: absent, carrying its marker, or exactly what one of
- * its deployments wrote. Anything else is the admin's. */
-static gboolean
-host_file_ours (const char *name, GBytes *current, json_t *info_a, json_t *info_b, const char *path)
-{
-  if (current == NULL)
-    return TRUE;
-  gsize len;
-  const char *p = g_bytes_get_data (current, &len);
-  g_autofree char *owner = sysctr_marker_owner (p, len);
-  /* Units and tmpfiles.d carry the marker: the admin changes them with
-   * drop-ins, so a marked file is ours whatever its content. */
-  if (g_strcmp0 (owner, name) == 0)
-    return TRUE;
-  g_autofree char *sha = file_sha256 (current);
-  const char *a = info_a ? recorded_sha (info_a, path) : NULL;
-  const char *b = info_b ? recorded_sha (info_b, path) : NULL;
-  return g_strcmp0 (a, sha) == 0 || g_strcmp0 (b, sha) == 0;
-}
-
-/* Makes the host files match @info's slot: writes what differs, removes
- * what @old_info had and @info does not. Admin-edited files are kept and
- * reported (@report: reconcile keeps quiet about edits it already knows).
- * *out_changed says whether any unit file changed. */
-static gboolean
-apply_host_files (SysctrContext *ctx, const char *name, json_t *info, json_t *old_info, gboolean report,
-                  gboolean *out_changed, GError **error)
-{
-  const char *slot = sysctr_json_get_string (info, "slot");
-  gboolean changed = FALSE;
-  size_t i;
-  json_t *f;
-  json_array_foreach (json_object_get (info, "files"), i, f)
-    {
-      const char *path = sysctr_json_get_string (f, "path");
-      const char *sha = sysctr_json_get_string (f, "sha256");
-      if (path == NULL || path[0] != '/' || strstr (path, "/../") || sha == NULL)
-        return sysctr_throw (error, SYSCTR_ERROR_FAILED, "%s: corrupt info.json (file entry)", slot);
-      g_autoptr (GBytes) current = read_host_file (ctx, path, error);
-      if (current == NULL && error && *error)
-        return FALSE;
-      g_autofree char *cur_sha = current ? file_sha256 (current) : NULL;
-      if (g_strcmp0 (cur_sha, sha) == 0)
-        continue;
-      if (!host_file_ours (name, current, info, old_info, path))
-        {
-          if (report)
-            g_printerr ("%s: kept %s%s: edited since sysctr wrote it (the new version is in %s%s/%s/rendered%s)\n",
-                        name, ctx->live ? "" : ctx->root, path, ctx->live ? "" : ctx->root, SYSCTR_CONTAINERS_DIR, slot,
-                        path);
-          continue;
-        }
-      g_autoptr (GBytes) data = read_rendered (ctx, slot, path, error);
-      if (data == NULL)
-        return FALSE;
-      gsize len;
-      const void *p = g_bytes_get_data (data, &len);
-      sysctr_autofd int pdfd = -1;
-      const char *base = NULL;
-      if (!open_host_parent (ctx, path, TRUE, &pdfd, &base, error)
-          || !sysctr_write_file_at (pdfd, base, p, len, json_integer_value (json_object_get (f, "mode")) ?: 0644,
-                                    error))
-        return FALSE;
-      if (g_str_has_prefix (path, "/etc/systemd/"))
-        changed = TRUE;
-      sysctr_crash_point ("host-file-written");
-    }
-  json_array_foreach (json_object_get (old_info, "files"), i, f)
-    {
-      const char *path = sysctr_json_get_string (f, "path");
-      if (path == NULL || recorded_sha (info, path) != NULL)
-        continue;
-      g_autoptr (GError) local_error = NULL;
-      g_autoptr (GBytes) current = read_host_file (ctx, path, &local_error);
-      if (current == NULL)
-        continue;
-      if (!host_file_ours (name, current, old_info, NULL, path))
-        {
-          if (report)
-            g_printerr ("%s: kept %s%s: edited since sysctr wrote it\n", name, ctx->live ? "" : ctx->root, path);
-          continue;
-        }
-      sysctr_autofd int pdfd = -1;
-      const char *base = NULL;
-      if (!open_host_parent (ctx, path, FALSE, &pdfd, &base, error))
-        return FALSE;
-      if (unlinkat (pdfd, base, 0) < 0 && errno != ENOENT)
-        return sysctr_throw_errno (error, "removing %s", path);
-      if (g_str_has_prefix (path, "/etc/systemd/"))
-        changed = TRUE;
-    }
-  if (out_changed)
-    *out_changed = changed;
-  return TRUE;
 }
 
 /* [Install] WantedBy=/RequiredBy= of a rendered unit, for enabling a
@@ -766,7 +584,7 @@ offline_enable (SysctrContext *ctx, json_t *info, gboolean enable, GError **erro
       g_autofree char *link = g_strdup_printf ("/etc/systemd/system/%s/%s", (char *) dirs->pdata[i], unit);
       sysctr_autofd int pdfd = -1;
       const char *base = NULL;
-      if (!open_host_parent (ctx, link, TRUE, &pdfd, &base, error))
+      if (!sysctr_host_open_parent (ctx, link, TRUE, &pdfd, &base, error))
         return FALSE;
       if (symlinkat (unit_path, pdfd, base) < 0 && errno != EEXIST)
         return sysctr_throw_errno (error, "enabling %s", unit);
@@ -848,7 +666,7 @@ ensure_sd (SysctrContext *ctx, SysctrSystemd **sd, GError **error)
 static gboolean
 finish_install (SysctrContext *ctx, SysctrSystemd **sd, const char *name, json_t *info, GError **error)
 {
-  if (!apply_host_files (ctx, name, info, NULL, TRUE, NULL, error))
+  if (!sysctr_host_files_apply (ctx, name, info, NULL, TRUE, NULL, error))
     return FALSE;
   sysctr_crash_point ("install-host-files");
   if (!ctx->live)
@@ -867,7 +685,7 @@ static gboolean
 finish_switch (SysctrContext *ctx, SysctrSystemd **sd, const char *name, json_t *old_info, json_t *new_info,
                GError **error)
 {
-  if (!apply_host_files (ctx, name, new_info, old_info, TRUE, NULL, error))
+  if (!sysctr_host_files_apply (ctx, name, new_info, old_info, TRUE, NULL, error))
     return FALSE;
   sysctr_crash_point ("switch-host-files");
   if (!ctx->live)
@@ -875,7 +693,7 @@ finish_switch (SysctrContext *ctx, SysctrSystemd **sd, const char *name, json_t 
       if (old_info && !offline_enable (ctx, old_info, FALSE, error))
         return FALSE;
       sysctr_crash_point ("switch-disabled-old");
-      return offline_enable (ctx, new_info, TRUE, error) && prune_host_dirs (ctx, error);
+      return offline_enable (ctx, new_info, TRUE, error) && sysctr_host_dirs_prune (ctx, error);
     }
   if (!ensure_sd (ctx, sd, error) || !sysctr_systemd_reload (*sd, error))
     return FALSE;
@@ -923,7 +741,7 @@ finish_switch (SysctrContext *ctx, SysctrSystemd **sd, const char *name, json_t 
       if (new_unit && !sysctr_systemd_enable (*sd, new_unit, error))
         return FALSE;
     }
-  return run_tmpfiles (ctx, name, "--create", error) && prune_host_dirs (ctx, error);
+  return run_tmpfiles (ctx, name, "--create", error) && sysctr_host_dirs_prune (ctx, error);
 }
 
 /* After the commit point of an uninstall (the NAME symlink is gone):
@@ -970,7 +788,7 @@ finish_uninstall (SysctrContext *ctx, SysctrSystemd **sd, const char *name, cons
         return FALSE;
       sysctr_crash_point ("uninstall-disabled");
       g_autoptr (json_t) empty = json_pack ("{s:s, s:[]}", "slot", slot, "files");
-      if (!apply_host_files (ctx, name, empty, info, TRUE, NULL, error))
+      if (!sysctr_host_files_apply (ctx, name, empty, info, TRUE, NULL, error))
         return FALSE;
       sysctr_crash_point ("uninstall-host-files");
       if (ctx->live && !sysctr_systemd_reload (*sd, error))
@@ -994,7 +812,7 @@ finish_uninstall (SysctrContext *ctx, SysctrSystemd **sd, const char *name, cons
       sysctr_autofd int pdfd = -1;
       const char *base = NULL;
       g_autoptr (GError) local_error = NULL;
-      gboolean exists = open_host_parent (ctx, state, FALSE, &pdfd, &base, &local_error)
+      gboolean exists = sysctr_host_open_parent (ctx, state, FALSE, &pdfd, &base, &local_error)
                         && fstatat (pdfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0;
       if (purge && exists)
         {
@@ -1005,7 +823,7 @@ finish_uninstall (SysctrContext *ctx, SysctrSystemd **sd, const char *name, cons
       else if (exists)
         g_print ("Kept state data in %s (remove it with --purge)\n", state);
     }
-  if (!prune_host_dirs (ctx, error))
+  if (!sysctr_host_dirs_prune (ctx, error))
     return FALSE;
   journal_remove (ctx, name);
   return TRUE;
@@ -1080,24 +898,6 @@ sysctr_install (SysctrContext *ctx, const SysctrInstallOptions *opts, GError **e
     {
       (void) sysctr_rm_rf_at (ctx->state_dfd, slot_rel, NULL);
       return FALSE;
-    }
-
-  /* Host files the admin owns are never overwritten: check before the
-   * commit point so a refusal leaves nothing behind. */
-  size_t i;
-  json_t *f;
-  json_array_foreach (json_object_get (info, "files"), i, f)
-    {
-      const char *path = sysctr_json_get_string (f, "path");
-      g_autoptr (GError) local_error = NULL;
-      g_autoptr (GBytes) cur = read_host_file (ctx, path, &local_error);
-      if (cur && !host_file_ours (name, cur, info, NULL, path))
-        {
-          (void) sysctr_rm_rf_at (ctx->state_dfd, slot_rel, NULL);
-          return sysctr_throw (error, SYSCTR_ERROR_EXISTS,
-                               "%s%s already exists and was not written by sysctr; refusing to overwrite it",
-                               ctx->live ? "" : ctx->root, path);
-        }
     }
 
   if (!journal_write (ctx, name, "install", slot, NULL, FALSE, error))
@@ -1300,6 +1100,8 @@ sysctr_reconcile (SysctrContext *ctx, GError **error)
   for (guint i = 0; i < journals->len; i++)
     if (!reconcile_journal (ctx, &sd, journals->pdata[i], &changed_any, error))
       return FALSE;
+  if (!sysctr_host_owners_repair (ctx, error))
+    return FALSE;
   for (guint i = 0; i < slots->len; i++)
     {
       const char *s = slots->pdata[i];
@@ -1335,8 +1137,15 @@ sysctr_reconcile (SysctrContext *ctx, GError **error)
       g_autoptr (GError) other_error = NULL;
       (void) sysctr_container_read_info (ctx, other_name, &other, &other_error);
       gboolean changed = FALSE;
-      if (!apply_host_files (ctx, name, info, other, FALSE, &changed, error))
-        return FALSE;
+      /* one broken container is reported; the command goes on with the
+       * others (and its own work), instead of every command failing
+       * until the state directory is edited by hand */
+      g_autoptr (GError) apply_error = NULL;
+      if (!sysctr_host_files_apply (ctx, name, info, other, FALSE, &changed, &apply_error))
+        {
+          g_printerr ("warning: %s: its host files do not match %s: %s\n", name, slot, apply_error->message);
+          continue;
+        }
       if (changed)
         {
           g_printerr ("%s: completed an interrupted change (host files now match %s)\n", name, slot);
@@ -1366,7 +1175,7 @@ sysctr_reconcile (SysctrContext *ctx, GError **error)
         continue;
       g_autofree char *path = g_strdup_printf ("/etc/systemd/system/%s", fn);
       g_autoptr (GError) local_error = NULL;
-      g_autoptr (GBytes) data = read_host_file (ctx, path, &local_error);
+      g_autoptr (GBytes) data = sysctr_host_read (ctx, path, 1024 * 1024, &local_error);
       if (data == NULL)
         continue;
       gsize len;
@@ -1386,13 +1195,13 @@ sysctr_reconcile (SysctrContext *ctx, GError **error)
           sysctr_autofd int pdfd = -1;
           const char *base = NULL;
           g_autoptr (GError) ignored = NULL;
-          if (open_host_parent (ctx, gone[g], FALSE, &pdfd, &base, &ignored))
+          if (sysctr_host_open_parent (ctx, gone[g], FALSE, &pdfd, &base, &ignored))
             (void) unlinkat (pdfd, base, 0);
         }
       g_printerr ("%s: removed %s left by an interrupted uninstall\n", owner, path);
       changed_any = TRUE;
     }
-  if (changed_any && !prune_host_dirs (ctx, error))
+  if (changed_any && !sysctr_host_dirs_prune (ctx, error))
     return FALSE;
   if (changed_any && ctx->live)
     {
@@ -1614,6 +1423,8 @@ sysctr_rollback (SysctrContext *ctx, const char *name, GError **error)
   if (!ensure_sd (ctx, &sd, error))
     return FALSE;
   gboolean was_running = unit_is_active (sd, info);
+  if (!sysctr_host_files_check (ctx, name, other, error))
+    return FALSE;
   if (!switch_to (ctx, &sd, name, "rollback", info, other, was_running, error))
     return FALSE;
   g_print ("Rolled back %s to %s (%s)\n", name, other_name,

@@ -22,6 +22,8 @@ limit_from_env (const char *name, guint64 def)
 
 #define DEFAULT_MAX_LAYER_BYTES (G_GUINT64_CONSTANT (64) * 1024 * 1024 * 1024)
 #define DEFAULT_MAX_LAYER_ENTRIES 4000000
+/* far beyond real images (tens), far below what recursion can take */
+#define SYSCTR_MAX_PATH_DEPTH 512
 
 guint64
 sysctr_layer_max_bytes (void)
@@ -174,6 +176,11 @@ normalize_path (Import *imp, const char *raw, GPtrArray **out_parts, GError **er
         return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "%s: file name component longer than 255 bytes", imp->what);
       g_ptr_array_add (parts, g_strdup (*c));
     }
+  /* OSTree writes and checks out trees recursively: a chain of 20000
+   * directories (1 MB of tar) overflowed the stack of sysctr pull */
+  if (parts->len > SYSCTR_MAX_PATH_DEPTH)
+    return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "%s: a path nested more than %d directories deep; refused",
+                         imp->what, SYSCTR_MAX_PATH_DEPTH);
   *out_parts = g_steal_pointer (&parts);
   return TRUE;
 }

@@ -8,6 +8,7 @@
 
 #include <fcntl.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 
@@ -440,6 +441,35 @@ pull_inner (SysctrContext *ctx, const char *reference, const SysctrPullOptions *
       g_mutex_clear (&st.lock);
       return FALSE;
     }
+
+  /* What the layers declare must fit in the store before anything is
+   * fetched: a registry declaring 60 GiB of layers (under the per-layer
+   * limit) would otherwise fill the disk before any digest could fail. */
+  {
+    guint64 needed = 0, free_bytes;
+    struct statvfs vfs;
+    for (guint i = 0; i < n; i++)
+      {
+        g_autofree char *have = sysctr_store_layer_commit (ctx->repo, jobs[i].digest);
+        if (have == NULL)
+          needed += jobs[i].size;
+      }
+    /* the download, and at least as much again once it is imported */
+    needed = needed * 2 + 64 * 1024 * 1024;
+    if (fstatvfs (ctx->state_dfd, &vfs) == 0
+        && (free_bytes = (guint64) vfs.f_bavail * vfs.f_frsize, needed > free_bytes))
+      {
+        g_autofree char *need_s = sysctr_format_size (needed);
+        g_autofree char *free_s = sysctr_format_size (free_bytes);
+        (void) ostree_repo_abort_transaction (ctx->repo, NULL, NULL);
+        g_object_unref (st.cancellable);
+        g_mutex_clear (&st.lock);
+        return sysctr_throw (error, SYSCTR_ERROR_FAILED,
+                             "pulling %s: its layers need about %s in the store (downloaded, then imported), and the "
+                             "filesystem of %s%s has %s free; nothing was fetched",
+                             canonical, need_s, ctx->live ? "" : ctx->root, SYSCTR_STATE_DIR, free_s);
+      }
+  }
 
   g_autoptr (GHashTable) queued = g_hash_table_new (g_str_hash, g_str_equal);
   GThreadPool *pool

@@ -15,8 +15,6 @@
 #include <sys/stat.h>
 
 #define MAX_TEMPLATE_SIZE (1024 * 1024)
-#define MAX_HOSTFS_FILES 1000
-#define MAX_HOSTFS_SIZE (16 * 1024 * 1024)
 
 static const char *forced_names[] = {
   "DESTDIR",       "NAME",     "EXEC_START", "EXEC_STOP",  "EXEC_STARTPRE",
@@ -73,7 +71,9 @@ static void
 host_file_free (SysctrHostFile *f)
 {
   g_free (f->path);
-  g_bytes_unref (f->data);
+  if (f->data)
+    g_bytes_unref (f->data);
+  g_free (f->source);
   g_free (f);
 }
 
@@ -812,11 +812,16 @@ host_path_valid (const char *path)
   return !g_str_has_prefix (path, SYSCTR_STATE_DIR "/") && strcmp (path, SYSCTR_STATE_DIR) != 0;
 }
 
-/* Regular files below /exports/hostfs; f->path is the host path. */
+/* Regular files below /exports/hostfs; f->path is the host path, f->source
+ * the file in the rootfs. Nothing is read here: sizes are added up against
+ * the budgets first. */
 static gboolean
-collect_hostfs (SysctrRendered *r, int dir, const char *prefix, guint *count, GError **error)
+collect_hostfs (SysctrRendered *r, int dir, const char *prefix, guint *count, guint64 *total, guint depth,
+                GError **error)
 {
   g_autoptr (GPtrArray) names = NULL;
+  if (depth > 64)
+    return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "hostfs%s: directories nested more than 64 deep", prefix);
   if (!sysctr_dir_list_at (dir, ".", FALSE, &names, error))
     {
       sysctr_prefix_error (error, "hostfs %s", prefix);
@@ -834,7 +839,7 @@ collect_hostfs (SysctrRendered *r, int dir, const char *prefix, guint *count, GE
           sysctr_autofd int sub = openat (dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
           if (sub < 0)
             return sysctr_throw_errno (error, "hostfs %s", host);
-          if (!collect_hostfs (r, sub, host, count, error))
+          if (!collect_hostfs (r, sub, host, count, total, depth + 1, error))
             return FALSE;
           continue;
         }
@@ -843,13 +848,29 @@ collect_hostfs (SysctrRendered *r, int dir, const char *prefix, guint *count, GE
           warn (r, "hostfs: %s is not a regular file; skipped", host);
           continue;
         }
-      if (++*count > MAX_HOSTFS_FILES)
-        return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "hostfs: more than %d files", MAX_HOSTFS_FILES);
-      g_autofree char *data = NULL;
-      gsize len = 0;
-      if (!sysctr_read_file_at (dir, name, MAX_HOSTFS_SIZE, &data, &len, error))
-        return FALSE;
-      add_file (r, host, data, len, st.st_mode & 0755);
+      if (++*count > SYSCTR_HOSTFS_MAX_FILES)
+        return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "hostfs: more than %d files", SYSCTR_HOSTFS_MAX_FILES);
+      if ((guint64) st.st_size > SYSCTR_HOSTFS_MAX_FILE)
+        {
+          g_autofree char *sz = sysctr_format_size (st.st_size);
+          g_autofree char *lim = sysctr_format_size (SYSCTR_HOSTFS_MAX_FILE);
+          return sysctr_throw (error, SYSCTR_ERROR_HOSTILE,
+                               "hostfs%s: %s, more than the %s a file copied to the host may have", host, sz, lim);
+        }
+      *total += st.st_size;
+      if (*total > SYSCTR_HOSTFS_MAX_TOTAL)
+        {
+          g_autofree char *lim = sysctr_format_size (SYSCTR_HOSTFS_MAX_TOTAL);
+          return sysctr_throw (error, SYSCTR_ERROR_HOSTILE,
+                               "hostfs: more than %s in all (at %s; hardlinks count once each) would be copied to the "
+                               "host; refused",
+                               lim, host);
+        }
+      SysctrHostFile *f = g_new0 (SysctrHostFile, 1);
+      f->path = g_strdup (host);
+      f->source = g_strdup_printf ("/exports/hostfs%s", host);
+      f->mode = st.st_mode & 0755;
+      g_ptr_array_add (r->files, f);
     }
   return TRUE;
 }
@@ -869,7 +890,8 @@ render_hostfs (const SysctrRenderInput *in, SysctrRendered *r, const SysctrOwn *
     return sysctr_throw_errno (error, "opening /exports/hostfs");
   guint start = r->files->len;
   guint count = 0;
-  if (!collect_hostfs (r, dir, "", &count, error))
+  guint64 total = 0;
+  if (!collect_hostfs (r, dir, "", &count, &total, 0, error))
     return FALSE;
 
   json_t *rename = json_object_get (manifest, "renameFiles");
@@ -904,14 +926,18 @@ render_hostfs (const SysctrRenderInput *in, SysctrRendered *r, const SysctrOwn *
       json_array_foreach (templated, k, t)
         if (json_is_string (t) && strcmp (json_string_value (t), f->path) == 0)
           {
-            gsize len;
-            const char *data = g_bytes_get_data (f->data, &len);
-            g_autofree char *text = g_strndup (data, len);
+            g_autofree char *text = NULL;
+            gsize len = 0;
+            if (!read_export (in->rootfs_dfd, f->source, &text, &len, error))
+              return FALSE;
+            if (text == NULL || strlen (text) != len)
+              return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "installedFilesTemplate: %s is not a text file",
+                                   f->path);
             g_autofree char *out = sysctr_template_render (text, SYSCTR_TEMPLATE_TEXT, r->values, f->path, error);
             if (out == NULL)
               return FALSE;
-            g_bytes_unref (f->data);
             f->data = g_bytes_new (out, strlen (out));
+            g_clear_pointer (&f->source, g_free);
           }
       g_free (f->path);
       f->path = g_steal_pointer (&host);

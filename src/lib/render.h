@@ -13,10 +13,17 @@ G_BEGIN_DECLS
 
 typedef struct
 {
-  char *path; /* absolute, as seen when the tree boots */
-  GBytes *data;
+  char *path;   /* absolute, as seen when the tree boots */
+  GBytes *data; /* rendered content, or NULL: a hostfs file copied as it is from... */
+  char *source; /* ...this path in the rootfs (streamed, never held in memory) */
   guint32 mode;
 } SysctrHostFile;
+
+/* hostfs budgets: a file as big as real binaries get (kubectl ~50 MB), and
+ * a total that a 1 MB image cannot multiply into gigabytes with hardlinks */
+#define SYSCTR_HOSTFS_MAX_FILE (256ull * 1024 * 1024)
+#define SYSCTR_HOSTFS_MAX_TOTAL (1024ull * 1024 * 1024)
+#define SYSCTR_HOSTFS_MAX_FILES 1000
 
 typedef struct
 {

@@ -110,7 +110,9 @@ sysctr_write_file_at (int dfd, const char *path, const void *data, gsize len, mo
 gboolean
 sysctr_read_file_at (int dfd, const char *path, gsize max_size, char **out_data, gsize *out_len, GError **error)
 {
-  sysctr_autofd int fd = openat (dfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  /* O_NONBLOCK: a FIFO where a file was expected must not hang the caller
+   * (it is then refused as not a regular file) */
+  sysctr_autofd int fd = openat (dfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   if (fd < 0)
     return sysctr_throw_errno (error, "opening %s", path);
   struct stat st;
