@@ -5,9 +5,29 @@
 #include "builtins.h"
 #include "containers.h"
 #include "context.h"
+#include "privileges.h"
 #include "systemd.h"
 
 static gboolean opt_json;
+
+/* "host" unless the deployment's config.json gives it a network namespace
+ * of its own: system containers are host infrastructure by default. */
+static const char *
+container_network (SysctrContext *ctx, const char *slot)
+{
+  g_autofree char *rel = g_strdup_printf ("containers/%s/config.json", slot);
+  g_autofree char *data = NULL;
+  gsize len = 0;
+  if (!sysctr_read_file_at (ctx->state_dfd, rel, 16 * 1024 * 1024, &data, &len, NULL))
+    return "unknown";
+  g_autoptr (json_t) config = json_loadb (data, len, 0, NULL);
+  size_t i;
+  json_t *ns;
+  json_array_foreach (json_object_get (json_object_get (config, "linux"), "namespaces"), i, ns)
+    if (g_strcmp0 (sysctr_json_get_string (ns, "type"), "network") == 0)
+      return sysctr_json_get_string (ns, "path") ? "joined" : "private";
+  return "host";
+}
 
 static GOptionEntry entries[] = {
   { "json", 0, 0, G_OPTION_ARG_NONE, &opt_json, "Print JSON", NULL },
@@ -52,11 +72,15 @@ sysctr_builtin_list (int argc, char **argv, const SysctrGlobals *globals, GError
       g_autofree char *state = NULL;
       if (sd && service)
         state = sysctr_systemd_active_state (sd, service, NULL);
-      json_array_append_new (arr, json_pack ("{s:s, s:s?, s:s?, s:s, s:s?, s:s, s:O}", "name", name, "image",
-                                             sysctr_json_get_string (image, "reference"), "digest",
-                                             sysctr_json_get_string (image, "manifest_digest"), "deployment", slot,
-                                             "runtime", sysctr_json_get_string (info, "runtime"), "state",
-                                             state ? state : "unknown", "units", units ? units : json_array ()));
+      /* what the admin granted (info.json format 1 recorded nothing: granted nothing) */
+      json_t *granted = json_object_get (json_object_get (info, "privileges"), "granted");
+      json_t *entry = json_pack ("{s:s, s:s?, s:s?, s:s, s:s?, s:s, s:O, s:O, s:s}", "name", name, "image",
+                                 sysctr_json_get_string (image, "reference"), "digest",
+                                 sysctr_json_get_string (image, "manifest_digest"), "deployment", slot, "runtime",
+                                 sysctr_json_get_string (info, "runtime"), "state", state ? state : "unknown", "units",
+                                 units ? units : json_array (), "granted", granted ? granted : json_object (),
+                                 "network", container_network (ctx, slot));
+      json_array_append_new (arr, entry);
     }
   if (opt_json)
     {
@@ -64,13 +88,17 @@ sysctr_builtin_list (int argc, char **argv, const SysctrGlobals *globals, GError
       printf ("%s\n", s);
       return TRUE;
     }
-  printf ("%-20s %-50s %-19s %-12s %-12s %s\n", "NAME", "IMAGE", "DIGEST", "DEPLOYMENT", "RUNTIME", "STATE");
+  printf ("%-20s %-50s %-19s %-12s %-12s %-12s %-8s %s\n", "NAME", "IMAGE", "DIGEST", "DEPLOYMENT", "RUNTIME", "STATE",
+          "NETWORK", "GRANTED");
   size_t i;
   json_t *c;
   json_array_foreach (arr, i, c)
-    printf ("%-20s %-50s %-19.19s %-12s %-12s %s\n", sysctr_json_get_string (c, "name"),
-            sysctr_json_get_string (c, "image"), sysctr_json_get_string (c, "digest"),
-            sysctr_json_get_string (c, "deployment"), sysctr_json_get_string (c, "runtime"),
-            sysctr_json_get_string (c, "state"));
+    {
+      g_autofree char *granted = sysctr_privileges_names (json_object_get (c, "granted"));
+      printf ("%-20s %-50s %-19.19s %-12s %-12s %-12s %-8s %s\n", sysctr_json_get_string (c, "name"),
+              sysctr_json_get_string (c, "image"), sysctr_json_get_string (c, "digest"),
+              sysctr_json_get_string (c, "deployment"), sysctr_json_get_string (c, "runtime"),
+              sysctr_json_get_string (c, "state"), sysctr_json_get_string (c, "network"), *granted ? granted : "-");
+    }
   return TRUE;
 }

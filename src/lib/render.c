@@ -862,7 +862,7 @@ collect_hostfs (SysctrRendered *r, int dir, const char *prefix, guint *count, gu
         {
           g_autofree char *lim = sysctr_format_size (SYSCTR_HOSTFS_MAX_TOTAL);
           return sysctr_throw (error, SYSCTR_ERROR_HOSTILE,
-                               "hostfs: more than %s in all (at %s; hardlinks count once each) would be copied to the "
+                               "hostfs: more than %s in all (at %s; each hardlink counts) would be copied to the "
                                "host; refused",
                                lim, host);
         }
