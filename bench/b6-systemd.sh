@@ -33,7 +33,7 @@ mkdir -p "$plain" && etcd_rootfs "$plain" >/dev/null || { echo "b6: etcd rootfs"
 nspawn_boot >/dev/null || { echo "b6: booting systemd failed" >&2; exit 1; }
 
 P1=$(alloc_port) P2=$(alloc_port) P3=$(alloc_port) P4=$(alloc_port)
-in_sysctr install --system --tls-verify=false --name=etcd --set ETCD_PORT="$P1" --set ETCD_PEER_PORT="$P2" \
+in_sysctr install --system --privileged --tls-verify=false --name=etcd --set ETCD_PORT="$P1" --set ETCD_PEER_PORT="$P2" \
   "$REGISTRY_ADDR/etcd:b6" >/dev/null 2>&1 || { echo "b6: install failed" >&2; exit 1; }
 nspawn_put /etc/systemd/system/etcd-plain.service <<UNIT
 [Unit]

@@ -119,8 +119,10 @@ note "systemd is up ($NSPAWN_STATE) after ${NSPAWN_BOOT_MS} ms; commands below m
 # -------------------------------------------------------------- install ---
 say "Installing etcd: pulled into sysctr's OSTree store, deployed read-only, etcd.service written, enabled, started"
 note "--now waits until etcd itself says READY=1 (Type=notify, relayed by sysctr-shim)"
+note "the image is in atomic form, privileged by nature (CAP_AUDIT_WRITE, no seccomp filter, /proc paths left"
+note "unmasked): sysctr lists what it asks and installs only with --privileged (or the matching --allow=)"
 t=$(date +%s%N)
-sysctr install --system --now --tls-verify=false \
+sysctr install --system --now --privileged --tls-verify=false \
 	--set "ETCD_PORT=$ETCD_PORT" --set "ETCD_PEER_PORT=$ETCD_PEER_PORT" "$REG/etcd:latest" ||
 	die "sysctr install etcd failed"
 note "ready in $(( ($(date +%s%N) - t) / 1000000 )) ms; the generated unit:"
@@ -134,6 +136,7 @@ printf '    %s$ journalctl -u etcd.service | grep -E "ready to serve|serving ins
 systemd_journal -u etcd.service | grep -E 'ready to serve|serving insecure' | head -n 3 | indent
 
 say "Installing flannel, which is ordered after etcd and needs it"
+note "it asks for nothing (ordering against another sysctr container is not a privilege): no flag needed"
 sysctr install --system --now --tls-verify=false "$REG/flannel:latest" || die "sysctr install flannel failed"
 wait_until 10 eval '[[ -n "$(etcdctl --endpoints "127.0.0.1:$ETCD_PORT" get --print-value-only /sysctr-demo/flannel/config 2>/dev/null)" ]]'
 show etcdctl --endpoints "127.0.0.1:$ETCD_PORT" get /sysctr-demo/flannel/config || die "flannel's key is not in etcd"
@@ -150,6 +153,7 @@ note "and its write into etcd worked on the first try (restarts: $nr):"
 show etcdctl --endpoints "127.0.0.1:$ETCD_PORT" get /sysctr-demo/flannel/config
 
 say "Installing greeter: only its socket is started; the container starts on the first connection"
+note "a socket with ListenStream= asks for nothing either"
 sysctr install --system --now --tls-verify=false --set "PORT=$GREETER_PORT" "$REG/greeter:latest" ||
 	die "sysctr install greeter failed"
 inside systemctl is-active greeter.socket greeter.service

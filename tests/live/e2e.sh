@@ -155,7 +155,7 @@ REG=$REGISTRY_ADDR
 step "1. etcd (atomic image) with --now"
 t0=$(now_ms)
 ok_or_journal "sysctr install --system --now $REG/etcd:latest (name defaults to etcd)" \
-	install_now --set "ETCD_PORT=$ETCD_PORT" --set "ETCD_PEER_PORT=$ETCD_PEER_PORT" "$REG/etcd:latest"
+	install_now --privileged --set "ETCD_PORT=$ETCD_PORT" --set "ETCD_PEER_PORT=$ETCD_PEER_PORT" "$REG/etcd:latest"
 diag "TIME install --now etcd (pull + deploy + start until READY=1): $(( $(now_ms) - t0 )) ms"
 unit="$(in_systemd cat /etc/systemd/system/etcd.service 2>/dev/null)"
 assert_match "$(head -n1 <<<"$unit")" '^# sysctr: generated for container etcd' \
@@ -193,6 +193,24 @@ assert_eq "$(prop etcd-native.service KillMode)" mixed "default template: KillMo
 ok "etcdctl put/get on the native etcd" bash -c "$(declare -f etcd_put etcd_get); etcd_put $NATIVE_PORT k native && [[ \$(etcd_get $NATIVE_PORT k) == native ]]"
 assert_match "$(systemd_journal -u etcd-native.service)" 'ready to serve client requests' \
 	"journalctl -u etcd-native shows etcd's own log lines"
+# granted nothing: locked down, seen from the running payload
+epid=$(payload_pid etcd-native.service etcd)
+status=$(in_systemd cat "/proc/$epid/status" 2>/dev/null)
+assert_eq "$(awk '/^Seccomp:/{print $2}' <<<"$status")" 2 "etcd-native runs under a seccomp filter (Seccomp: 2)"
+assert_eq "$(awk '/^NoNewPrivs:/{print $2}' <<<"$status")" 1 "  ... with no_new_privs"
+bnd=$(awk '/^CapBnd:/{print $2}' <<<"$status")
+# CAP_MKNOD 27, CAP_NET_RAW 13, CAP_AUDIT_WRITE 29
+assert_eq "$(( 0x$bnd & ((1<<27)|(1<<13)|(1<<29)) ))" 0 "  ... without CAP_MKNOD, CAP_NET_RAW, CAP_AUDIT_WRITE (CapBnd $bnd)"
+assert_match "$(in_systemd awk '$5 == "/dev" {print $6}' "/proc/$epid/mountinfo" 2>/dev/null | tail -n1)" \
+	'nodev' "  ... and a nodev /dev"
+assert_eq "$(prop etcd-native.service DevicePolicy)" closed "the unit has DevicePolicy=closed"
+if in_systemd test -w /sys/fs/cgroup/devices/system.slice/etcd-native.service/devices.allow 2>/dev/null; then
+	ok "systemd enforces it on the unit's cgroup" in_systemd sh -c \
+		'! grep -q "^a \*:\* rwm" /sys/fs/cgroup/devices/system.slice/etcd-native.service/devices.list'
+else
+	skip "systemd enforces DevicePolicy= on the unit's cgroup" \
+		"no writable devices controller in this systemd (cgroup v1 controllers are read-only in nspawn here)"
+fi
 step_done "step 1b (native etcd)"
 
 # =============================================================== step 2 ======

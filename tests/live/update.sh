@@ -37,7 +37,9 @@ P=$(alloc_port) PP=$(alloc_port)
 etcdctl_() { ETCDCTL_API=3 etcdctl --endpoints="127.0.0.1:$P" --dial-timeout=2s --command-timeout=3s "$@"; }
 digest_of() { in_sysctr list --json | jq -r ".[] | select(.name==\"$1\") | .$2"; }
 
-ok "install v1 with --now" in_sysctr install --system --now --tls-verify=false --name=etcd \
+# atomic images ask for what atomic gave them (CAP_AUDIT_WRITE, no seccomp
+# filter): granted once, here
+ok "install v1 with --now" in_sysctr install --system --now --privileged --tls-verify=false --name=etcd \
   --set ETCD_PORT=$P --set ETCD_PEER_PORT=$PP --set AUTO_UPDATE=registry "$ref"
 assert_eq "$(in_systemctl is-active etcd)" active "etcd is active"
 v1_digest=$(digest_of etcd digest)
@@ -101,6 +103,31 @@ ok "stop etcd" in_systemctl stop etcd
 ok "update while stopped" in_sysctr update etcd
 assert_eq "$(in_systemctl is-active etcd)" inactive "update while stopped leaves it stopped"
 assert_eq "$(digest_of etcd digest)" "$v1_digest" "the stopped container was updated to v1"
+
+# A version that asks for more than was granted (a bind of the host's /)
+# is held back by the auto-update service: etcd keeps running what it ran.
+wide=$TEST_TMPDIR/wide-src
+mkdir -p "$wide" && cp -a "$SYSCTR_SRCDIR/tests/images/atomic-etcd" "$wide/"
+sed -i 's|"mounts": \[|"mounts": [ {"type": "bind", "source": "/", "destination": "/host", "options": ["rbind", "ro"]},|' \
+  "$wide/atomic-etcd/exports/config.json.template"
+grep -q '"/host"' "$wide/atomic-etcd/exports/config.json.template" || bail_out "making the widening template"
+SYSCTR_TEST_IMAGES_SRC=$wide build_atomic_etcd_image etcdwide v4 >/dev/null 2>&1 || bail_out "building etcd v4"
+ok "start etcd again" in_systemctl start etcd
+push_as etcdwide v4 || bail_out "pushing v4"
+ok "link the auto-update service" in_systemctl link "$SYSCTR_PREFIX/lib/systemd/system/sysctr-auto-update.service"
+in_systemctl start sysctr-auto-update.service >/dev/null 2>&1
+assert_eq "$(in_systemctl show -p Result --value sysctr-auto-update.service)" exit-code \
+  "the auto-update service fails when it holds a version back"
+journal=$(systemd_journal -u sysctr-auto-update.service)
+assert_match "$journal" "asks for more than was granted" "its journal says what is asked for"
+assert_match "$journal" "host-mounts: / \\(ro\\)" "  ... naming the bind"
+assert_eq "$(in_systemctl is-active etcd)" active "etcd keeps running"
+assert_eq "$(digest_of etcd digest)" "$v1_digest" "  ... the deployment it had (v1)"
+ok "etcd still answers" etcdctl_ get before
+ok "update --allow=host-mounts takes it" in_sysctr update --allow=host-mounts etcd
+assert_ne "$(digest_of etcd digest)" "$v1_digest" "  ... now on v4"
+assert_eq "$(in_systemd jq -c '.privileges.granted["host-mounts"]' /var/lib/sysctr/containers/etcd/info.json 2>&1)" \
+  '["/ (ro)"]' "  ... with the grant recorded"
 
 # the timer and its service
 # the throw-away systemd's /etc has no manpath.config, so man(1) cannot run
