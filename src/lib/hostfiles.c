@@ -163,6 +163,8 @@ gboolean
 sysctr_host_open_parent (SysctrContext *ctx, const char *path, gboolean create, int *out_dfd, const char **out_base,
                          GError **error)
 {
+  /* set first, whatever happens: a caller's base is never NULL */
+  *out_base = strrchr (path, '/') + 1;
   g_autofree char *dir = g_path_get_dirname (path + 1);
   if (create && !make_host_dir (ctx, dir, error))
     return FALSE;
@@ -173,7 +175,6 @@ sysctr_host_open_parent (SysctrContext *ctx, const char *path, gboolean create, 
     return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "%s: its directory resolves into %s; refused", path,
                          SYSCTR_STATE_DIR);
   *out_dfd = g_steal_fd (&dfd);
-  *out_base = strrchr (path, '/') + 1;
   return TRUE;
 }
 

@@ -732,8 +732,8 @@ covered (json_t *granted, const char *detail)
   /* "P (ro)" is covered by "P (rw)" */
   if (g_str_has_suffix (detail, " (ro)"))
     {
-      g_autofree char *rw = g_strdup (detail);
-      memcpy (rw + strlen (rw) - 3, "rw", 2);
+      g_autofree char *path = g_strndup (detail, strlen (detail) - strlen (" (ro)"));
+      g_autofree char *rw = g_strconcat (path, " (rw)", NULL);
       return strv_has (granted, rw);
     }
   return FALSE;

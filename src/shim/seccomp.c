@@ -139,7 +139,7 @@ walk (json_t *s, scmp_filter_ctx ctx)
                                        "syscalls",      "listenerPath",    "listenerMetadata", NULL };
   static const char *const known_rule[] = { "names", "action", "errnoRet", "args", NULL };
   static const char *const known_arg[] = { "index", "value", "valueTwo", "op", NULL };
-  uint32_t default_action;
+  uint32_t default_action = SCMP_ACT_KILL_PROCESS;
   json_t *v, *rule;
   size_t i;
   int r;
@@ -183,7 +183,7 @@ walk (json_t *s, scmp_filter_ctx ctx)
       struct scmp_arg_cmp cmp[6];
       unsigned n_cmp = 0;
       bool repeated = false;
-      uint32_t action;
+      uint32_t action = SCMP_ACT_KILL_PROCESS;
       json_t *names, *args, *name, *arg;
       size_t k;
 
@@ -311,7 +311,7 @@ seccomp_free (struct shim_seccomp *sc)
 int
 seccomp_compile (struct shim_seccomp *sc)
 {
-  uint32_t default_action;
+  uint32_t default_action = SCMP_ACT_KILL_PROCESS;
   scmp_filter_ctx ctx;
   _cleanup_close_ int fd = -1;
   struct stat st;

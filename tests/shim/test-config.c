@@ -146,10 +146,64 @@ main (void)
   refused ("{\"process\": {\"args\": [\"x\"], \"capabilities\": {\"bounding\": [\"CAP_FLY\"]}}," MINIMAL_ROOT
            "," MINIMAL_LINUX "}",
            "unknown capability", "unknown capability refused");
-  refused (
-      "{" MINIMAL_PROCESS "," MINIMAL_ROOT
-      ", \"linux\": {\"namespaces\": [{\"type\": \"mount\"}], \"seccomp\": {\"defaultAction\": \"SCMP_ACT_ALLOW\"}}}",
-      "seccomp", "seccomp refused (not implemented)");
+  /* linux.seccomp */
+#define SECCOMP_CONFIG(profile)                                                                                        \
+  "{" MINIMAL_PROCESS "," MINIMAL_ROOT ", \"linux\": {\"namespaces\": [{\"type\": \"mount\"}], \"seccomp\": " profile  \
+  "}}"
+  refused (SECCOMP_CONFIG ("{\"defaultAction\": \"SCMP_ACT_NOTIFY\"}"), "SCMP_ACT_NOTIFY needs a seccomp agent",
+           "seccomp: SCMP_ACT_NOTIFY refused");
+  refused (SECCOMP_CONFIG ("{\"defaultAction\": \"SCMP_ACT_ALLOW\", \"architectures\": [\"SCMP_ARCH_VAX\"]}"),
+           "unknown architecture", "seccomp: unknown architecture refused");
+  refused (SECCOMP_CONFIG ("{\"defaultAction\": \"SCMP_ACT_ALLOW\", \"syscalls\": [{\"names\": [\"read\"], "
+                           "\"action\": \"SCMP_ACT_ERRNO\", \"args\": [{\"index\": 9, \"value\": 1, \"op\": "
+                           "\"SCMP_CMP_EQ\"}]}]}"),
+           "index: not in 0..5", "seccomp: argument index out of range refused");
+  refused (SECCOMP_CONFIG ("{\"defaultAction\": \"SCMP_ACT_ALLOW\", \"listenerPath\": \"/run/agent\"}"),
+           "seccomp agents are not supported", "seccomp: listenerPath refused");
+  {
+    struct shim_config *sc = parse (SECCOMP_CONFIG (
+        "{\"defaultAction\": \"SCMP_ACT_ERRNO\", \"defaultErrnoRet\": 38, \"architectures\": [\"SCMP_ARCH_X86_64\"], "
+        "\"syscalls\": [{\"names\": [\"read\", \"write\", \"no_such_syscall\"], \"action\": \"SCMP_ACT_ALLOW\"}, "
+        "{\"names\": [\"socket\"], \"action\": \"SCMP_ACT_ALLOW\", \"args\": [{\"index\": 0, \"value\": 16, \"op\": "
+        "\"SCMP_CMP_NE\"}, {\"index\": 0, \"value\": 1, \"op\": \"SCMP_CMP_NE\"}]}]}"));
+    char dir[] = "/tmp/sysctr-seccomp-XXXXXX";
+    int dfd = -1, loaded = 0;
+    tap (sc && sc->seccomp && seccomp_compile (sc->seccomp) == 0 && sc->seccomp->prog.len > 0,
+         "seccomp: a profile compiles (unknown names skipped, a repeated argument split)");
+    if (sc && sc->seccomp && mkdtemp (dir) && (dfd = open (dir, O_PATH | O_DIRECTORY | O_CLOEXEC)) >= 0)
+      {
+        unsigned short len = sc->seccomp->prog.len;
+        tap (seccomp_cache_write (sc->seccomp, dfd) == 0, "seccomp: the compiled filter is cached in the bundle");
+        free (sc->seccomp->prog.filter);
+        sc->seccomp->prog.filter = NULL;
+        loaded = seccomp_cache_load (sc->seccomp, dfd);
+        tap (loaded == 1 && sc->seccomp->prog.len == len, "seccomp: ... and loaded back for the same profile");
+        sc->seccomp->key[strlen (sc->seccomp->key) - 2] ^= 1; /* another profile */
+        free (sc->seccomp->prog.filter);
+        sc->seccomp->prog.filter = NULL;
+        tap (seccomp_cache_load (sc->seccomp, dfd) == 0, "seccomp: ... but not for another profile");
+        unlinkat (dfd, "seccomp.bpf", 0);
+        close (dfd);
+        rmdir (dir);
+      }
+    config_free (sc);
+  }
+
+  /* the notify filter */
+  {
+    char out[256];
+    bool status_only;
+    const char msg[] = "READY=1\nEXTEND_TIMEOUT_USEC=9\nMAINPID=1\nSTATUS=up";
+    size_t n = notify_filter (msg, sizeof msg - 1, false, out, &status_only);
+    tap (n == strlen ("READY=1\nEXTEND_TIMEOUT_USEC=9\nSTATUS=up")
+             && memcmp (out, "READY=1\nEXTEND_TIMEOUT_USEC=9\nSTATUS=up", n) == 0 && !status_only,
+         "notify: allowed lines kept, in order");
+    n = notify_filter (msg, sizeof msg - 1, true, out, &status_only);
+    tap (n == strlen ("READY=1\nSTATUS=up") && memcmp (out, "READY=1\nSTATUS=up", n) == 0,
+         "notify: EXTEND_TIMEOUT_USEC= dropped once stopping");
+    n = notify_filter ("STATUS=a\nSTATUS=b", 17, false, out, &status_only);
+    tap (n == 17 && status_only, "notify: a STATUS=-only message is marked for coalescing");
+  }
 
   tap (notify_line_allowed ("READY=1", 7), "READY= allowed");
   tap (notify_line_allowed ("EXTEND_TIMEOUT_USEC=5", 21), "EXTEND_TIMEOUT_USEC= allowed");
