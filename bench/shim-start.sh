@@ -2,7 +2,10 @@
 # Start-to-exit of a trivial payload in a full container: sysctr-shim vs
 # runc, crun, bubblewrap, and `unshare -mpiuf --mount-proc` as the floor, all
 # in one hyperfine run; then the steady-state PSS of the shim's resident
-# processes while a sleeping payload runs.
+# processes while a sleeping payload runs. The config carries sysctr's
+# default seccomp filter (runc and crun compile it at every start; the shim
+# loads what --check compiled at install, and "shim-compile" shows a start
+# without that cache).
 #
 #   bench/shim-start.sh [SHIM] [PROBE]
 # Defaults: build/src/shim/sysctr-shim and build/tests/shim/sysctr-probe
@@ -32,7 +35,26 @@ trap cleanup EXIT
 B=$TMP/bundle
 mkdir -p "$B/rootfs"/{proc,dev,sys,run,tmp}
 cp "$PROBE" "$B/rootfs/sysctr-probe"
+# with_seccomp CONFIG: the default seccomp filter, as sysctr gives a
+# container granted nothing (runc and crun run it too)
+with_seccomp () {
+  python3 - "$1" "$SRCDIR/data/seccomp.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+p = json.load(open(sys.argv[2]))
+p["architectures"] = ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]
+c["linux"]["seccomp"] = p
+json.dump(c, open(sys.argv[1], "w"), indent=1)
+PY
+}
 python3 "$SRCDIR/tests/shim/make-config.py" true >"$B/config.json"
+with_seccomp "$B/config.json"
+# the filter compiled once, as sysctr install does
+"$SHIM" --check --bundle="$B" >/dev/null || die "sysctr-shim --check failed"
+# the same bundle without that cache: compiled at every start
+NC=$TMP/nocache
+mkdir -p "$NC" && cp "$B/config.json" "$NC/" && ln -s "$B/rootfs" "$NC/rootfs.link" && cp -a "$B/rootfs" "$NC/rootfs"
+rm -f "$NC/rootfs.link"
 # runc/crun get the same bundle; the shim ignores nothing here.
 
 declare -a names cmds
@@ -48,6 +70,7 @@ try () { # NAME COMMAND: keep it if one run succeeds, else say why not
 
 try floor "unshare -mpiuf --mount-proc $B/rootfs/sysctr-probe true"
 try sysctr-shim "$SHIM --bundle=$B"
+try shim-compile "$SHIM --bundle=$NC"
 try bwrap "bwrap --ro-bind $B/rootfs / --proc /proc --dev /dev --unshare-pid --unshare-ipc --unshare-uts /sysctr-probe true"
 try runc "runc --root $TMP/runc run --bundle $B sysctr-bench"
 try crun "crun --root $TMP/crun run --bundle $B sysctr-bench"
@@ -75,6 +98,8 @@ PY
 # Steady-state memory of what stays resident: the shim (unit main pid) and
 # the container's init (a fork of the shim).
 python3 "$SRCDIR/tests/shim/make-config.py" sleep 30 >"$B/config.json"
+with_seccomp "$B/config.json"
+"$SHIM" --check --bundle="$B" >/dev/null || die "sysctr-shim --check failed"
 "$SHIM" --bundle="$B" & SLEEPER=$!
 sleep 0.5
 pss () { awk '/^Pss:/ {print $2}' "/proc/$1/smaps_rollup" 2>/dev/null; }

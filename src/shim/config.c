@@ -80,6 +80,7 @@ config_free (struct shim_config *c)
   for (size_t i = 0; i < c->n_store; i++)
     free (c->store_path[i]);
   seccomp_free (c->seccomp);
+  free (c->text);
   free (c);
 }
 
@@ -963,5 +964,10 @@ config_load (int bundle_fd, const char *bundle_path, struct shim_config **ret)
     return shim_refusef ("%s/config.json: invalid JSON at line %d: %s", bundle_path, err.line, err.text);
   r = parse_json (doc, bundle_fd, bundle_path, ret);
   json_decref (doc);
+  if (r == 0)
+    {
+      (*ret)->text = steal_ptr (&buf);
+      (*ret)->text_len = len;
+    }
   return r;
 }

@@ -528,14 +528,23 @@ main (int argc, char **argv)
   if (check)
     {
       /* everything above, the filter compiled and kept for the starts */
-      if (c->seccomp && (seccomp_compile (c->seccomp) < 0 || seccomp_cache_write (c->seccomp, bundle_fd) < 0))
+      if (c->seccomp
+          && (seccomp_compile (c->seccomp) < 0 || seccomp_cache_write (c->seccomp, bundle_fd, c->text, c->text_len) < 0))
         goto fail;
       config_free (c);
       free (root_abs);
       return 0;
     }
-  if (c->seccomp && !seccomp_cache_load (c->seccomp, bundle_fd) && seccomp_compile (c->seccomp) < 0)
-    goto fail;
+  if (c->seccomp)
+    {
+      if (!seccomp_cache_load (c->seccomp, bundle_fd, c->text, c->text_len) && seccomp_compile (c->seccomp) < 0)
+        goto fail;
+      /* what the container's init inherits at clone() should be small */
+      seccomp_release_profile (c->seccomp);
+    }
+  free (c->text);
+  c->text = NULL;
+  malloc_trim (0);
   if (parse_listen_fds (&n_listen_fds) < 0)
     goto fail;
 

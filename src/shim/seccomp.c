@@ -4,7 +4,7 @@
  * config.c. Compiling with libseccomp costs ~9 ms for a default-sized
  * profile, four times the whole start path, so `sysctr-shim --check` (run
  * by sysctr at install) writes the program into the bundle as seccomp.bpf,
- * keyed by the exact profile text and the architecture; a start finds it
+ * keyed by the exact config.json and the architecture; a start finds it
  * there and only compiles when the key does not match (a hand-edited
  * config, a bundle built on another architecture). The bundle is written
  * by root only and never mounted into the container, like config.json.
@@ -285,12 +285,6 @@ seccomp_parse (json_t *s, struct shim_seccomp **ret)
   sc = calloc (1, sizeof *sc);
   if (!sc)
     return shim_errorf (-ENOMEM, "config.json");
-  sc->key = json_dumps (s, JSON_COMPACT | JSON_SORT_KEYS);
-  if (!sc->key)
-    {
-      free (sc);
-      return shim_errorf (-ENOMEM, "config.json");
-    }
   sc->flags = filter_flags (s);
   sc->profile = json_incref (s);
   *ret = sc;
@@ -302,10 +296,16 @@ seccomp_free (struct shim_seccomp *sc)
 {
   if (!sc)
     return;
-  free (sc->key);
   free (sc->prog.filter);
   json_decref (sc->profile);
   free (sc);
+}
+
+void
+seccomp_release_profile (struct shim_seccomp *sc)
+{
+  json_decref (sc->profile);
+  sc->profile = NULL;
 }
 
 int
@@ -358,20 +358,23 @@ seccomp_compile (struct shim_seccomp *sc)
   return 0;
 }
 
-/* The cache: CACHE_MAGIC "arch=%08x\nkey=%zu\n" KEY "bpf=%zu\n" BPF */
+/* The cache: CACHE_MAGIC "arch=%08x\nkey=%zu\n" KEY "bpf=%zu\n" BPF, where KEY
+ * is the whole config.json it was compiled from: comparing bytes is
+ * cheaper than any canonical form, and a config edited by hand simply
+ * compiles again. */
 static int
-cache_header (const struct shim_seccomp *sc, char *buf, size_t size)
+cache_header (size_t key_len, char *buf, size_t size)
 {
-  return snprintf (buf, size, CACHE_MAGIC "arch=%08x\nkey=%zu\n", seccomp_arch_native (), strlen (sc->key));
+  return snprintf (buf, size, CACHE_MAGIC "arch=%08x\nkey=%zu\n", seccomp_arch_native (), key_len);
 }
 
 int
-seccomp_cache_load (struct shim_seccomp *sc, int bundle_fd)
+seccomp_cache_load (struct shim_seccomp *sc, int bundle_fd, const char *key, size_t klen)
 {
   _cleanup_close_ int fd = openat (bundle_fd, CACHE_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   _cleanup_free_ char *data = NULL;
   char header[128], *p;
-  size_t hlen, klen = strlen (sc->key), blen;
+  size_t hlen, blen;
   struct stat st;
   ssize_t n;
 
@@ -384,9 +387,9 @@ seccomp_cache_load (struct shim_seccomp *sc, int bundle_fd)
   if (n != st.st_size)
     return 0;
   data[n] = '\0';
-  hlen = (size_t) cache_header (sc, header, sizeof header);
-  if ((size_t) n < hlen + klen || memcmp (data, header, hlen) != 0 || memcmp (data + hlen, sc->key, klen) != 0)
-    return 0; /* another profile or architecture: compile */
+  hlen = (size_t) cache_header (klen, header, sizeof header);
+  if ((size_t) n < hlen + klen || memcmp (data, header, hlen) != 0 || memcmp (data + hlen, key, klen) != 0)
+    return 0; /* another config or architecture: compile */
   p = data + hlen + klen;
   if (sscanf (p, "bpf=%zu\n", &blen) != 1 || !(p = strchr (p, '\n')))
     return 0;
@@ -403,16 +406,16 @@ seccomp_cache_load (struct shim_seccomp *sc, int bundle_fd)
 }
 
 int
-seccomp_cache_write (const struct shim_seccomp *sc, int bundle_fd)
+seccomp_cache_write (const struct shim_seccomp *sc, int bundle_fd, const char *key, size_t klen)
 {
   char header[128], bpfline[64];
   size_t blen = (size_t) sc->prog.len * sizeof (struct sock_filter);
   _cleanup_close_ int fd = -1;
-  int hlen = cache_header (sc, header, sizeof header);
+  int hlen = cache_header (klen, header, sizeof header);
   int llen = snprintf (bpfline, sizeof bpfline, "bpf=%zu\n", blen);
   struct iovec iov[] = {
     { header, (size_t) hlen },
-    { sc->key, strlen (sc->key) },
+    { (void *) key, klen },
     { bpfline, (size_t) llen },
     { sc->prog.filter, blen },
   };

@@ -69,6 +69,14 @@ freep (void *p)
 #define _cleanup_close_ __attribute__ ((cleanup (closep)))
 #define _cleanup_free_ __attribute__ ((cleanup (freep)))
 
+static inline void *
+steal_ptr (void *p)
+{
+  void *r = *(void **) p;
+  *(void **) p = NULL;
+  return r;
+}
+
 static inline int
 steal_fd (int *fd)
 {
@@ -170,6 +178,8 @@ struct shim_config
 
   bool use_init;
   struct shim_seccomp *seccomp; /* NULL: no filter */
+  char *text;                   /* config.json as read (the seccomp cache's key) */
+  size_t text_len;
 
   /* The sysctr state directories this bundle may live in (store.c): never
    * bound writable into a container. */
@@ -190,9 +200,12 @@ void config_set_check (int root_fd);
 int seccomp_parse (struct json_t *profile, struct shim_seccomp **ret);
 void seccomp_free (struct shim_seccomp *sc);
 int seccomp_compile (struct shim_seccomp *sc);
-/* 1: the bundle's seccomp.bpf matches this profile and was loaded; 0: not */
-int seccomp_cache_load (struct shim_seccomp *sc, int bundle_fd);
-int seccomp_cache_write (const struct shim_seccomp *sc, int bundle_fd);
+/* 1: the bundle's seccomp.bpf was compiled from the config.json @key and
+ * was loaded; 0: not */
+int seccomp_cache_load (struct shim_seccomp *sc, int bundle_fd, const char *key, size_t klen);
+int seccomp_cache_write (const struct shim_seccomp *sc, int bundle_fd, const char *key, size_t klen);
+/* Frees the parsed profile: the compiled program is all a start needs. */
+void seccomp_release_profile (struct shim_seccomp *sc);
 
 /* store.c */
 int store_init (struct shim_config *c, const char *bundle_abs);

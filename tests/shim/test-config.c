@@ -173,15 +173,17 @@ main (void)
     if (sc && sc->seccomp && mkdtemp (dir) && (dfd = open (dir, O_PATH | O_DIRECTORY | O_CLOEXEC)) >= 0)
       {
         unsigned short len = sc->seccomp->prog.len;
-        tap (seccomp_cache_write (sc->seccomp, dfd) == 0, "seccomp: the compiled filter is cached in the bundle");
+        const char key[] = "{\"a config\": 1}", other[] = "{\"a config\": 2}";
+        tap (seccomp_cache_write (sc->seccomp, dfd, key, strlen (key)) == 0,
+             "seccomp: the compiled filter is cached in the bundle");
         free (sc->seccomp->prog.filter);
         sc->seccomp->prog.filter = NULL;
-        loaded = seccomp_cache_load (sc->seccomp, dfd);
-        tap (loaded == 1 && sc->seccomp->prog.len == len, "seccomp: ... and loaded back for the same profile");
-        sc->seccomp->key[strlen (sc->seccomp->key) - 2] ^= 1; /* another profile */
+        loaded = seccomp_cache_load (sc->seccomp, dfd, key, strlen (key));
+        tap (loaded == 1 && sc->seccomp->prog.len == len, "seccomp: ... and loaded back for the same config");
         free (sc->seccomp->prog.filter);
         sc->seccomp->prog.filter = NULL;
-        tap (seccomp_cache_load (sc->seccomp, dfd) == 0, "seccomp: ... but not for another profile");
+        tap (seccomp_cache_load (sc->seccomp, dfd, other, strlen (other)) == 0,
+             "seccomp: ... but not for another config");
         unlinkat (dfd, "seccomp.bpf", 0);
         close (dfd);
         rmdir (dir);
