@@ -529,7 +529,8 @@ main (int argc, char **argv)
     {
       /* everything above, the filter compiled and kept for the starts */
       if (c->seccomp
-          && (seccomp_compile (c->seccomp) < 0 || seccomp_cache_write (c->seccomp, bundle_fd, c->text, c->text_len) < 0))
+          && (seccomp_compile (c->seccomp) < 0
+              || seccomp_cache_write (c->seccomp, bundle_fd, c->text, c->text_len) < 0))
         goto fail;
       config_free (c);
       free (root_abs);
@@ -646,6 +647,7 @@ main (int argc, char **argv)
   c = NULL;
   free (root_abs);
   malloc_trim (0);
+  shim_release_code ();
 
   for (;;)
     {

@@ -258,6 +258,7 @@ bool notify_line_allowed (const char *line, size_t len);
 size_t notify_filter (const char *in, size_t len, bool stopping, char *out, bool *status_only);
 
 /* init.c */
+void shim_release_code (void);
 _Noreturn void init_run (pid_t payload, int status_fd, const struct shim_config *c);
 
 /* process.c */
