@@ -80,6 +80,8 @@ sysctr_builtin_list (int argc, char **argv, const SysctrGlobals *globals, GError
                                  sysctr_json_get_string (info, "runtime"), "state", state ? state : "unknown", "units",
                                  units ? units : json_array (), "granted", granted ? granted : json_object (),
                                  "network", container_network (ctx, slot));
+      json_t *ports = json_object_get (info, "exposed_ports");
+      json_object_set (entry, "exposed_ports", json_is_array (ports) ? ports : json_array ());
       json_array_append_new (arr, entry);
     }
   if (opt_json)

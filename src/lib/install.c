@@ -155,22 +155,24 @@ other_slot (const char *name, const char *slot)
  * only once it is complete (info.json written last): until then the old
  * content of @slot, the rollback target, stays as it was, and a failed
  * render or a full disk lose nothing. */
-/* What a new deployment may be granted: the grant of the running one (an
- * update) plus what this command line grants. */
+/* What a new deployment carries over from the running one (an update):
+ * its grant, widened only by what this command line grants, and the host
+ * directories it created. */
 typedef struct
 {
-  json_t *previous; /* NULL at install */
+  json_t *previous_grant;   /* NULL at install */
+  json_t *previous_created; /* NULL at install */
   SysctrGrantOptions options;
-} GrantRequest;
+} DeployRequest;
 
 static gboolean write_deployment_into (SysctrContext *ctx, const char *name, const char *slot, int slot_dfd,
                                        const SysctrImage *image, GHashTable *set, GHashTable *previous,
-                                       const char *runtime, json_t *pull_json, const GrantRequest *grant,
+                                       const char *runtime, json_t *pull_json, const DeployRequest *grant,
                                        json_t **out_info, GError **error);
 
 static gboolean
 write_deployment (SysctrContext *ctx, const char *name, const char *slot, const SysctrImage *image, GHashTable *set,
-                  GHashTable *previous, const char *runtime, json_t *pull_json, const GrantRequest *grant,
+                  GHashTable *previous, const char *runtime, json_t *pull_json, const DeployRequest *grant,
                   json_t **out_info, GError **error)
 {
   g_autofree char *staging = g_strdup_printf ("containers/.%s.staging", slot);
@@ -235,10 +237,11 @@ sysctr_units_table (SysctrContext *ctx)
  * grant it) when the grant does not cover it. *out_grant: what the new
  * deployment is granted. */
 static gboolean
-check_grant (const char *name, const SysctrImage *image, json_t *asks, const GrantRequest *req, json_t **out_grant,
+check_grant (const char *name, const SysctrImage *image, json_t *asks, const DeployRequest *req, json_t **out_grant,
              GError **error)
 {
-  g_autoptr (json_t) grant = sysctr_privileges_grant (asks, req->previous, req->options.allow, req->options.privileged);
+  g_autoptr (json_t) grant
+      = sysctr_privileges_grant (asks, req->previous_grant, req->options.allow, req->options.privileged);
   g_autoptr (json_t) missing = sysctr_privileges_missing (asks, grant);
   /* what the admin consented to, on stdout; what is refused, on stderr
    * before the one-line error */
@@ -246,7 +249,7 @@ check_grant (const char *name, const SysctrImage *image, json_t *asks, const Gra
     {
       g_autofree char *lines = sysctr_privileges_describe (missing, "  ");
       g_printerr ("%s: %s %s:\n%s", name, image->reference,
-                  req->previous ? "asks for more than was granted" : "asks for", lines);
+                  req->previous_grant ? "asks for more than was granted" : "asks for", lines);
     }
   else if (json_object_size (asks) > 0)
     {
@@ -256,7 +259,7 @@ check_grant (const char *name, const SysctrImage *image, json_t *asks, const Gra
   if (json_object_size (missing) > 0)
     {
       g_autofree char *names = sysctr_privileges_names (missing);
-      if (req->previous)
+      if (req->previous_grant)
         return sysctr_throw (error, SYSCTR_ERROR_NOT_GRANTED,
                              "%s: not updated to %s: it asks for more than was granted (%s, listed above); the "
                              "running deployment stays; grant it with \"sysctr update --allow=%s %s\" or --privileged",
@@ -326,7 +329,7 @@ copy_from_rootfs (int rootfs_dfd, const char *source, int slot_dfd, const char *
  * bundle being built (containers/.SLOT.staging) exactly as a start does,
  * with nothing privileged, and keeps the compiled seccomp filter there. */
 static gboolean
-shim_check (SysctrContext *ctx, const char *name, const char *slot, GError **error)
+shim_check (SysctrContext *ctx, const char *name, const char *slot, json_t *created, GError **error)
 {
   g_autofree char *bundle
       = g_strdup_printf ("%s%s/.%s.staging", ctx->live ? "" : ctx->root, SYSCTR_CONTAINERS_DIR, slot);
@@ -352,13 +355,33 @@ shim_check (SysctrContext *ctx, const char *name, const char *slot, GError **err
       g_autofree char *shown = sysctr_printable (*last ? last : "failed without a message");
       return sysctr_throw (error, SYSCTR_ERROR_INVALID, "%s would not start: %s", name, shown);
     }
+  /* a bind source that is not there yet must be one the tmpfiles.d lines
+   * make (render decided which); anything else would fail at start */
+  g_auto (GStrv) lines = g_strsplit (out, "\n", -1);
+  for (char **l = lines; *l; l++)
+    {
+      if (!g_str_has_prefix (*l, "missing-bind-source "))
+        continue;
+      const char *path = *l + strlen ("missing-bind-source ");
+      gboolean made = FALSE;
+      size_t i;
+      json_t *c;
+      json_array_foreach (created, i, c)
+        made |= g_strcmp0 (json_string_value (c), path) == 0;
+      if (!made)
+        {
+          g_autofree char *shown = sysctr_printable (path);
+          return sysctr_throw (error, SYSCTR_ERROR_INVALID, "%s would not start: bind source %s does not exist", name,
+                               shown);
+        }
+    }
   return TRUE;
 }
 
 static gboolean
 write_deployment_into (SysctrContext *ctx, const char *name, const char *slot, int slot_dfd, const SysctrImage *image,
                        GHashTable *set, GHashTable *previous, const char *runtime, json_t *pull_json,
-                       const GrantRequest *grant_req, json_t **out_info, GError **error)
+                       const DeployRequest *grant_req, json_t **out_info, GError **error)
 {
   if (!sysctr_deploy_rootfs (ctx->repo, image->layers, slot_dfd, NULL, error))
     return FALSE;
@@ -379,6 +402,8 @@ write_deployment_into (SysctrContext *ctx, const char *name, const char *slot, i
     .runtime = runtime,
     .shim_path = SYSCTR_SHIM_PATH,
     .sysctr_units = sysctr_units,
+    .root_dfd = ctx->root_dfd,
+    .previous_created = grant_req->previous_created,
   };
   g_autoptr (SysctrRendered) r = sysctr_render (&in, error);
   if (r == NULL)
@@ -392,7 +417,7 @@ write_deployment_into (SysctrContext *ctx, const char *name, const char *slot, i
   g_autofree char *config = sysctr_json_dump (r->config, TRUE);
   if (!sysctr_write_file_at (slot_dfd, "config.json", config, strlen (config), 0600, error))
     return FALSE;
-  if (g_strcmp0 (r->runtime_path, SYSCTR_SHIM_PATH) == 0 && !shim_check (ctx, name, slot, error))
+  if (g_strcmp0 (r->runtime_path, SYSCTR_SHIM_PATH) == 0 && !shim_check (ctx, name, slot, r->created, error))
     return FALSE;
 
   json_t *files = json_array ();
@@ -445,6 +470,15 @@ write_deployment_into (SysctrContext *ctx, const char *name, const char *slot, i
   json_object_set_new (info, "enable", r->enable_unit ? json_string (r->enable_unit) : json_null ());
   json_object_set_new (info, "state_path", json_string (r->state_path));
   json_object_set_new (info, "privileges", json_pack ("{s:O, s:O}", "asked", r->asks, "granted", granted));
+  json_object_set (info, "created", r->created);
+  /* with the host's network there is nothing to publish: shown, not done */
+  json_t *ports = json_object_get (json_object_get (image->config, "config"), "ExposedPorts");
+  json_t *port_list = json_array ();
+  const char *port;
+  json_t *pv;
+  json_object_foreach (ports, port, pv)
+    json_array_append_new (port_list, json_string (port));
+  json_object_set_new (info, "exposed_ports", port_list);
   g_autofree char *text = sysctr_json_dump (info, TRUE);
   sysctr_crash_point ("deploy-before-info");
   if (!sysctr_write_file_at (slot_dfd, "info.json", text, strlen (text), 0600, error))
@@ -794,6 +828,32 @@ finish_uninstall (SysctrContext *ctx, SysctrSystemd **sd, const char *name, cons
       if (ctx->live && !sysctr_systemd_reload (*sd, error))
         return FALSE;
     }
+  /* what the container's tmpfiles.d lines made for it (bind sources the
+   * host lacked, hostfs directories), when nothing was put there since:
+   * deepest first */
+  if (info)
+    {
+      g_autoptr (GPtrArray) made = g_ptr_array_new ();
+      size_t i;
+      json_t *c;
+      json_array_foreach (json_object_get (info, "created"), i, c)
+        if (json_is_string (c) && json_string_value (c)[0] == '/' && !strstr (json_string_value (c), "/../"))
+          g_ptr_array_add (made, (gpointer) json_string_value (c));
+      g_ptr_array_sort (made, sysctr_strptr_cmp);
+      for (guint k = made->len; k-- > 0;)
+        {
+          sysctr_autofd int pdfd = -1;
+          const char *base = NULL;
+          struct stat st;
+          if (!sysctr_host_open_parent (ctx, made->pdata[k], FALSE, &pdfd, &base, NULL)
+              || fstatat (pdfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0)
+            continue;
+          if (S_ISDIR (st.st_mode))
+            (void) unlinkat (pdfd, base, AT_REMOVEDIR); /* fails when not empty: kept */
+          else if (S_ISREG (st.st_mode) && st.st_size == 0)
+            (void) unlinkat (pdfd, base, 0);
+        }
+    }
   /* info.json first: a slot without it owns nothing */
   for (int i = 0; i < 2; i++)
     {
@@ -893,7 +953,7 @@ sysctr_install (SysctrContext *ctx, const SysctrInstallOptions *opts, GError **e
     return FALSE;
   g_autoptr (json_t) pull_json = pull_options_json (opts->pull);
   g_autoptr (json_t) info = NULL;
-  GrantRequest grant = { .previous = NULL, .options = opts->grant };
+  DeployRequest grant = { .previous_grant = NULL, .options = opts->grant };
   if (!write_deployment (ctx, name, slot, image, opts->set, NULL, opts->runtime, pull_json, &grant, &info, error))
     {
       (void) sysctr_rm_rf_at (ctx->state_dfd, slot_rel, NULL);
@@ -1380,7 +1440,11 @@ sysctr_update (SysctrContext *ctx, const char *name, const SysctrUpdateOptions *
   json_t *kept = json_object_get (json_object_get (info, "privileges"), "granted");
   /* a deployment from before grants were recorded was granted nothing */
   g_autoptr (json_t) previous_grant = json_is_object (kept) ? json_incref (kept) : json_object ();
-  GrantRequest grant = { .previous = previous_grant, .options = opts->grant };
+  DeployRequest grant = {
+    .previous_grant = previous_grant,
+    .previous_created = json_object_get (info, "created"),
+    .options = opts->grant,
+  };
   if (!write_deployment (ctx, name, new_slot, image, set, previous, sysctr_json_get_string (info, "runtime"), pull_json,
                          &grant, &new_info, error))
     return FALSE; /* the other slot, the rollback target, is untouched */

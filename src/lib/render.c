@@ -6,6 +6,7 @@
 
 #include "context.h"
 #include "deploy.h"
+#include "ociconfig.h"
 #include "privileges.h"
 
 #include <dirent.h>
@@ -61,6 +62,12 @@ sysctr_rendered_free (SysctrRendered *r)
   g_clear_pointer (&r->warnings, g_ptr_array_unref);
   if (r->asks)
     json_decref (r->asks);
+  if (r->service_lines)
+    g_string_free (r->service_lines, TRUE);
+  if (r->tmpfiles_lines)
+    g_string_free (r->tmpfiles_lines, TRUE);
+  if (r->created)
+    json_decref (r->created);
   g_free (r->enable_unit);
   g_free (r->runtime_path);
   g_free (r->state_path);
@@ -77,9 +84,8 @@ host_file_free (SysctrHostFile *f)
   g_free (f);
 }
 
-static void warn (SysctrRendered *r, const char *fmt, ...) G_GNUC_PRINTF (2, 3);
-static void
-warn (SysctrRendered *r, const char *fmt, ...)
+void
+sysctr_rendered_warn (SysctrRendered *r, const char *fmt, ...)
 {
   va_list args;
   va_start (args, fmt);
@@ -148,8 +154,8 @@ sysctr_runtime_resolve (const char *runtime, const char *shim_path, GError **err
   return g_strdup (runtime);
 }
 
-static gboolean
-runtime_is_shim (const char *path, const char *shim_path)
+gboolean
+sysctr_runtime_is_shim (const char *path, const char *shim_path)
 {
   g_autofree char *base = g_path_get_basename (path);
   return g_strcmp0 (path, shim_path) == 0 || strcmp (base, "sysctr-shim") == 0;
@@ -265,7 +271,7 @@ build_values (const SysctrRenderInput *in, json_t *manifest, SysctrRendered *r, 
   g_hash_table_replace (v, g_strdup ("HOST_GID"), g_strdup ("0"));
   g_hash_table_replace (v, g_strdup ("IMAGE_NAME"), g_strdup (in->image->reference));
   g_hash_table_replace (v, g_strdup ("IMAGE_ID"), g_strdup (in->image->manifest_digest));
-  if (runtime_is_shim (r->runtime_path, in->shim_path))
+  if (sysctr_runtime_is_shim (r->runtime_path, in->shim_path))
     {
       g_hash_table_replace (v, g_strdup ("EXEC_START"),
                             g_strdup_printf ("%s --bundle=%s --name=%s", r->runtime_path, in->slot_path, in->name));
@@ -287,8 +293,8 @@ build_values (const SysctrRenderInput *in, json_t *manifest, SysctrRendered *r, 
   return TRUE;
 }
 
-static json_t *
-mount_obj (const char *dest, const char *type, const char *source, const char *opts_csv)
+json_t *
+sysctr_render_mount (const char *dest, const char *type, const char *source, const char *opts_csv)
 {
   json_t *m = json_pack ("{s:s, s:s, s:s}", "destination", dest, "type", type, "source", source);
   if (opts_csv)
@@ -299,60 +305,101 @@ mount_obj (const char *dest, const char *type, const char *source, const char *o
   return m;
 }
 
-/* User "uid[:gid]" or "name[:group]": names are looked up in the image's
- * own /etc/passwd and /etc/group, never the host's. */
-static gboolean
-lookup_id (int rootfs_dfd, const char *file, const char *name, guint32 *out_id, guint32 *out_gid, GError **error)
+/* The image's /etc/passwd or /etc/group as lines of fields; NULL when the
+ * image has none. */
+static GPtrArray *
+read_db (int rootfs_dfd, const char *file, GError **error)
 {
   g_autofree char *data = NULL;
   gsize len = 0;
-  if (!read_export (rootfs_dfd, file, &data, &len, error))
-    return FALSE;
-  if (data)
+  if (!read_export (rootfs_dfd, file, &data, &len, error) || data == NULL)
+    return NULL;
+  GPtrArray *rows = g_ptr_array_new_with_free_func ((GDestroyNotify) g_strfreev);
+  g_auto (GStrv) lines = g_strsplit (data, "\n", -1);
+  for (char **l = lines; *l; l++)
     {
-      g_auto (GStrv) lines = g_strsplit (data, "\n", -1);
-      for (char **l = lines; *l; l++)
-        {
-          g_auto (GStrv) f = g_strsplit (*l, ":", -1);
-          if (g_strv_length (f) >= 4 && strcmp (f[0], name) == 0)
-            {
-              *out_id = (guint32) g_ascii_strtoull (f[2], NULL, 10);
-              if (out_gid)
-                *out_gid = (guint32) g_ascii_strtoull (f[3], NULL, 10);
-              return TRUE;
-            }
-        }
+      char **f = g_strsplit (*l, ":", -1);
+      if (g_strv_length (f) >= 4)
+        g_ptr_array_add (rows, f);
+      else
+        g_strfreev (f);
     }
-  return sysctr_throw (error, SYSCTR_ERROR_INVALID, "image user \"%s\" is not in the image's %s", name, file);
+  return rows;
 }
 
 static gboolean
-parse_user (int rootfs_dfd, const char *user, guint32 *uid, guint32 *gid, GError **error)
+parse_id (const char *s, guint32 *out)
+{
+  char *end = NULL;
+  guint64 n = g_ascii_strtoull (s, &end, 10);
+  if (*s == '\0' || *end != '\0' || n >= G_MAXUINT32)
+    return FALSE;
+  *out = (guint32) n;
+  return TRUE;
+}
+
+/* User "uid[:gid]" or "name[:group]", as docker, podman and runc read it:
+ * names and the primary group of a numeric uid come from the image's own
+ * /etc/passwd, supplementary groups from its /etc/group (never the
+ * host's). A numeric uid the image does not list runs with gid 0. */
+static gboolean
+parse_user (int rootfs_dfd, const char *user, guint32 *uid, guint32 *gid, GArray *groups, GError **error)
 {
   *uid = *gid = 0;
   if (user == NULL || *user == '\0')
     return TRUE;
   g_auto (GStrv) parts = g_strsplit (user, ":", 2);
-  char *end = NULL;
-  gboolean have_gid = FALSE;
-  guint64 n = g_ascii_strtoull (parts[0], &end, 10);
-  if (end && *end == '\0' && *parts[0])
-    *uid = (guint32) n;
-  else
+  g_autoptr (GError) local_error = NULL;
+  g_autoptr (GPtrArray) passwd = read_db (rootfs_dfd, "/etc/passwd", &local_error);
+  if (local_error)
     {
-      have_gid = parts[1] == NULL;
-      if (!lookup_id (rootfs_dfd, "/etc/passwd", parts[0], uid, gid, error))
-        return FALSE;
+      g_propagate_error (error, g_steal_pointer (&local_error));
+      return FALSE;
+    }
+  const char *name = NULL;
+  gboolean numeric = parse_id (parts[0], uid);
+  for (guint i = 0; passwd && i < passwd->len; i++)
+    {
+      char **f = passwd->pdata[i];
+      guint32 id;
+      if (numeric ? (parse_id (f[2], &id) && id == *uid) : strcmp (f[0], parts[0]) == 0)
+        {
+          name = f[0];
+          (void) parse_id (f[2], uid);
+          (void) parse_id (f[3], gid);
+          break;
+        }
+    }
+  if (!numeric && name == NULL)
+    return sysctr_throw (error, SYSCTR_ERROR_INVALID, "image user \"%s\" is not in the image's /etc/passwd", parts[0]);
+  g_autoptr (GPtrArray) group = read_db (rootfs_dfd, "/etc/group", &local_error);
+  if (local_error)
+    {
+      g_propagate_error (error, g_steal_pointer (&local_error));
+      return FALSE;
     }
   if (parts[1])
     {
-      n = g_ascii_strtoull (parts[1], &end, 10);
-      if (end && *end == '\0' && *parts[1])
-        *gid = (guint32) n;
-      else if (!lookup_id (rootfs_dfd, "/etc/group", parts[1], gid, NULL, error))
-        return FALSE;
+      gboolean found = parse_id (parts[1], gid);
+      for (guint i = 0; !found && group && i < group->len; i++)
+        {
+          char **f = group->pdata[i];
+          if (strcmp (f[0], parts[1]) == 0)
+            found = parse_id (f[2], gid);
+        }
+      if (!found)
+        return sysctr_throw (error, SYSCTR_ERROR_INVALID, "image group \"%s\" is not in the image's /etc/group",
+                             parts[1]);
+      return TRUE; /* a group given: no supplementary groups, as docker */
     }
-  (void) have_gid;
+  for (guint i = 0; name && group && i < group->len; i++)
+    {
+      char **f = group->pdata[i];
+      g_auto (GStrv) members = g_strsplit (f[3], ",", -1);
+      guint32 g;
+      if (g_strv_contains ((const char *const *) members, name) && parse_id (f[2], &g) && g != *gid)
+        g_array_append_val (groups, g);
+    }
   return TRUE;
 }
 
@@ -410,11 +457,17 @@ derive_config (const SysctrRenderInput *in, SysctrRendered *r, GError **error)
   json_array_append_new (env, json_string ("container=sysctr"));
 
   guint32 uid, gid;
-  if (!parse_user (in->rootfs_dfd, sysctr_json_get_string (ic, "User"), &uid, &gid, error))
+  g_autoptr (GArray) groups = g_array_new (FALSE, FALSE, sizeof (guint32));
+  if (!parse_user (in->rootfs_dfd, sysctr_json_get_string (ic, "User"), &uid, &gid, groups, error))
     {
       json_decref (env);
       return NULL;
     }
+  json_t *hc = json_object_get (ic, "Healthcheck");
+  if (json_is_object (hc) && json_array_size (json_object_get (hc, "Test")) > 0
+      && g_strcmp0 (json_string_value (json_array_get (json_object_get (hc, "Test"), 0)), "NONE") != 0)
+    sysctr_rendered_warn (r, "the image declares a HEALTHCHECK; sysctr does not run it: systemd knows the service as "
+                             "running or not (and ready, with org.sysctr.notify=true)");
   const char *cwd = sysctr_json_get_string (ic, "WorkingDir");
 
   json_t *caps = str_array ((const char **) sysctr_default_caps, g_strv_length ((char **) sysctr_default_caps));
@@ -423,18 +476,26 @@ derive_config (const SysctrRenderInput *in, SysctrRendered *r, GError **error)
                    (json_int_t) uid, "gid", (json_int_t) gid, "args", args, "env", env, "cwd", cwd && *cwd ? cwd : "/",
                    "capabilities", "bounding", caps, "effective", caps, "permitted", caps, "noNewPrivileges", 1);
   json_decref (caps);
+  if (groups->len > 0)
+    {
+      json_t *extra = json_array ();
+      for (guint g = 0; g < groups->len; g++)
+        json_array_append_new (extra, json_integer (g_array_index (groups, guint32, g)));
+      json_object_set_new (json_object_get (process, "user"), "additionalGids", extra);
+    }
 
   json_t *mounts = json_array ();
-  json_array_append_new (mounts, mount_obj ("/proc", "proc", "proc", "nosuid,noexec,nodev"));
-  json_array_append_new (mounts,
-                         mount_obj ("/dev", "tmpfs", "tmpfs", "nosuid,nodev,noexec,strictatime,mode=755,size=65536k"));
+  json_array_append_new (mounts, sysctr_render_mount ("/proc", "proc", "proc", "nosuid,noexec,nodev"));
   json_array_append_new (
-      mounts, mount_obj ("/dev/pts", "devpts", "devpts", "nosuid,noexec,newinstance,ptmxmode=0666,mode=0620"));
-  json_array_append_new (mounts, mount_obj ("/dev/shm", "tmpfs", "shm", "nosuid,noexec,nodev,mode=1777,size=65536k"));
-  json_array_append_new (mounts, mount_obj ("/dev/mqueue", "mqueue", "mqueue", "nosuid,noexec,nodev"));
-  json_array_append_new (mounts, mount_obj ("/sys", "sysfs", "sysfs", "nosuid,noexec,nodev,ro"));
-  json_array_append_new (mounts, mount_obj ("/run", "tmpfs", "tmpfs", "nosuid,nodev,mode=755"));
-  json_array_append_new (mounts, mount_obj ("/tmp", "tmpfs", "tmpfs", "nosuid,nodev,mode=1777"));
+      mounts, sysctr_render_mount ("/dev", "tmpfs", "tmpfs", "nosuid,nodev,noexec,strictatime,mode=755,size=65536k"));
+  json_array_append_new (mounts, sysctr_render_mount ("/dev/pts", "devpts", "devpts",
+                                                      "nosuid,noexec,newinstance,ptmxmode=0666,mode=0620"));
+  json_array_append_new (mounts,
+                         sysctr_render_mount ("/dev/shm", "tmpfs", "shm", "nosuid,noexec,nodev,mode=1777,size=65536k"));
+  json_array_append_new (mounts, sysctr_render_mount ("/dev/mqueue", "mqueue", "mqueue", "nosuid,noexec,nodev"));
+  json_array_append_new (mounts, sysctr_render_mount ("/sys", "sysfs", "sysfs", "nosuid,noexec,nodev,ro"));
+  json_array_append_new (mounts, sysctr_render_mount ("/run", "tmpfs", "tmpfs", "nosuid,nodev,mode=755"));
+  json_array_append_new (mounts, sysctr_render_mount ("/tmp", "tmpfs", "tmpfs", "nosuid,nodev,mode=1777"));
   /* Image volumes keep their data on the host, under the state path. */
   const char *vol;
   json_object_foreach (json_object_get (ic, "Volumes"), vol, a)
@@ -442,7 +503,7 @@ derive_config (const SysctrRenderInput *in, SysctrRendered *r, GError **error)
       if (!line_path_valid (vol))
         continue;
       g_autofree char *src = g_strdup_printf ("%s%s", r->state_path, vol);
-      json_array_append_new (mounts, mount_obj (vol, "bind", src, "rbind,rw,nosuid,nodev"));
+      json_array_append_new (mounts, sysctr_render_mount (vol, "bind", src, "rbind,rw,nosuid,nodev"));
     }
 
   json_t *ns = json_pack ("[{s:s}, {s:s}, {s:s}, {s:s}]", "type", "pid", "type", "mount", "type", "ipc", "type", "uts");
@@ -450,7 +511,7 @@ derive_config (const SysctrRenderInput *in, SysctrRendered *r, GError **error)
   if (net && strcmp (net, "private") == 0)
     json_array_append_new (ns, json_pack ("{s:s}", "type", "network"));
   else if (net && strcmp (net, "host") != 0)
-    warn (r, "label org.sysctr.network=%s is not host or private; using the host network", net);
+    sysctr_rendered_warn (r, "label org.sysctr.network=%s is not host or private; using the host network", net);
 
   json_t *seccomp = sysctr_default_seccomp (in->image->platform, error);
   if (seccomp == NULL)
@@ -517,145 +578,6 @@ sysctr_default_seccomp (const char *platform, GError **error)
         json_object_set_new (profile, "architectures", a);
       }
   return profile;
-}
-
-static gboolean
-lsm_enabled (const char *which)
-{
-  if (strcmp (which, "apparmor") == 0)
-    return g_file_test ("/sys/kernel/security/apparmor", G_FILE_TEST_IS_DIR);
-  return g_file_test ("/sys/fs/selinux/enforce", G_FILE_TEST_EXISTS);
-}
-
-/* Images built for atomic install unchanged: what only restricts and
- * cannot apply is dropped with a warning; what would change what the
- * payload sees or does and cannot be honoured is refused. */
-static gboolean
-normalize_config (const SysctrRenderInput *in, SysctrRendered *r, json_t *config, GError **error)
-{
-  if (!json_is_object (config))
-    return sysctr_throw (error, SYSCTR_ERROR_INVALID, "config.json is not a JSON object");
-  if (json_object_get (config, "hooks"))
-    return sysctr_throw (error, SYSCTR_ERROR_INVALID,
-                         "config.json has hooks: they would run commands on the host; refused");
-  if (json_object_del (config, "platform") == 0)
-    warn (r, "config.json: \"platform\" is ignored");
-  json_t *root = json_object_get (config, "root");
-  if (!json_is_object (root))
-    {
-      root = json_object ();
-      json_object_set_new (config, "root", root);
-    }
-  const char *root_path = sysctr_json_get_string (root, "path");
-  if (root_path && strcmp (root_path, "rootfs") != 0)
-    return sysctr_throw (error, SYSCTR_ERROR_INVALID, "config.json: root.path must be \"rootfs\", not \"%s\"",
-                         root_path);
-  json_object_set_new (root, "path", json_string ("rootfs"));
-  json_t *rdonly = json_object_get (root, "readonly");
-  if (rdonly && !json_is_true (rdonly))
-    warn (r, "config.json: root.readonly=false overridden: a deployment's rootfs is always read-only");
-  json_object_set_new (root, "readonly", json_true ());
-
-  json_t *process = json_object_get (config, "process");
-  if (!json_is_object (process))
-    return sysctr_throw (error, SYSCTR_ERROR_INVALID, "config.json has no process");
-  if (json_is_true (json_object_get (process, "terminal")))
-    {
-      warn (r, "config.json: process.terminal=true ignored: a system service has no terminal");
-      json_object_set_new (process, "terminal", json_false ());
-    }
-  if (sysctr_json_get_string (process, "apparmorProfile") && !lsm_enabled ("apparmor"))
-    {
-      warn (r, "config.json: AppArmor profile ignored: AppArmor is not enabled on this host");
-      json_object_del (process, "apparmorProfile");
-    }
-  if (sysctr_json_get_string (process, "selinuxLabel") && !lsm_enabled ("selinux"))
-    {
-      warn (r, "config.json: SELinux label ignored: SELinux is not enabled on this host");
-      json_object_del (process, "selinuxLabel");
-    }
-
-  json_t *linux_ = json_object_get (config, "linux");
-  if (json_is_object (linux_))
-    {
-      json_t *res = json_object_get (linux_, "resources");
-      if (res)
-        {
-          /* Resource control belongs to the unit (MemoryMax=, CPUQuota=...):
-           * the container stays in the unit's cgroup. */
-          warn (r, "config.json: linux.resources ignored: set MemoryMax=, CPUQuota=, DeviceAllow= in the unit instead");
-          json_object_del (linux_, "resources");
-        }
-      if (sysctr_json_get_string (linux_, "mountLabel") && !lsm_enabled ("selinux"))
-        json_object_del (linux_, "mountLabel");
-      if (!runtime_is_shim (r->runtime_path, in->shim_path))
-        {
-          g_autofree char *cg = g_strdup_printf ("/system.slice/%s.service", in->name);
-          json_object_set_new (linux_, "cgroupsPath", json_string (cg));
-        }
-    }
-
-  /* A private /run for the notify relay and runtime files, unless the
-   * template mounts one. */
-  json_t *mounts = json_object_get (config, "mounts");
-  if (!json_is_array (mounts))
-    {
-      mounts = json_array ();
-      json_object_set_new (config, "mounts", mounts);
-    }
-  gboolean have_run = FALSE;
-  size_t i;
-  json_t *m;
-  json_array_foreach (mounts, i, m)
-    {
-      const char *dest = sysctr_json_get_string (m, "destination");
-      if (dest == NULL || dest[0] != '/' || strstr (dest, "/../") || g_str_has_suffix (dest, "/.."))
-        return sysctr_throw (error, SYSCTR_ERROR_INVALID, "config.json: mount %zu has no absolute destination", i);
-      if (strcmp (dest, "/run") == 0)
-        have_run = TRUE;
-    }
-  if (!have_run)
-    {
-      /* before any mount below /run */
-      size_t at = json_array_size (mounts);
-      json_array_foreach (mounts, i, m)
-        if (g_str_has_prefix (sysctr_json_get_string (m, "destination"), "/run/"))
-          {
-            at = i;
-            break;
-          }
-      json_array_insert_new (mounts, at, mount_obj ("/run", "tmpfs", "tmpfs", "nosuid,nodev,mode=755"));
-    }
-  return TRUE;
-}
-
-/* Mount points must exist in the read-only rootfs: made now, inside the
- * deployment (new directories, never a store file). */
-static gboolean
-make_mountpoints (const SysctrRenderInput *in, json_t *config, GError **error)
-{
-  json_t *mounts = json_object_get (config, "mounts");
-  size_t i;
-  json_t *m;
-  json_array_foreach (mounts, i, m)
-    {
-      const char *dest = sysctr_json_get_string (m, "destination");
-      const char *type = sysctr_json_get_string (m, "type");
-      const char *source = sysctr_json_get_string (m, "source");
-      gboolean is_file = FALSE;
-      if (type && (strcmp (type, "bind") == 0) && source)
-        {
-          struct stat st;
-          is_file = stat (source, &st) == 0 && !S_ISDIR (st.st_mode);
-        }
-      sysctr_autofd int fd = -1;
-      if (!sysctr_open_in_root (in->rootfs_dfd, dest, !is_file, is_file, &fd, error))
-        {
-          sysctr_prefix_error (error, "mount point %s", dest);
-          return FALSE;
-        }
-    }
-  return TRUE;
 }
 
 static gboolean
@@ -753,7 +675,13 @@ finish_unit (const SysctrRenderInput *in, SysctrRendered *r, const SysctrOwn *ow
        * the devices controller is writable. First in the section, so that a
        * granted template line can open it further. */
       if (is_service)
-        add_to_section (unit, "Service", "DevicePolicy=closed\nDeviceAllow=char-pts rw\n");
+        {
+          /* what config.json asked of the cgroup (linux.resources,
+           * linux.devices), as the unit's own directives */
+          g_autofree char *lines
+              = g_strdup_printf ("DevicePolicy=closed\nDeviceAllow=char-pts rw\n%s", r->service_lines->str);
+          add_to_section (unit, "Service", lines);
+        }
       if (unit_lines->len)
         add_to_section (unit, "Unit", unit_lines->str);
       if (install_lines->len)
@@ -770,6 +698,26 @@ finish_unit (const SysctrRenderInput *in, SysctrRendered *r, const SysctrOwn *ow
     }
   *out = unit;
   return TRUE;
+}
+
+/* Whether a tmpfiles.d text has a line for @path. */
+static gboolean
+tmpfiles_lists (const char *text, const char *path)
+{
+  g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
+  for (char **l = lines; *l; l++)
+    {
+      g_auto (GStrv) f = g_strsplit_set (*l, " \t", -1);
+      guint n = 0;
+      for (char **x = f; *x; x++)
+        if (**x && ++n == 2)
+          {
+            if (strcmp (*x, path) == 0)
+              return TRUE;
+            break;
+          }
+    }
+  return FALSE;
 }
 
 static char *
@@ -845,7 +793,7 @@ collect_hostfs (SysctrRendered *r, int dir, const char *prefix, guint *count, gu
         }
       if (!S_ISREG (st.st_mode))
         {
-          warn (r, "hostfs: %s is not a regular file; skipped", host);
+          sysctr_rendered_warn (r, "hostfs: %s is not a regular file; skipped", host);
           continue;
         }
       if (++*count > SYSCTR_HOSTFS_MAX_FILES)
@@ -873,6 +821,74 @@ collect_hostfs (SysctrRendered *r, int dir, const char *prefix, guint *count, gu
       g_ptr_array_add (r->files, f);
     }
   return TRUE;
+}
+
+/* Empty directories below /exports/hostfs (flannel's /etc/flanneld,
+ * kubelet's /etc/cni/net.d): made on the host as atomic made them, by a
+ * tmpfiles.d line; recorded when sysctr makes them, so that uninstall
+ * removes them again when they are still empty. */
+static gboolean
+collect_hostfs_dirs (const SysctrRenderInput *in, SysctrRendered *r, const SysctrOwn *own, int dir, const char *prefix,
+                     guint depth, GError **error)
+{
+  g_autoptr (GPtrArray) names = NULL;
+  if (depth > 64)
+    return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "hostfs%s: directories nested more than 64 deep", prefix);
+  if (!sysctr_dir_list_at (dir, ".", FALSE, &names, error))
+    return FALSE;
+  if (names->len == 0 && *prefix)
+    {
+      if (!host_path_valid (prefix) || strpbrk (prefix, " \t\\%\"'"))
+        {
+          g_autofree char *shown = g_strescape (prefix, NULL);
+          return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "hostfs: directory \"%.200s\" is not an allowed host path",
+                               shown);
+        }
+      struct stat st;
+      guint32 mode = fstat (dir, &st) == 0 ? (st.st_mode & 0755) : 0755;
+      g_string_append_printf (r->tmpfiles_lines, "d %s %04o 0 0 - -\n", prefix, mode);
+      sysctr_autofd int fd = -1;
+      gboolean exists = in->root_dfd >= 0 && sysctr_open_in_root (in->root_dfd, prefix, FALSE, FALSE, &fd, NULL);
+      gboolean was_created = FALSE;
+      size_t p;
+      json_t *prev;
+      json_array_foreach (in->previous_created, p, prev)
+        was_created |= g_strcmp0 (json_string_value (prev), prefix) == 0;
+      if (!exists || was_created)
+        json_array_append_new (r->created, json_string (prefix));
+      sysctr_classify_host_file (r->asks, own, prefix);
+      return TRUE;
+    }
+  for (guint i = 0; i < names->len; i++)
+    {
+      struct stat st;
+      const char *name = names->pdata[i];
+      if (fstatat (dir, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR (st.st_mode))
+        continue;
+      sysctr_autofd int sub = openat (dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      g_autofree char *host = g_strdup_printf ("%s/%s", prefix, name);
+      if (sub < 0)
+        return sysctr_throw_errno (error, "hostfs %s", host);
+      if (!collect_hostfs_dirs (in, r, own, sub, host, depth + 1, error))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+render_hostfs_dirs (const SysctrRenderInput *in, SysctrRendered *r, const SysctrOwn *own, GError **error)
+{
+  sysctr_autofd int fd = -1;
+  g_autoptr (GError) local_error = NULL;
+  if (!sysctr_open_in_root (in->rootfs_dfd, "/exports/hostfs", FALSE, FALSE, &fd, &local_error))
+    return g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND)
+               ? TRUE
+               : (g_propagate_error (error, g_steal_pointer (&local_error)), FALSE);
+  g_autofree char *proc = g_strdup_printf ("/proc/self/fd/%d", fd);
+  sysctr_autofd int dir = open (proc, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0)
+    return sysctr_throw_errno (error, "opening /exports/hostfs");
+  return collect_hostfs_dirs (in, r, own, dir, "", 0, error);
 }
 
 static gboolean
@@ -955,6 +971,9 @@ sysctr_render (const SysctrRenderInput *in, GError **error)
   r->units = g_ptr_array_new_with_free_func (g_free);
   r->warnings = g_ptr_array_new_with_free_func (g_free);
   r->asks = sysctr_asks_new ();
+  r->service_lines = g_string_new (NULL);
+  r->tmpfiles_lines = g_string_new (NULL);
+  r->created = json_array ();
   r->runtime_path = sysctr_runtime_resolve (in->runtime, in->shim_path, error);
   if (r->runtime_path == NULL)
     return NULL;
@@ -1028,7 +1047,7 @@ sysctr_render (const SysctrRenderInput *in, GError **error)
     }
   if (r->config == NULL)
     return NULL;
-  if (!normalize_config (in, r, r->config, error) || !make_mountpoints (in, r->config, error))
+  if (!sysctr_config_normalize (in, r, r->config, error) || !sysctr_config_make_mountpoints (in, r->config, error))
     return NULL;
   /* a derived config is sysctr's own: it asks for nothing */
   if (image_config && !sysctr_classify_config (r->asks, &own, r->config, error))
@@ -1121,8 +1140,26 @@ sysctr_render (const SysctrRenderInput *in, GError **error)
         if (line_path_valid (vol))
           g_string_append_printf (tf, "d %s%s 0755 0 0 - -\n", r->state_path, vol);
         else
-          warn (r, "image volume \"%.100s\" is not a clean absolute path; no state directory made for it", vol);
+          sysctr_rendered_warn (
+              r, "image volume \"%.100s\" is not a clean absolute path; no state directory made for it", vol);
     }
+  /* hostfs directories (empty ones too) and missing bind sources: made
+   * by these lines at install and at every boot, unless the image's own
+   * lines make the path */
+  if (!render_hostfs_dirs (in, r, &own, error))
+    {
+      g_string_free (tf, TRUE);
+      return NULL;
+    }
+  {
+    g_auto (GStrv) extra = g_strsplit (r->tmpfiles_lines->str, "\n", -1);
+    for (char **l = extra; *l; l++)
+      {
+        g_auto (GStrv) f = g_strsplit (*l, " ", 3);
+        if (f[0] && f[1] && !tmpfiles_lists (tf->str, f[1]))
+          g_string_append_printf (tf, "%s\n", *l);
+      }
+  }
   g_autofree char *tpath = g_strdup_printf ("/etc/tmpfiles.d/sysctr-%s.conf", in->name);
   add_file (r, tpath, tf->str, tf->len, 0644);
   g_string_free (tf, TRUE);

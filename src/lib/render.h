@@ -36,6 +36,8 @@ typedef struct
   const char *runtime;   /* "sysctr-shim" (default), "runc", "crun" or a path */
   const char *shim_path;
   GHashTable *sysctr_units; /* units sysctr wrote for its containers: depending on them asks nothing */
+  int root_dfd;             /* the host (or --root tree): bind sources are looked up there; -1: not */
+  json_t *previous_created; /* host directories the previous deployment created (info.json), or NULL */
 } SysctrRenderInput;
 
 typedef struct
@@ -48,7 +50,10 @@ typedef struct
   char *runtime_path;
   char *state_path; /* STATE_DIRECTORY/NAME */
   GPtrArray *warnings;
-  json_t *asks; /* privileges the image asks for (privileges.h) */
+  json_t *asks;            /* privileges the image asks for (privileges.h) */
+  GString *service_lines;  /* [Service] directives translated from config.json (MemoryMax=, DeviceAllow=...) */
+  GString *tmpfiles_lines; /* tmpfiles.d lines for what the host lacks (missing bind sources, hostfs dirs) */
+  json_t *created;         /* the paths those lines create: removed at uninstall when empty */
 } SysctrRendered;
 
 void sysctr_rendered_free (SysctrRendered *r);
@@ -62,6 +67,11 @@ extern const char *const sysctr_default_masked[];
 extern const char *const sysctr_default_readonly[];
 /* The default seccomp profile for an image of @platform ("os/arch[/variant]"). */
 json_t *sysctr_default_seccomp (const char *platform, GError **error);
+
+/* For the parts of rendering in other files (ociconfig.c). */
+void sysctr_rendered_warn (SysctrRendered *r, const char *fmt, ...) G_GNUC_PRINTF (2, 3);
+json_t *sysctr_render_mount (const char *dest, const char *type, const char *source, const char *opts_csv);
+gboolean sysctr_runtime_is_shim (const char *path, const char *shim_path);
 
 /* The default runtime command lines */
 char *sysctr_runtime_resolve (const char *runtime, const char *shim_path, GError **error);

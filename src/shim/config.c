@@ -16,6 +16,7 @@
 #include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <linux/openat2.h>
 
@@ -81,6 +82,12 @@ config_free (struct shim_config *c)
     free (c->store_path[i]);
   seccomp_free (c->seccomp);
   free (c->text);
+  free (c->apparmor_profile);
+  free (c->selinux_label);
+  free (c->mount_label);
+  for (size_t i = 0; i < c->n_devices; i++)
+    free (c->devices[i].path);
+  free (c->devices);
   free (c);
 }
 
@@ -328,17 +335,38 @@ parse_rlimits (json_t *arr, struct shim_config *c)
   return 0;
 }
 
-/* An LSM label can only restrict; without that LSM it cannot apply. */
+bool
+lsm_enabled (enum shim_lsm lsm)
+{
+  if (lsm == SHIM_LSM_SELINUX)
+    return access ("/sys/fs/selinux/enforce", F_OK) == 0;
+  {
+    char y = 'N';
+    _cleanup_close_ int fd = open ("/sys/module/apparmor/parameters/enabled", O_RDONLY | O_CLOEXEC);
+    return fd >= 0 && read (fd, &y, 1) == 1 && y == 'Y';
+  }
+}
+
+/* An LSM label is applied where that LSM is enabled; without it the label
+ * cannot apply, and since it can only restrict, it is ignored. */
 static int
-lsm_label (json_t *obj, const char *key, const char *what, const char *lsm_path, const char *lsm)
+lsm_label (json_t *obj, const char *key, const char *what, enum shim_lsm lsm, char **ret)
 {
   json_t *v = json_object_get (obj, key);
+  const char *name = lsm == SHIM_LSM_SELINUX ? "SELinux" : "AppArmor";
   if (!v || json_is_null (v) || (json_is_string (v) && json_string_length (v) == 0))
     return 0;
-  if (access (lsm_path, F_OK) == 0)
-    return shim_refusef ("config.json: %s: %s labels are not supported by sysctr-shim yet, and %s is enabled", what,
-                         lsm, lsm);
-  shim_warn ("%s: %s is not enabled, label ignored", what, lsm);
+  if (!json_is_string (v) || strlen (json_string_value (v)) != json_string_length (v)
+      || strchr (json_string_value (v), '\n'))
+    return shim_refusef ("config.json: %s: not a label", what);
+  if (!lsm_enabled (lsm))
+    {
+      shim_warn ("%s: %s is not enabled, label ignored", what, name);
+      return 0;
+    }
+  *ret = strdup (json_string_value (v));
+  if (!*ret)
+    return shim_errorf (-ENOMEM, "config.json");
   return 0;
 }
 
@@ -358,8 +386,10 @@ parse_process (json_t *p, struct shim_config *c)
     return r;
   if ((r = get_bool (p, "terminal", "process", &terminal)) < 0)
     return r;
+  /* runc spec writes it; a service has no terminal: stdio stays the
+   * unit's (the journal) */
   if (terminal)
-    return shim_refusef ("config.json: process.terminal: true is not supported (output goes to the journal)");
+    shim_warn ("process.terminal: true ignored, the payload runs without a terminal (output to the journal)");
   if ((r = get_strv (p, "args", "process", &c->args)) < 0 || (r = get_strv (p, "env", "process", &c->env)) < 0
       || (r = get_string (p, "cwd", "process", &c->cwd)) < 0)
     return r;
@@ -382,9 +412,22 @@ parse_process (json_t *p, struct shim_config *c)
       c->has_oom_score_adj = true;
       c->oom_score_adj = (int) json_integer_value (v);
     }
-  if ((r = lsm_label (p, "apparmorProfile", "process.apparmorProfile", "/sys/module/apparmor", "AppArmor")) < 0
-      || (r = lsm_label (p, "selinuxLabel", "process.selinuxLabel", "/sys/fs/selinux/enforce", "SELinux")) < 0)
+  if ((r = lsm_label (p, "apparmorProfile", "process.apparmorProfile", SHIM_LSM_APPARMOR, &c->apparmor_profile)) < 0
+      || (r = lsm_label (p, "selinuxLabel", "process.selinuxLabel", SHIM_LSM_SELINUX, &c->selinux_label)) < 0)
     return r;
+  /* An ambient capability must be permitted and inheritable to be raised
+   * (runc spec lists ambient ones without inheritable): as runc does, the
+   * rest are skipped, with a warning here rather than a failure later. */
+  {
+    uint64_t raisable = c->caps[SHIM_CAP_PERMITTED] & c->caps[SHIM_CAP_INHERITABLE];
+    uint64_t skipped = c->caps[SHIM_CAP_AMBIENT] & ~raisable;
+    if (skipped)
+      {
+        shim_warn ("process.capabilities.ambient: %d capabilit%s not both permitted and inheritable, not raised",
+                   __builtin_popcountll (skipped), __builtin_popcountll (skipped) == 1 ? "y" : "ies");
+        c->caps[SHIM_CAP_AMBIENT] &= raisable;
+      }
+  }
   return 0;
 }
 
@@ -538,6 +581,13 @@ parse_mount (const struct shim_config *c, json_t *m, size_t idx, int bundle_fd, 
           }
       if (found)
         continue;
+      if (sm->kind != SHIM_MOUNT_FS && strchr (*o, '='))
+        {
+          /* mode=755 on a bind (9 of atomic's images): the kernel ignores
+           * data for a bind, and runc passes it along unused */
+          shim_warn ("%s: option \"%s\" means nothing for a bind mount on %s, ignored", what, *o, sm->destination);
+          continue;
+        }
       if (sm->kind == SHIM_MOUNT_FS && data_option_allowed (sm->type, *o))
         {
           sm->data[n_data] = strdup (*o);
@@ -709,6 +759,63 @@ parse_sysctl (json_t *obj, struct shim_config *c)
   return 0;
 }
 
+/* linux.devices: each node is bound from the host's /dev (the container's
+ * /dev is nodev; a bound node is a mount of its own and keeps working). The
+ * host node must be the device the config names. */
+static int
+parse_devices (json_t *arr, struct shim_config *c)
+{
+  static const char *const known[] = { "path", "type", "major", "minor", "fileMode", "uid", "gid", NULL };
+  size_t i;
+  json_t *e;
+  int r;
+  if (!json_is_array (arr))
+    return shim_refusef ("config.json: linux.devices: not an array");
+  c->devices = calloc (json_array_size (arr) + 1, sizeof *c->devices);
+  if (!c->devices)
+    return shim_errorf (-ENOMEM, "config.json");
+  json_array_foreach (arr, i, e)
+    {
+      struct shim_device *d = &c->devices[c->n_devices];
+      const char *type;
+      uint64_t major, minor;
+      struct stat st;
+      char what[48];
+      snprintf (what, sizeof what, "linux.devices[%zu]", i);
+      if (!json_is_object (e) || (r = check_keys (e, what, known)) < 0)
+        return json_is_object (e) ? r : shim_refusef ("config.json: %s: not an object", what);
+      if ((r = get_string (e, "path", what, &d->path)) < 0)
+        return r;
+      c->n_devices++;
+      type = json_string_value (json_object_get (e, "type"));
+      if (!d->path || !has_prefix (d->path, "/dev/") || strstr (d->path, "/../") || !type)
+        return shim_refusef ("config.json: %s: needs a path under /dev and a type", what);
+      if ((r = get_uint (json_object_get (e, "major"), "linux.devices[].major", UINT32_MAX, &major)) < 0
+          || (r = get_uint (json_object_get (e, "minor"), "linux.devices[].minor", UINT32_MAX, &minor)) < 0)
+        return r;
+      if (strcmp (type, "c") != 0 && strcmp (type, "u") != 0 && strcmp (type, "b") != 0)
+        return shim_refusef ("config.json: %s: type \"%s\" is not supported (c, u or b)", what, type);
+      d->block = strcmp (type, "b") == 0;
+      d->rdev = makedev ((unsigned) major, (unsigned) minor);
+      if (stat (d->path, &st) < 0)
+        return shim_errorf (-errno, "config.json: %s: %s on this host", what, d->path);
+      if ((d->block ? !S_ISBLK (st.st_mode) : !S_ISCHR (st.st_mode)) || st.st_rdev != d->rdev)
+        return shim_refusef ("config.json: %s: %s on this host is not the %s device %llu:%llu", what, d->path,
+                             d->block ? "block" : "character", (unsigned long long) major, (unsigned long long) minor);
+      if (json_object_get (e, "fileMode") || json_object_get (e, "uid") || json_object_get (e, "gid"))
+        {
+          json_t *fm = json_object_get (e, "fileMode");
+          if ((fm && json_is_integer (fm) && (mode_t) (json_integer_value (fm) & 07777) != (st.st_mode & 07777))
+              || (json_is_integer (json_object_get (e, "uid"))
+                  && (uid_t) json_integer_value (json_object_get (e, "uid")) != st.st_uid)
+              || (json_is_integer (json_object_get (e, "gid"))
+                  && (gid_t) json_integer_value (json_object_get (e, "gid")) != st.st_gid))
+            shim_warn ("%s: %s keeps the host node's mode and owner (it is bound, not created)", what, d->path);
+        }
+    }
+  return 0;
+}
+
 static bool
 json_empty (json_t *v)
 {
@@ -733,8 +840,8 @@ parse_linux (json_t *l, struct shim_config *c)
     return r;
   if (!json_empty (json_object_get (l, "uidMappings")) || !json_empty (json_object_get (l, "gidMappings")))
     return shim_refusef ("config.json: linux.uidMappings: user namespaces are not supported by sysctr-shim");
-  if (!json_empty (json_object_get (l, "devices")))
-    return shim_refusef ("config.json: linux.devices: extra device nodes are not supported by sysctr-shim");
+  if (!json_empty (json_object_get (l, "devices")) && (r = parse_devices (json_object_get (l, "devices"), c)) < 0)
+    return r;
   if ((r = parse_namespaces (json_object_get (l, "namespaces"), c)) < 0)
     return r;
   if ((v = json_object_get (l, "sysctl")) && !json_is_null (v) && (r = parse_sysctl (v, c)) < 0)
@@ -754,7 +861,7 @@ parse_linux (json_t *l, struct shim_config *c)
   if ((v = json_object_get (l, "cgroupsPath")) && !json_empty (v)
       && !(json_is_string (v) && json_string_length (v) == 0))
     shim_warn ("linux.cgroupsPath: ignored, the container stays in the unit's cgroup");
-  if ((r = lsm_label (l, "mountLabel", "linux.mountLabel", "/sys/fs/selinux/enforce", "SELinux")) < 0)
+  if ((r = lsm_label (l, "mountLabel", "linux.mountLabel", SHIM_LSM_SELINUX, &c->mount_label)) < 0)
     return r;
   if ((v = json_object_get (l, "rootfsPropagation")) && !json_is_null (v))
     {

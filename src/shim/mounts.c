@@ -31,6 +31,9 @@
 static uint64_t own_tmpfs[64];
 static size_t n_own_tmpfs;
 
+/* linux.mountLabel, or NULL */
+static const char *mount_label;
+
 static int
 sys_openat2 (int dirfd, const char *path, uint64_t flags, uint64_t resolve)
 {
@@ -202,6 +205,11 @@ new_fs (const char *type, char *const *data, uint64_t attr, const char *dest)
 
   if (fs < 0)
     return shim_errorf (-errno, "%s on %s: fsopen", type, dest);
+  /* linux.mountLabel, where SELinux is enabled (config.c): the label of
+   * what the container writes in its own filesystems */
+  if (mount_label && (strcmp (type, "tmpfs") == 0 || strcmp (type, "devpts") == 0 || strcmp (type, "mqueue") == 0)
+      && fsconfig (fs, FSCONFIG_SET_STRING, "context", mount_label, 0) < 0)
+    return shim_errorf (-errno, "%s on %s: SELinux context %s", type, dest, mount_label);
   for (char *const *d = data; d && *d; d++)
     {
       char key[64];
@@ -457,6 +465,7 @@ mounts_setup (const struct shim_config *c, int rootfs_fd, const char *root_path,
   bool has_dev = false, has_run = false;
   int r;
 
+  mount_label = c->mount_label;
   /* Nothing done below may propagate back to the host; rootfsPropagation
    * other than slave is applied after pivot_root, which refuses a shared parent. */
   if (mount (NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
@@ -516,6 +525,13 @@ mounts_setup (const struct shim_config *c, int rootfs_fd, const char *root_path,
           < 0)
         return r;
     }
+
+  /* linux.devices: the host's nodes, each a bind of its own on the nodev /dev */
+  for (size_t i = 0; i < c->n_devices; i++)
+    if ((r = bind_host_path (NULL, tree, c->devices[i].path, c->devices[i].path, false,
+                             MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, 0, 0, false))
+        < 0)
+      return r;
 
   for (char **p = c->masked_paths; p && *p; p++)
     if ((r = mask_path (tree, *p)) < 0)

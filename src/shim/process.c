@@ -69,6 +69,11 @@ exec_prepare (const struct shim_config *c, unsigned n_listen_fds, bool notify, s
   if (notify)
     envp[i++] = notify_socket;
   envp[i] = NULL;
+  if (c->apparmor_profile && asprintf (&e->apparmor_exec, "exec %s", c->apparmor_profile) < 0)
+    {
+      free (envp);
+      return shim_errorf (-ENOMEM, "AppArmor profile");
+    }
   e->envp = envp;
   e->listen_pid_slot = n_listen_fds > 0 ? listen_pid : NULL;
   e->argv = c->args;
@@ -88,6 +93,8 @@ exec_free (struct shim_exec *e)
       free (*p);
   free (e->envp);
   e->envp = NULL;
+  free (e->apparmor_exec);
+  e->apparmor_exec = NULL;
 }
 
 /* Decimal digits of V at DST (room for 20 + NUL); snprintf() is not
@@ -150,6 +157,35 @@ exec_search (char **argv, char **envp)
         break;
     }
   return -saved;
+}
+
+/* Writes @value to the LSM attribute the next execve() takes: the payload's
+ * own (/proc of the container; this runs in the payload's task). */
+static int
+lsm_exec_attr (const char *lsm_dir, const char *value)
+{
+  char path[64] = "/proc/thread-self/attr/";
+  size_t n = strlen (path), len = strlen (value);
+  int fd;
+  if (lsm_dir)
+    {
+      memcpy (path + n, lsm_dir, strlen (lsm_dir) + 1);
+      n = strlen (path);
+    }
+  memcpy (path + n, "exec", 5);
+  fd = open (path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0 && lsm_dir)
+    fd = open ("/proc/thread-self/attr/exec", O_WRONLY | O_CLOEXEC); /* before Linux 5.8 */
+  if (fd < 0)
+    return negative_errno ();
+  if (write (fd, value, len) != (ssize_t) len)
+    {
+      int r = negative_errno ();
+      close (fd);
+      return r;
+    }
+  close (fd);
+  return 0;
 }
 
 /* One syscall on a program built before clone(): safe in the vfork()ed child. */
@@ -230,6 +266,18 @@ exec_payload (const struct shim_config *c, struct shim_exec *e, struct shim_step
   if (c->seccomp && c->no_new_privileges && (r = seccomp_load (c->seccomp)) < 0)
     {
       *err = (struct shim_step_error){ .what = "loading the seccomp filter", .num = -1 };
+      return r;
+    }
+
+  /* the payload's label for its execve (needs the container's /proc) */
+  if (e->apparmor_exec && (r = lsm_exec_attr ("apparmor/", e->apparmor_exec)) < 0)
+    {
+      *err = (struct shim_step_error){ .what = "setting the AppArmor profile", .arg = c->apparmor_profile, .num = -1 };
+      return r;
+    }
+  if (c->selinux_label && (r = lsm_exec_attr (NULL, c->selinux_label)) < 0)
+    {
+      *err = (struct shim_step_error){ .what = "setting the SELinux label", .arg = c->selinux_label, .num = -1 };
       return r;
     }
 

@@ -126,6 +126,19 @@ struct shim_rlimit
   uint64_t soft, hard;
 };
 
+struct shim_device
+{
+  char *path; /* in the container and on the host */
+  bool block;
+  dev_t rdev;
+};
+
+enum shim_lsm
+{
+  SHIM_LSM_APPARMOR,
+  SHIM_LSM_SELINUX,
+};
+
 struct shim_seccomp
 {
   char *key;              /* the profile as canonical JSON: what the cache is keyed on */
@@ -180,6 +193,11 @@ struct shim_config
   struct shim_seccomp *seccomp; /* NULL: no filter */
   char *text;                   /* config.json as read (the seccomp cache's key) */
   size_t text_len;
+  struct shim_device *devices; /* linux.devices */
+  size_t n_devices;
+  char *apparmor_profile; /* applied where AppArmor is enabled, else NULL */
+  char *selinux_label;    /* likewise for SELinux */
+  char *mount_label;
 
   /* The sysctr state directories this bundle may live in (store.c): never
    * bound writable into a container. */
@@ -193,6 +211,7 @@ struct shim_config
 int config_load (int bundle_fd, const char *bundle_path, struct shim_config **ret);
 int config_parse_string (const char *json, int bundle_fd, struct shim_config **ret);
 void config_free (struct shim_config *c);
+bool lsm_enabled (enum shim_lsm lsm);
 /* --check mode (main.c): @root_fd, or -1, is the tree bind sources resolve in */
 void config_set_check (int root_fd);
 
@@ -268,7 +287,8 @@ struct shim_exec
   char **envp;
   char *listen_pid_slot; /* points into envp: "LISTEN_PID=" + room for digits */
   unsigned n_listen_fds;
-  int last_cap; /* read on the host, so the child opens no file for it */
+  int last_cap;        /* read on the host, so the child opens no file for it */
+  char *apparmor_exec; /* "exec PROFILE", or NULL */
 };
 int exec_prepare (const struct shim_config *c, unsigned n_listen_fds, bool notify, struct shim_exec *e);
 void exec_free (struct shim_exec *e);
