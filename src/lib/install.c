@@ -898,6 +898,8 @@ start_units (SysctrContext *ctx, SysctrSystemd *sd, json_t *info, const char *me
   return sysctr_systemd_job (sd, method, unit, error);
 }
 
+static gboolean wait_settled (SysctrSystemd *sd, json_t *info, GError **error);
+
 gboolean
 sysctr_install (SysctrContext *ctx, const SysctrInstallOptions *opts, GError **error)
 {
@@ -974,8 +976,11 @@ sysctr_install (SysctrContext *ctx, const SysctrInstallOptions *opts, GError **e
   if (!finish_install (ctx, &sd, name, info, error))
     return FALSE;
   journal_remove (ctx, name);
-  if (opts->now && !start_units (ctx, sd, info, "StartUnit", error))
-    return FALSE;
+  if (opts->now && (!start_units (ctx, sd, info, "StartUnit", error) || !wait_settled (sd, info, error)))
+    {
+      g_prefix_error (error, "%s was installed, but ", name);
+      return FALSE;
+    }
   g_print ("Installed %s from %s (%s)\n", name, image->reference, image->manifest_digest);
   return TRUE;
 }
@@ -1283,10 +1288,13 @@ unit_is_active (SysctrSystemd *sd, json_t *info)
          || g_strcmp0 (state, "reloading") == 0;
 }
 
-/* For update --all: a restarted unit whose start job succeeded must also
- * stay up for a moment (a Type=exec/simple service that exits right after
- * starting passes the job). Type=notify units were already gated by
- * READY=1 in the job itself. */
+/* A started (or restarted) service whose start job succeeded must also
+ * stay up: a Type=exec/simple service that dies a second after starting
+ * passes the job. It must still be active with the same main process at
+ * the end of the settle window (3 s, as sysctr-update(1) says), or this
+ * fails with what the unit logged last. Type=notify services were gated by
+ * READY=1 in the job itself, oneshots by their result; a socket-activated
+ * container has not started at all. */
 static gboolean
 wait_settled (SysctrSystemd *sd, json_t *info, GError **error)
 {
@@ -1294,19 +1302,35 @@ wait_settled (SysctrSystemd *sd, json_t *info, GError **error)
     return TRUE;
   json_t *units = json_object_get (info, "units");
   const char *service = json_string_value (json_array_get (units, 0));
-  if (service == NULL)
+  const char *enabled = sysctr_json_get_string (info, "enable");
+  if (service == NULL || (enabled && g_str_has_suffix (enabled, ".socket")))
     return TRUE;
-  const char *env = g_getenv ("SYSCTR_UPDATE_SETTLE_MS");
+  g_autofree char *type = sysctr_systemd_unit_property (sd, service, "org.freedesktop.systemd1.Service", "Type", NULL);
+  if (g_strcmp0 (type, "notify") == 0 || g_strcmp0 (type, "notify-reload") == 0 || g_strcmp0 (type, "oneshot") == 0)
+    return TRUE;
+  const char *env = g_getenv ("SYSCTR_SETTLE_MS");
   gint64 settle_ms = env ? g_ascii_strtoll (env, NULL, 10) : 3000;
-  gint64 deadline = g_get_monotonic_time () + settle_ms * 1000;
+  gint64 start = g_get_monotonic_time (), deadline = start + settle_ms * 1000;
+  guint32 main_pid = sysctr_systemd_main_pid (sd, service);
   for (;;)
     {
       g_autofree char *state = sysctr_systemd_active_state (sd, service, NULL);
-      g_autofree char *sub
-          = sysctr_systemd_unit_property (sd, service, "org.freedesktop.systemd1.Unit", "SubState", NULL);
+      guint32 pid = sysctr_systemd_main_pid (sd, service);
+      const char *why = NULL;
       if (g_strcmp0 (state, "active") != 0 && g_strcmp0 (state, "reloading") != 0)
-        return sysctr_throw (error, SYSCTR_ERROR_FAILED, "%s is %s (%s) after the restart", service,
-                             state ? state : "unknown", sub ? sub : "unknown");
+        why = state ? state : "unknown";
+      else if (pid != main_pid)
+        why = "restarted (its main process changed)";
+      if (why)
+        {
+          g_autofree char *sub
+              = sysctr_systemd_unit_property (sd, service, "org.freedesktop.systemd1.Unit", "SubState", NULL);
+          g_autofree char *tail = sysctr_systemd_journal_tail (service, 5);
+          if (tail)
+            g_printerr ("%s logged last:\n%s", service, tail);
+          return sysctr_throw (error, SYSCTR_ERROR_FAILED, "%s did not stay up: %s (%s) %.1f s after it started",
+                               service, why, sub ? sub : "unknown", (g_get_monotonic_time () - start) / 1e6);
+        }
       if (g_get_monotonic_time () >= deadline)
         return TRUE;
       g_usleep (200 * 1000);
@@ -1461,6 +1485,10 @@ sysctr_update (SysctrContext *ctx, const char *name, const SysctrUpdateOptions *
       return sysctr_throw (error, SYSCTR_ERROR_FAILED, "update to %s rolled back: %s", image->manifest_digest, msg);
     }
   *out_changed = TRUE;
+  g_autoptr (GError) settle_error = NULL;
+  if (was_running && !opts->gate && !wait_settled (sd, new_info, &settle_error))
+    return sysctr_throw (error, SYSCTR_ERROR_FAILED, "%s was updated to %s, but %s (\"sysctr rollback %s\" goes back)",
+                         name, image->manifest_digest, settle_error->message, name);
   g_print ("Updated %s to %s (%s)%s\n", name, image->reference, image->manifest_digest,
            was_running ? ", restarted" : "");
   return TRUE;

@@ -197,22 +197,47 @@ parse_docker (const char *str, SysctrRef *ref, GError **error)
   return TRUE;
 }
 
-/* oci:DIR[:REF] — REF may not contain '/', so a ':' followed by a
- * slash-free tail names the ref. */
+/* oci:DIR[:REF] — as containers/image reads it: DIR ends at the first
+ * ':', so REF may hold ':' and '/' (podman save and skopeo write names such
+ * as "localhost/app:latest" into org.opencontainers.image.ref.name). */
 static void
 split_file_ref (const char *s, char **out_file, char **out_ref)
 {
-  const char *colon = strrchr (s, ':');
-  if (colon && strchr (colon, '/') == NULL && colon[1] != '\0')
+  const char *colon = strchr (s, ':');
+  if (colon && colon[1] != '\0')
     {
       *out_file = g_strndup (s, colon - s);
       *out_ref = g_strdup (colon + 1);
     }
   else
     {
-      *out_file = g_strdup (s);
+      *out_file = g_strndup (s, colon ? (gsize) (colon - s) : strlen (s));
       *out_ref = NULL;
     }
+}
+
+/* org.opencontainers.image.ref.name: components of letters and digits,
+ * joined by '/', with '-' '.' '_' ':' '@' '+' between them. */
+static gboolean
+oci_ref_name_valid (const char *name)
+{
+  gsize len = strlen (name);
+  if (len == 0 || len > 512)
+    return FALSE;
+  for (gsize i = 0; i < len; i++)
+    {
+      char c = name[i];
+      gboolean alnum = g_ascii_isalnum (c);
+      gboolean sep = c == '-' || c == '.' || c == '_' || c == ':' || c == '@' || c == '+' || c == '/';
+      if (!alnum && !sep)
+        return FALSE;
+      /* a separator never starts or ends a component */
+      if (sep
+          && (i == 0 || i == len - 1 || (name[i - 1] == '/' && c != '-')
+              || (c == '/' && !g_ascii_isalnum (name[i - 1]))))
+        return FALSE;
+    }
+  return TRUE;
 }
 
 SysctrRef *
@@ -247,7 +272,7 @@ sysctr_ref_parse (const char *str, GError **error)
           sysctr_throw (error, SYSCTR_ERROR_INVALID, "invalid image reference \"%s\": no path", str);
           return NULL;
         }
-      if (ref->tag && !tag_valid (ref->tag))
+      if (ref->tag && !oci_ref_name_valid (ref->tag))
         {
           sysctr_throw (error, SYSCTR_ERROR_INVALID, "invalid image reference \"%s\": bad ref name \"%s\"", str,
                         ref->tag);
@@ -354,6 +379,18 @@ sysctr_ref_default_name (const SysctrRef *ref)
           char *t = g_strconcat (base, "-", ref->tag, NULL);
           g_free (base);
           base = t;
+        }
+    }
+  else if (ref->tag && (strchr (ref->tag, '/') || strchr (ref->tag, ':')))
+    {
+      /* a ref name that is an image name ("localhost/app:v1"): as for a
+       * registry reference, "app-v1" */
+      const char *slash = strrchr (ref->tag, '/');
+      base = g_strdup (slash ? slash + 1 : ref->tag);
+      char *colon = strchr (base, ':');
+      if (colon)
+        {
+          *colon = strcmp (colon + 1, "latest") == 0 ? '\0' : '-';
         }
     }
   else

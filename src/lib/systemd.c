@@ -6,6 +6,7 @@
 
 #include <string.h>
 #include <systemd/sd-bus.h>
+#include <systemd/sd-journal.h>
 
 #define DEST "org.freedesktop.systemd1"
 #define PATH "/org/freedesktop/systemd1"
@@ -224,4 +225,53 @@ char *
 sysctr_systemd_active_state (SysctrSystemd *sd, const char *unit, GError **error)
 {
   return sysctr_systemd_unit_property (sd, unit, "org.freedesktop.systemd1.Unit", "ActiveState", error);
+}
+
+guint32
+sysctr_systemd_main_pid (SysctrSystemd *sd, const char *unit)
+{
+  sd_bus_error e = SD_BUS_ERROR_NULL;
+  sd_bus_message *reply = NULL;
+  guint32 pid = 0;
+  if (sd_bus_call_method (sd->bus, DEST, PATH, MANAGER, "LoadUnit", &e, &reply, "s", unit) < 0)
+    {
+      sd_bus_error_free (&e);
+      return 0;
+    }
+  const char *path = NULL;
+  sd_bus_message_read (reply, "o", &path);
+  g_autofree char *p = g_strdup (path);
+  sd_bus_message_unref (reply);
+  if (sd_bus_get_property_trivial (sd->bus, DEST, p, "org.freedesktop.systemd1.Service", "MainPID", &e, 'u', &pid) < 0)
+    pid = 0;
+  sd_bus_error_free (&e);
+  return pid;
+}
+
+char *
+sysctr_systemd_journal_tail (const char *unit, guint lines)
+{
+  sd_journal *j = NULL;
+  if (sd_journal_open (&j, SD_JOURNAL_LOCAL_ONLY) < 0)
+    return NULL;
+  g_autofree char *match = g_strdup_printf ("_SYSTEMD_UNIT=%s", unit);
+  g_autoptr (GPtrArray) got = g_ptr_array_new_with_free_func (g_free);
+  if (sd_journal_add_match (j, match, 0) == 0 && sd_journal_seek_tail (j) == 0)
+    while (got->len < lines && sd_journal_previous (j) > 0)
+      {
+        const void *data;
+        size_t len;
+        if (sd_journal_get_data (j, "MESSAGE", &data, &len) == 0 && len > 8)
+          {
+            g_autofree char *msg = g_strndup ((const char *) data + 8, len - 8);
+            g_ptr_array_insert (got, 0, sysctr_printable (msg));
+          }
+      }
+  sd_journal_close (j);
+  if (got->len == 0)
+    return NULL;
+  GString *s = g_string_new (NULL);
+  for (guint i = 0; i < got->len; i++)
+    g_string_append_printf (s, "  %s\n", (char *) got->pdata[i]);
+  return g_string_free (s, FALSE);
 }

@@ -26,4 +26,10 @@ char *sysctr_systemd_active_state (SysctrSystemd *sd, const char *unit, GError *
 char *sysctr_systemd_unit_property (SysctrSystemd *sd, const char *unit, const char *iface, const char *prop,
                                     GError **error);
 
+/* The service's MainPID, 0 when none or unknown. */
+guint32 sysctr_systemd_main_pid (SysctrSystemd *sd, const char *unit);
+/* The last @lines messages the unit logged, each "  LINE\n" (one printable
+ * line each), or NULL. */
+char *sysctr_systemd_journal_tail (const char *unit, guint lines);
+
 G_END_DECLS

@@ -98,6 +98,17 @@ raw = buf.getvalue()
 image("truncated-tar", gzip.compress(raw[:60000], mtime=0))
 image("truncated-gzip", gzip.compress(raw, mtime=0)[:50000])
 image("not-tar", gzip.compress(b"this is not a tar archive\n" * 100, mtime=0))
+# what Debian 12's umoci insert writes: the last member's data complete, then
+# no padding and no end-of-archive blocks (accepted, as podman and umoci do);
+# the same with a cut header after it (refused)
+buf = io.BytesIO()
+with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as t:
+    ti = tarfile.TarInfo("etc/one"); ti.size = 1000; t.addfile(ti, io.BytesIO(b"1" * 1000))
+    ti = tarfile.TarInfo("etc/two"); ti.size = 6; t.addfile(ti, io.BytesIO(b"hello\n"))
+raw = buf.getvalue()
+tail = 512 + 1024 + 512 + 6  # both members, the last one's padding and the end blocks dropped
+image("umoci-tail", gzip.compress(raw[:tail], mtime=0))
+image("cut-header-tail", gzip.compress(raw[:tail] + bytes(506) + raw[:300], mtime=0))
 
 # a gzip bomb: 64 MiB of zeros in one file, ~64 KiB compressed
 bomb = io.BytesIO()
@@ -152,6 +163,13 @@ pull_fails "symlink target that is not UTF-8" 'symlink "etc/l" has an empty, too
 pull_fails "tar cut inside a file" 'layer sha256:[0-9a-f]{64}: .*([Tt]runcated|corrupt|unexpected|premature)' "${TLS[@]}" "$(img truncated-tar)"
 pull_fails "gzip stream cut short" 'layer sha256:[0-9a-f]{64}: .*([Tt]runcated|corrupt|unexpected|premature|decompress)' "${TLS[@]}" "$(img truncated-gzip)"
 pull_fails "a layer that is not a tar" 'layer sha256:[0-9a-f]{64}: .*(tar|corrupt|format|header)' "${TLS[@]}" "$(img not-tar)"
+pull_fails "a cut header after the last member's padding" 'layer sha256:[0-9a-f]{64}: .*([Tt]runcated|corrupt)' "${TLS[@]}" "$(img cut-header-tail)"
+# the last member's data complete, its padding and the end blocks missing
+# (Debian 12's umoci insert): taken, as podman and umoci take it
+if ok "a layer ending right after the last member's data (umoci insert): pulled" sysctr pull "${TLS[@]}" "$(img umoci-tail)"; then
+	assert_eq "$(store_ls umoci-tail | awk '$NF ~ /^\/etc\/(one|two)$/ {print $4, $NF}' | sort | tr '\n' ' ')" \
+		"1000 /etc/one 6 /etc/two " "  ... both files, whole"
+fi
 
 t0=$(now_ms)
 SYSCTR_MAX_LAYER_BYTES=$((4 << 20)) pull_fails "gzip bomb (64 MiB of zeros, limit 4 MiB)" \

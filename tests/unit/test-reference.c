@@ -76,6 +76,39 @@ test_file_refs (void)
   g_assert_cmpint (a->transport, ==, SYSCTR_TRANSPORT_DOCKER_ARCHIVE);
   g_autofree char *aname = sysctr_ref_default_name (a);
   g_assert_cmpstr (aname, ==, "x");
+
+  /* ref names as podman save and skopeo write them: '/' and ':' in them,
+   * the path ends at the first ':' (as containers/image reads it) */
+  const struct
+  {
+    const char *ref, *file, *tag, *name;
+  } named[] = {
+    { "oci:/srv/layout:localhost/app:latest", "/srv/layout", "localhost/app:latest", "app" },
+    { "oci-archive:/tmp/app.tar:quay.io/org/etcd:v3.5", "/tmp/app.tar", "quay.io/org/etcd:v3.5", "etcd-v3_5" },
+    { "oci:/srv/layout", "/srv/layout", NULL, "layout" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (named); i++)
+    {
+      g_autoptr (GError) e = NULL;
+      g_autoptr (SysctrRef) r = sysctr_ref_parse (named[i].ref, &e);
+      g_assert_no_error (e);
+      g_assert_cmpstr (r->file, ==, named[i].file);
+      g_assert_cmpstr (r->tag, ==, named[i].tag);
+      g_autofree char *n = sysctr_ref_default_name (r);
+      g_assert_cmpstr (n, ==, named[i].name);
+      g_autofree char *back = sysctr_ref_to_string (r);
+      g_autoptr (SysctrRef) again = sysctr_ref_parse (back, &e);
+      g_assert_no_error (e);
+      g_assert_cmpstr (again->tag, ==, named[i].tag);
+    }
+  const char *bad[] = { "oci:/srv/l:a//b", "oci:/srv/l:/abs", "oci:/srv/l:a b", "oci:/srv/l:trailing/" };
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_autoptr (GError) e = NULL;
+      g_autoptr (SysctrRef) r = sysctr_ref_parse (bad[i], &e);
+      g_assert_null (r);
+      g_assert_nonnull (strstr (e->message, "bad ref name"));
+    }
 }
 
 static void
