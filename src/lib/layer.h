@@ -13,11 +13,14 @@ typedef struct
   guint dropped_special; /* device nodes, fifos, sockets */
 } SysctrLayerStats;
 
+typedef struct SysctrToc SysctrToc;
+
 /* Reads the (possibly compressed) layer from @fd, hashes the uncompressed
- * stream, and when @expected_diff_id is non-NULL fails unless they match.
- * Must be called inside a repo transaction. Returns the commit checksum;
- * no ref is written. */
-gboolean sysctr_layer_import (OstreeRepo *repo, int fd, const char *what, const char *expected_diff_id,
+ * stream, and when @expected_diff_id is non-NULL fails unless they match,
+ * or, for a zstd:chunked layer (@toc non-NULL), unless every file matches
+ * its table of contents. Must be called inside a repo transaction. Returns
+ * the commit checksum; no ref is written. */
+gboolean sysctr_layer_import (OstreeRepo *repo, int fd, const char *what, const char *expected_diff_id, SysctrToc *toc,
                               GVariant *commit_metadata, char **out_commit, char **out_diff_id,
                               SysctrLayerStats *out_stats, GCancellable *cancellable, GError **error);
 

@@ -2,6 +2,7 @@
 
 #include "pull.h"
 
+#include "chunked.h"
 #include "layer.h"
 #include "reference.h"
 #include "source.h"
@@ -146,6 +147,7 @@ typedef struct
   const char *digest;
   const char *diff_id;
   const char *media_type;
+  json_t *desc; /* the manifest's descriptor (zstd:chunked annotations) */
   gint64 size;
   char *commit;
   GError *error;
@@ -205,7 +207,10 @@ fetch_and_import (LayerJob *job, PullState *st, GError **error)
   g_variant_builder_add (&b, "{sv}", "sysctr.media-type", g_variant_new_string (job->media_type));
   g_variant_builder_add (&b, "{sv}", "sysctr.size", g_variant_new_uint64 (job->size));
   g_autoptr (GVariant) meta = g_variant_ref_sink (g_variant_builder_end (&b));
-  if (!sysctr_layer_import (st->ctx->repo, fd, what, job->diff_id, meta, &job->commit, NULL, NULL, st->cancellable,
+  g_autoptr (SysctrToc) toc = NULL;
+  if (!sysctr_toc_load (job->desc, fd, &toc, error))
+    return FALSE;
+  if (!sysctr_layer_import (st->ctx->repo, fd, what, job->diff_id, toc, meta, &job->commit, NULL, NULL, st->cancellable,
                             error))
     return FALSE;
   sysctr_crash_point ("pull-layer-imported");
@@ -411,6 +416,7 @@ pull_inner (SysctrContext *ctx, const char *reference, const SysctrPullOptions *
                              jobs[i].digest, jobs[i].size, max_layer_bytes);
           break;
         }
+      jobs[i].desc = desc;
       jobs[i].media_type = sysctr_json_get_string (desc, "mediaType");
       if (jobs[i].media_type == NULL)
         jobs[i].media_type = "application/vnd.oci.image.layer.v1.tar+gzip";

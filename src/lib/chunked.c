@@ -1,0 +1,194 @@
+/* chunked.c: the table of contents of a zstd:chunked layer (chunked.h). */
+#include "config.h"
+
+#include "chunked.h"
+
+#include <string.h>
+#include <zstd.h>
+
+#define ANNOTATION_CHECKSUM "io.containers.zstd-chunked.manifest-checksum"
+#define ANNOTATION_POSITION "io.containers.zstd-chunked.manifest-position"
+/* far beyond the TOC of any real layer (a few hundred bytes per file) */
+#define MAX_TOC_COMPRESSED (64 * 1024 * 1024)
+#define MAX_TOC (256 * 1024 * 1024)
+
+typedef struct
+{
+  char type;
+  char *link;
+  char *digest;
+  gboolean seen;
+} TocEntry;
+
+struct SysctrToc
+{
+  GHashTable *entries; /* normalised path -> TocEntry */
+  char *what;
+};
+
+static void
+entry_free (TocEntry *e)
+{
+  g_free (e->link);
+  g_free (e->digest);
+  g_free (e);
+}
+
+void
+sysctr_toc_free (SysctrToc *toc)
+{
+  if (toc == NULL)
+    return;
+  g_hash_table_unref (toc->entries);
+  g_free (toc->what);
+  g_free (toc);
+}
+
+/* "./a/b/", "/a/b" -> "a/b" */
+static char *
+normalise (const char *name)
+{
+  while (name[0] == '.' && name[1] == '/')
+    name += 2;
+  while (*name == '/')
+    name++;
+  char *n = g_strdup (name);
+  gsize len = strlen (n);
+  while (len > 0 && n[len - 1] == '/')
+    n[--len] = '\0';
+  return n;
+}
+
+static char
+toc_type (const char *t)
+{
+  if (g_strcmp0 (t, "reg") == 0)
+    return 'f';
+  if (g_strcmp0 (t, "dir") == 0)
+    return 'd';
+  if (g_strcmp0 (t, "symlink") == 0)
+    return 'l';
+  if (g_strcmp0 (t, "hardlink") == 0)
+    return 'h';
+  if (g_strcmp0 (t, "chunk") == 0)
+    return 'c';
+  return 's';
+}
+
+gboolean
+sysctr_toc_load (json_t *desc, int fd, SysctrToc **out_toc, GError **error)
+{
+  *out_toc = NULL;
+  json_t *ann = json_object_get (desc, "annotations");
+  const char *checksum = sysctr_json_get_string (ann, ANNOTATION_CHECKSUM);
+  const char *position = sysctr_json_get_string (ann, ANNOTATION_POSITION);
+  const char *digest = sysctr_json_get_string (desc, "digest");
+  if (checksum == NULL || position == NULL)
+    return TRUE;
+  g_autofree char *what = g_strdup_printf ("layer %s: zstd:chunked table of contents", digest ? digest : "?");
+  /* "offset:length:uncompressed-length:type" */
+  guint64 offset, length, ulength;
+  char tail;
+  if (sscanf (position, "%" G_GUINT64_FORMAT ":%" G_GUINT64_FORMAT ":%" G_GUINT64_FORMAT ":%*u%c", &offset, &length,
+              &ulength, &tail)
+          != 3
+      || length == 0 || length > MAX_TOC_COMPRESSED || ulength > MAX_TOC || !sysctr_digest_valid (checksum))
+    return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "%s: position \"%.64s\" or checksum not understood", what,
+                         position);
+  g_autofree guint8 *compressed = g_malloc (length);
+  if (pread (fd, compressed, length, offset) != (ssize_t) length)
+    return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "%s: not inside the blob", what);
+  g_autofree char *hex = sysctr_sha256_hex (compressed, length);
+  if (strcmp (hex, checksum + strlen ("sha256:")) != 0)
+    return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "%s: checksum does not match the manifest's", what);
+  unsigned long long size = ZSTD_getFrameContentSize (compressed, length);
+  if (size == ZSTD_CONTENTSIZE_ERROR || (size != ZSTD_CONTENTSIZE_UNKNOWN && size > MAX_TOC))
+    return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "%s: not a zstd frame of a sane size", what);
+  if (size == ZSTD_CONTENTSIZE_UNKNOWN)
+    size = ulength;
+  g_autofree char *json = g_malloc (size + 1);
+  size_t got = ZSTD_decompress (json, size, compressed, length);
+  if (ZSTD_isError (got))
+    return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "%s: %s", what, ZSTD_getErrorName (got));
+  g_autoptr (json_t) doc = sysctr_json_parse (json, got, what, error);
+  if (doc == NULL)
+    return FALSE;
+  json_t *entries = json_object_get (doc, "entries");
+  if (!json_is_array (entries))
+    return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "%s: no entries", what);
+
+  g_autoptr (SysctrToc) toc = g_new0 (SysctrToc, 1);
+  toc->entries = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) entry_free);
+  toc->what = g_strdup_printf ("layer %s (zstd:chunked)", digest ? digest : "?");
+  size_t i;
+  json_t *e;
+  json_array_foreach (entries, i, e)
+    {
+      const char *name = sysctr_json_get_string (e, "name");
+      char type = toc_type (sysctr_json_get_string (e, "type"));
+      if (name == NULL)
+        return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "%s: entry %zu has no name", what, i);
+      if (type == 'c')
+        continue; /* a chunk of a file listed before it */
+      TocEntry *te = g_new0 (TocEntry, 1);
+      te->type = type;
+      te->link = g_strdup (sysctr_json_get_string (e, "linkName"));
+      te->digest = g_strdup (sysctr_json_get_string (e, "digest"));
+      if (type == 'f' && (te->digest == NULL || !sysctr_digest_valid (te->digest)))
+        {
+          entry_free (te);
+          return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "%s: file %.200s has no sha256 digest", what, name);
+        }
+      /* a later entry of the same name wins, as in a tar */
+      g_hash_table_replace (toc->entries, normalise (name), te);
+    }
+  *out_toc = g_steal_pointer (&toc);
+  return TRUE;
+}
+
+gboolean
+sysctr_toc_check_entry (SysctrToc *toc, const char *path, char type, const char *link, const char *sha256,
+                        GError **error)
+{
+  TocEntry *te = g_hash_table_lookup (toc->entries, path);
+  g_autofree char *shown = sysctr_printable (path);
+  if (te == NULL)
+    return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "%s: \"%.200s\" is in the tar but not in its table of contents",
+                         toc->what, shown);
+  if (te->type != type)
+    return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "%s: \"%.200s\" is not of the type its table of contents says",
+                         toc->what, shown);
+  if ((type == 'l' || type == 'h') && g_strcmp0 (te->link, link) != 0)
+    {
+      /* hardlink targets are named like entries */
+      g_autofree char *a = te->link ? normalise (te->link) : NULL;
+      g_autofree char *b = link ? normalise (link) : NULL;
+      if (type != 'h' || g_strcmp0 (a, b) != 0)
+        return sysctr_throw (error, SYSCTR_ERROR_HOSTILE,
+                             "%s: \"%.200s\" links elsewhere than its table of contents says", toc->what, shown);
+    }
+  if (type == 'f' && g_strcmp0 (te->digest, sha256) != 0)
+    return sysctr_throw (error, SYSCTR_ERROR_HOSTILE,
+                         "%s: the content of \"%.200s\" is not what its table of contents says", toc->what, shown);
+  te->seen = TRUE;
+  return TRUE;
+}
+
+gboolean
+sysctr_toc_check_complete (SysctrToc *toc, GError **error)
+{
+  GHashTableIter it;
+  gpointer k, v;
+  g_hash_table_iter_init (&it, toc->entries);
+  while (g_hash_table_iter_next (&it, &k, &v))
+    {
+      TocEntry *te = v;
+      if (te->type == 'f' && !te->seen)
+        {
+          g_autofree char *shown = sysctr_printable (k);
+          return sysctr_throw (error, SYSCTR_ERROR_HOSTILE,
+                               "%s: \"%.200s\" is in its table of contents but not in the tar", toc->what, shown);
+        }
+    }
+  return TRUE;
+}

@@ -1,0 +1,40 @@
+/* zstd:chunked layers (podman/buildah push --compression-format
+ * zstd:chunked): a zstd stream of one frame per file, plus a table of
+ * contents (TOC) in a skippable frame, located and checksummed by the
+ * layer descriptor's annotations in the manifest.
+ *
+ * A standard zstd decoder reads the files as a tar. But the tar that
+ * podman 4 writes is not byte for byte the one the image config's diff_id
+ * was computed over (its headers are rewritten), so such a layer cannot be
+ * checked against its diff_id. It is checked against its TOC instead: the
+ * TOC's checksum is in the manifest (which authenticates the blob too), and
+ * every file of the tar must be the TOC's entry of that name (type, link
+ * target, and for a regular file the sha256 of its content), and every
+ * TOC file must be in the tar.
+ */
+#pragma once
+
+#include <jansson.h>
+
+#include "sysctr-util.h"
+
+G_BEGIN_DECLS
+
+typedef struct SysctrToc SysctrToc;
+
+/* From the layer descriptor @desc and the blob in @fd: the TOC, or NULL
+ * (no error) when the layer carries no zstd:chunked annotations. */
+gboolean sysctr_toc_load (json_t *desc, int fd, SysctrToc **out_toc, GError **error);
+void sysctr_toc_free (SysctrToc *toc);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (SysctrToc, sysctr_toc_free)
+
+/* One tar entry (path normalised as the layer reader does: no leading "/"
+ * or "./", no trailing "/"). @type: 'f' regular (with @sha256 of its
+ * content, "sha256:HEX"), 'd', 'l' symlink or 'h' hardlink (with @link),
+ * or 's' another kind. */
+gboolean sysctr_toc_check_entry (SysctrToc *toc, const char *path, char type, const char *link, const char *sha256,
+                                 GError **error);
+/* After the last entry: every file the TOC lists was in the tar. */
+gboolean sysctr_toc_check_complete (SysctrToc *toc, GError **error);
+
+G_END_DECLS
