@@ -329,7 +329,7 @@ copy_from_rootfs (int rootfs_dfd, const char *source, int slot_dfd, const char *
  * bundle being built (containers/.SLOT.staging) exactly as a start does,
  * with nothing privileged, and keeps the compiled seccomp filter there. */
 static gboolean
-shim_check (SysctrContext *ctx, const char *name, const char *slot, json_t *created, GError **error)
+shim_check (SysctrContext *ctx, const char *name, const char *slot, SysctrRendered *r, GError **error)
 {
   g_autofree char *bundle
       = g_strdup_printf ("%s%s/.%s.staging", ctx->live ? "" : ctx->root, SYSCTR_CONTAINERS_DIR, slot);
@@ -355,20 +355,20 @@ shim_check (SysctrContext *ctx, const char *name, const char *slot, json_t *crea
       g_autofree char *shown = sysctr_printable (*last ? last : "failed without a message");
       return sysctr_throw (error, SYSCTR_ERROR_INVALID, "%s would not start: %s", name, shown);
     }
-  /* a bind source that is not there yet must be one the tmpfiles.d lines
-   * make (render decided which); anything else would fail at start */
+  /* a bind source that is not there yet must be one the container's host
+   * files or tmpfiles.d lines make; anything else would fail at start */
   g_auto (GStrv) lines = g_strsplit (out, "\n", -1);
   for (char **l = lines; *l; l++)
     {
       if (!g_str_has_prefix (*l, "missing-bind-source "))
         continue;
       const char *path = *l + strlen ("missing-bind-source ");
-      gboolean made = FALSE;
-      size_t i;
-      json_t *c;
-      json_array_foreach (created, i, c)
-        made |= g_strcmp0 (json_string_value (c), path) == 0;
-      if (!made)
+      /* a tree being built has no /dev, /sys, /proc: the kernel's, at boot */
+      if (!ctx->live
+          && (g_str_has_prefix (path, "/dev/") || strcmp (path, "/dev") == 0 || g_str_has_prefix (path, "/sys/")
+              || strcmp (path, "/sys") == 0 || g_str_has_prefix (path, "/proc/")))
+        continue;
+      if (!sysctr_rendered_provides (r, path))
         {
           g_autofree char *shown = sysctr_printable (path);
           return sysctr_throw (error, SYSCTR_ERROR_INVALID, "%s would not start: bind source %s does not exist", name,
@@ -403,6 +403,7 @@ write_deployment_into (SysctrContext *ctx, const char *name, const char *slot, i
     .shim_path = SYSCTR_SHIM_PATH,
     .sysctr_units = sysctr_units,
     .root_dfd = ctx->root_dfd,
+    .live = ctx->live,
     .previous_created = grant_req->previous_created,
   };
   g_autoptr (SysctrRendered) r = sysctr_render (&in, error);
@@ -417,7 +418,7 @@ write_deployment_into (SysctrContext *ctx, const char *name, const char *slot, i
   g_autofree char *config = sysctr_json_dump (r->config, TRUE);
   if (!sysctr_write_file_at (slot_dfd, "config.json", config, strlen (config), 0600, error))
     return FALSE;
-  if (g_strcmp0 (r->runtime_path, SYSCTR_SHIM_PATH) == 0 && !shim_check (ctx, name, slot, r->created, error))
+  if (g_strcmp0 (r->runtime_path, SYSCTR_SHIM_PATH) == 0 && !shim_check (ctx, name, slot, r, error))
     return FALSE;
 
   json_t *files = json_array ();

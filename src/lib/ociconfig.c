@@ -338,7 +338,12 @@ missing_bind_sources (const SysctrRenderInput *in, SysctrRendered *r, json_t *mo
           g_propagate_error (error, g_steal_pointer (&local_error));
           return FALSE;
         }
-      if (path_under (canon, "/dev") || path_under (canon, "/sys") || path_under (canon, "/proc"))
+      gboolean kernel = path_under (canon, "/dev") || path_under (canon, "/sys") || path_under (canon, "/proc");
+      /* a tree being built (--root) has no /dev, /sys or /proc yet: the
+       * kernel provides them when it boots; nothing to make, nothing to check */
+      if (kernel && !in->live)
+        continue;
+      if (kernel)
         return sysctr_throw (error, SYSCTR_ERROR_INVALID,
                              "config.json: bind source %s (for %s) does not exist on this host: a device or kernel "
                              "interface that cannot be made; refused",

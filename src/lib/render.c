@@ -700,6 +700,43 @@ finish_unit (const SysctrRenderInput *in, SysctrRendered *r, const SysctrOwn *ow
   return TRUE;
 }
 
+/* Whether a host file (hostfs, a unit) is written at @path: its tmpfiles.d
+ * line would clash with it. */
+static gboolean
+host_file_listed (SysctrRendered *r, const char *path)
+{
+  for (guint i = 0; i < r->files->len; i++)
+    if (strcmp (((SysctrHostFile *) r->files->pdata[i])->path, path) == 0)
+      return TRUE;
+  return FALSE;
+}
+
+/* Records @path, and its parents that the tree lacks too (systemd-tmpfiles
+ * makes them along), as made by sysctr: removed at uninstall when empty. A
+ * path the previous deployment made stays recorded. */
+static void
+add_created (const SysctrRenderInput *in, json_t *created, const char *path)
+{
+  g_autofree char *p = g_strdup (path);
+  while (p[0] == '/' && p[1] != '\0')
+    {
+      size_t i;
+      json_t *c;
+      gboolean known = FALSE, was_created = FALSE;
+      json_array_foreach (created, i, c)
+        known |= g_strcmp0 (json_string_value (c), p) == 0;
+      json_array_foreach (in->previous_created, i, c)
+        was_created |= g_strcmp0 (json_string_value (c), p) == 0;
+      sysctr_autofd int fd = -1;
+      gboolean exists = in->root_dfd >= 0 && sysctr_open_in_root (in->root_dfd, p, FALSE, FALSE, &fd, NULL);
+      if (known || (exists && !was_created))
+        break;
+      json_array_append_new (created, json_string (p));
+      char *slash = strrchr (p, '/');
+      *slash = '\0';
+    }
+}
+
 /* Whether a tmpfiles.d text has a line for @path. */
 static gboolean
 tmpfiles_lists (const char *text, const char *path)
@@ -1110,6 +1147,9 @@ sysctr_render (const SysctrRenderInput *in, GError **error)
         r->enable_unit = g_strdup_printf ("%s.service", in->name);
     }
 
+  if (!render_hostfs (in, r, &own, manifest, error))
+    return NULL;
+
   /* tmpfiles.d */
   g_autofree char *tmpfiles = NULL;
   if (!read_export (in->rootfs_dfd, "/exports/tmpfiles.template", &tmpfiles, &len, error))
@@ -1152,19 +1192,40 @@ sysctr_render (const SysctrRenderInput *in, GError **error)
       return NULL;
     }
   {
+    g_autoptr (json_t) created = json_array ();
     g_auto (GStrv) extra = g_strsplit (r->tmpfiles_lines->str, "\n", -1);
     for (char **l = extra; *l; l++)
       {
         g_auto (GStrv) f = g_strsplit (*l, " ", 3);
-        if (f[0] && f[1] && !tmpfiles_lists (tf->str, f[1]))
-          g_string_append_printf (tf, "%s\n", *l);
+        if (f[0] == NULL || f[1] == NULL || tmpfiles_lists (tf->str, f[1]) || host_file_listed (r, f[1]))
+          continue;
+        g_string_append_printf (tf, "%s\n", *l);
+        add_created (in, created, f[1]);
       }
+    json_decref (r->created);
+    r->created = g_steal_pointer (&created);
   }
   g_autofree char *tpath = g_strdup_printf ("/etc/tmpfiles.d/sysctr-%s.conf", in->name);
   add_file (r, tpath, tf->str, tf->len, 0644);
   g_string_free (tf, TRUE);
-
-  if (!render_hostfs (in, r, &own, manifest, error))
-    return NULL;
   return g_steal_pointer (&r);
+}
+
+gboolean
+sysctr_rendered_provides (SysctrRendered *r, const char *path)
+{
+  if (host_file_listed (r, path))
+    return TRUE;
+  for (guint i = 0; i < r->files->len; i++)
+    {
+      SysctrHostFile *f = r->files->pdata[i];
+      if (!g_str_has_prefix (f->path, "/etc/tmpfiles.d/") || f->data == NULL)
+        continue;
+      gsize len;
+      const char *data = g_bytes_get_data (f->data, &len);
+      g_autofree char *text = g_strndup (data, len);
+      if (tmpfiles_lists (text, path))
+        return TRUE;
+    }
+  return FALSE;
 }

@@ -37,6 +37,7 @@ typedef struct
   const char *shim_path;
   GHashTable *sysctr_units; /* units sysctr wrote for its containers: depending on them asks nothing */
   int root_dfd;             /* the host (or --root tree): bind sources are looked up there; -1: not */
+  gboolean live;            /* the running host, not a --root tree */
   json_t *previous_created; /* host directories the previous deployment created (info.json), or NULL */
 } SysctrRenderInput;
 
@@ -67,6 +68,9 @@ extern const char *const sysctr_default_masked[];
 extern const char *const sysctr_default_readonly[];
 /* The default seccomp profile for an image of @platform ("os/arch[/variant]"). */
 json_t *sysctr_default_seccomp (const char *platform, GError **error);
+
+/* Whether the rendered host files or tmpfiles.d lines make @path exist. */
+gboolean sysctr_rendered_provides (SysctrRendered *r, const char *path);
 
 /* For the parts of rendering in other files (ociconfig.c). */
 void sysctr_rendered_warn (SysctrRendered *r, const char *fmt, ...) G_GNUC_PRINTF (2, 3);

@@ -300,3 +300,50 @@ build_atomic_etcd_image() {
 image_rootfs() {
 	umoci unpack --image "$IMAGES_DIR/$1:$2" "$3" >/dev/null
 }
+
+# _atomic_form_layers NAME TAG SRC ROOTDIR   (internal) add ROOTDIR plus
+#   tests/images/SRC/rootfs as one layer and tests/images/SRC/exports as the
+#   next (files named .keep-in-git left out: they only keep empty
+#   directories in git)
+_atomic_form_layers() {
+	local name=$1 tag=$2 src=$SYSCTR_TEST_IMAGES_SRC/$3 root=$4 d
+	[[ -d "$src/exports" ]] || { echo "atomic image: $src/exports missing" >&2; return 1; }
+	[[ -d "$src/rootfs" ]] && { cp -a "$src/rootfs/." "$root/" || return 1; }
+	image_new "$name" "$tag" && image_add_layer "$name" "$tag" "$root" || return 1
+	d=$(mktemp -d "$TEST_TMPDIR/exports.XXXXXX") || return 1
+	cp -a "$src/exports" "$d/" || return 1
+	find "$d" -name .keep-in-git -delete
+	[[ -n "${_ATOMIC_EXTRA_HOSTFS:-}" ]] && { install -D -m 0755 "${_ATOMIC_EXTRA_HOSTFS%%:*}" \
+		"$d/exports/hostfs${_ATOMIC_EXTRA_HOSTFS#*:}" || return 1; }
+	image_add_layer "$name" "$tag" "$d" || return 1
+	rm -rf "$d"
+}
+
+# build_atomic_etcd_upstream_image NAME TAG   etcd in the form of the
+#   upstream catalogue's etcd (tests/images/atomic-etcd-upstream): Debian's
+#   etcd and busybox, and Debian's etcdctl as a 17 MB hostfs file
+build_atomic_etcd_upstream_image() {
+	local name=$1 tag=$2 d
+	d=$(mktemp -d "$TEST_TMPDIR/etcd-up.XXXXXX") || return 1
+	etcd_rootfs "$d" && image_add_busybox "$d" || return 1
+	_ATOMIC_EXTRA_HOSTFS="$(command -v etcdctl):/usr/local/bin/etcdctl" \
+		_atomic_form_layers "$name" "$tag" atomic-etcd-upstream "$d" || return 1
+	rm -rf "$d"
+	image_config "$name" "$tag" --config.cmd=/usr/bin/etcd-env.sh --config.cmd=/usr/bin/etcd \
+		--config.env=PATH=/usr/sbin:/usr/bin:/sbin:/bin || return 1
+	image_gc "$name"
+}
+
+# build_atomic_flannel_upstream_image NAME TAG   flannel's role in the form
+#   of the upstream catalogue's flannel (tests/images/atomic-flannel-upstream):
+#   busybox and systemd-notify (with its libraries)
+build_atomic_flannel_upstream_image() {
+	local name=$1 tag=$2 d
+	d=$(mktemp -d "$TEST_TMPDIR/flannel-up.XXXXXX") || return 1
+	image_add_busybox "$d" && image_add_binary "$d" "$(command -v systemd-notify)" /usr/bin/systemd-notify || return 1
+	_atomic_form_layers "$name" "$tag" atomic-flannel-upstream "$d" || return 1
+	rm -rf "$d"
+	image_config "$name" "$tag" --config.cmd=/usr/bin/flanneld-run.sh \
+		--config.label=atomic.type=system || return 1
+	image_gc "$name"
+}

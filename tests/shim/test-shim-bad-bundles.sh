@@ -54,9 +54,13 @@ make_bundle "$TMP/nfs-mount"
 edit_config "$TMP/nfs-mount" 'c["mounts"].append({"destination": "/mnt", "type": "nfs", "source": "server:/export"})'
 bad nfs-mount 'mounts\[8\]: unsupported mount type "nfs" on /mnt'
 
-make_bundle "$TMP/terminal"
-edit_config "$TMP/terminal" 'c["process"]["terminal"] = True'
-bad terminal 'process.terminal: true is not supported'
+make_bundle "$TMP/wrongdev"
+edit_config "$TMP/wrongdev" 'c["linux"]["devices"] = [{"path": "/dev/null", "type": "c", "major": 1, "minor": 5}]'
+bad wrongdev 'linux.devices\[0\]: /dev/null on this host is not the character device 1:5'
+
+make_bundle "$TMP/nodev"
+edit_config "$TMP/nodev" 'c["linux"]["devices"] = [{"path": "/dev/vport2p1", "type": "c", "major": 249, "minor": 1}]'
+bad nodev 'linux.devices\[0\]: /dev/vport2p1 on this host: No such file or directory'
 
 make_bundle "$TMP/hooks"
 edit_config "$TMP/hooks" 'c["hooks"] = {"prestart": [{"path": "/usr/bin/true"}]}'

@@ -31,4 +31,59 @@ for rt in runc crun; do
   diag "$rt pid=$(grep -m1 '^pid=' "$TMP/$rt.out" | cut -d= -f2) (sysctr-shim: $(grep -m1 '^pid=' "$TMP/shim.out" | cut -d= -f2), its init is pid 1)"
 done
 
+# What runc runs, the shim runs: the config `runc spec` writes, with only
+# its args changed. runc spec asks for ambient capabilities without
+# inheritable ones (runc skips them: so does the shim, with a warning) and
+# a terminal (the shim runs without one, with a warning), and carries data
+# options on its mounts; the payload must see the same as under runc.
+if command -v runc >/dev/null; then
+  S=$TMP/spec
+  mkdir -p "$S/rootfs"/{proc,dev,sys} && cp "$PROBE" "$S/rootfs/sysctr-probe"
+  (cd "$S" && runc spec) || not_ok "runc spec"
+  edit_config "$S" 'c["process"]["args"] = ["/sysctr-probe", "report"]'
+  (cd "$S" && "$SHIM" --name=spec) >"$TMP/spec-shim.out" 2>"$TMP/spec-shim.err"; rc=$?
+  check "runc spec's config, args changed: the shim runs it (rc $rc)" test $rc = 0
+  check "  ... saying it ignores the terminal" grep -q 'process.terminal: true ignored' "$TMP/spec-shim.err"
+  check "  ... and the ambient capabilities it cannot raise" grep -q 'ambient: 3 capabilities not both permitted and inheritable' "$TMP/spec-shim.err"
+  id=sysctr-test-$$-spec
+  edit_config "$S" 'c["process"]["terminal"] = False'  # runc needs a console socket for a terminal
+  (cd "$S" && runc --root "$TMP/runc-state" run "$id") </dev/null >"$TMP/spec-runc.out" 2>"$TMP/spec-runc.err"; rc=$?
+  runc --root "$TMP/runc-state" delete -f "$id" >/dev/null 2>&1
+  if [ $rc != 0 ] || ! grep -q '^hostname=' "$TMP/spec-runc.out"; then
+    skip "runc run of runc spec's bundle failed here (rc $rc): $(head -c 200 "$TMP/spec-runc.err" | tr '\n' ' ')"
+  else
+    for key in hostname uid write_root CapEff CapBnd CapPrm CapAmb NoNewPrivs masked:/proc/keys masked:/proc/kcore; do
+      a=$(grep -m1 "^$key=" "$TMP/spec-shim.out" | cut -d= -f2-)
+      b=$(grep -m1 "^$key=" "$TMP/spec-runc.out" | cut -d= -f2-)
+      check "runc spec bundle, $key: sysctr-shim '$a' = runc '$b'" test "$a" = "$b"
+    done
+  fi
+else
+  skip "runc spec bundle" "runc not installed"
+fi
+
+# The default seccomp filter: the same verdicts under the shim and runc.
+if command -v runc >/dev/null; then
+  make_bundle "$TMP/sc" syscalls
+  python3 - "$TMP/sc/config.json" "${SYSCTR_SRCDIR:-$LIBDIR/../..}/data/seccomp.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1])); p = json.load(open(sys.argv[2]))
+p["architectures"] = ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]
+c["linux"]["seccomp"] = p
+json.dump(c, open(sys.argv[1], "w"))
+PY
+  (cd "$TMP/sc" && "$SHIM" --name=sc) >"$TMP/sc-shim.out" 2>&1
+  id=sysctr-test-$$-sc
+  (cd "$TMP/sc" && runc --root "$TMP/runc-state" run "$id") </dev/null >"$TMP/sc-runc.out" 2>&1; rc=$?
+  runc --root "$TMP/runc-state" delete -f "$id" >/dev/null 2>&1
+  check "the default filter under the shim: bpf() fails with EPERM" grep -q '^syscall:bpf=EPERM$' "$TMP/sc-shim.out"
+  check "  ... kexec_load() with EPERM" grep -q '^syscall:kexec_load=EPERM$' "$TMP/sc-shim.out"
+  check "  ... NETLINK_AUDIT sockets get EINVAL" grep -q '^syscall:socket_audit=Invalid argument$' "$TMP/sc-shim.out"
+  if [ $rc = 0 ]; then
+    check "  ... every verdict the same as runc's with the same profile" diff <(grep '^syscall:' "$TMP/sc-shim.out") <(grep '^syscall:' "$TMP/sc-runc.out")
+  else
+    skip "seccomp verdicts against runc" "runc run failed here (rc $rc)"
+  fi
+fi
+
 done_testing
