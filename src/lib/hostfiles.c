@@ -376,6 +376,34 @@ recorded_sha (json_t *info, const char *path)
   return NULL;
 }
 
+/* The nearest existing directory on @path's way must take a new file (a
+ * read-only /usr, say): found now, not after the commit point. */
+static gboolean
+writable_where (SysctrContext *ctx, const char *path, GError **error)
+{
+  g_autofree char *dir = g_path_get_dirname (path);
+  for (;;)
+    {
+      sysctr_autofd int fd = -1;
+      g_autoptr (GError) local_error = NULL;
+      if (sysctr_open_in_root (ctx->root_dfd, dir, FALSE, FALSE, &fd, &local_error))
+        {
+          g_autofree char *proc = g_strdup_printf ("/proc/self/fd/%d", fd);
+          if (access (proc, W_OK) < 0)
+            return sysctr_throw_errno (error, "cannot write %s%s", ctx->live ? "" : ctx->root, path);
+          return TRUE;
+        }
+      if (!g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND) || strcmp (dir, "/") == 0)
+        {
+          g_propagate_error (error, g_steal_pointer (&local_error));
+          return FALSE;
+        }
+      char *up = g_path_get_dirname (dir);
+      g_free (dir);
+      dir = up;
+    }
+}
+
 gboolean
 sysctr_host_files_check (SysctrContext *ctx, const char *name, json_t *info, GError **error)
 {
@@ -401,6 +429,8 @@ sysctr_host_files_check (SysctrContext *ctx, const char *name, json_t *info, GEr
         return sysctr_throw (error, SYSCTR_ERROR_EXISTS,
                              "%s%s already exists and was not written by sysctr; refusing to overwrite it", shown_root,
                              path);
+      if (!writable_where (ctx, path, error))
+        return FALSE;
     }
   return TRUE;
 }

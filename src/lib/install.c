@@ -1163,9 +1163,16 @@ sysctr_reconcile (SysctrContext *ctx, GError **error)
     if (d)
       closedir (d);
   }
+  /* one container whose interrupted operation cannot be completed now is
+   * reported; its journal stays for the next command to try again, and
+   * this one goes on */
   for (guint i = 0; i < journals->len; i++)
-    if (!reconcile_journal (ctx, &sd, journals->pdata[i], &changed_any, error))
-      return FALSE;
+    {
+      g_autoptr (GError) local_error = NULL;
+      if (!reconcile_journal (ctx, &sd, journals->pdata[i], &changed_any, &local_error))
+        g_printerr ("warning: %s: an interrupted operation could not be completed yet: %s\n",
+                    (char *) journals->pdata[i], local_error->message);
+    }
   if (!sysctr_host_owners_repair (ctx, error))
     return FALSE;
   for (guint i = 0; i < slots->len; i++)

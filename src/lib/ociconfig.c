@@ -477,8 +477,21 @@ sysctr_config_normalize (const SysctrRenderInput *in, SysctrRendered *r, json_t 
   return TRUE;
 }
 
+/* Whether the container's own lines make @path a regular file (a hostfs
+ * file, or a tmpfiles.d "f" line) rather than a directory. */
+static gboolean
+made_as_file (SysctrRendered *r, const char *path)
+{
+  for (guint i = 0; i < r->files->len; i++)
+    if (strcmp (((SysctrHostFile *) r->files->pdata[i])->path, path) == 0)
+      return TRUE;
+  g_autofree char *needle = g_strdup_printf ("\nf %s ", path);
+  g_autofree char *lines = g_strconcat ("\n", r->tmpfiles_lines->str, NULL);
+  return strstr (lines, needle) != NULL;
+}
+
 gboolean
-sysctr_config_make_mountpoints (const SysctrRenderInput *in, json_t *config, GError **error)
+sysctr_config_make_mountpoints (const SysctrRenderInput *in, SysctrRendered *r, json_t *config, GError **error)
 {
   json_t *mounts = json_object_get (config, "mounts");
   size_t i;
@@ -494,8 +507,10 @@ sysctr_config_make_mountpoints (const SysctrRenderInput *in, json_t *config, GEr
           /* the source as the tree sees it (inside --root) */
           struct stat st;
           sysctr_autofd int sfd = -1;
-          is_file = sysctr_open_in_root (in->root_dfd, source, FALSE, FALSE, &sfd, NULL) && fstat (sfd, &st) == 0
-                    && !S_ISDIR (st.st_mode);
+          if (sysctr_open_in_root (in->root_dfd, source, FALSE, FALSE, &sfd, NULL))
+            is_file = fstat (sfd, &st) == 0 && !S_ISDIR (st.st_mode);
+          else
+            is_file = made_as_file (r, source); /* written after the commit point */
         }
       sysctr_autofd int fd = -1;
       if (!sysctr_open_in_root (in->rootfs_dfd, dest, !is_file, is_file, &fd, error))

@@ -28,8 +28,10 @@ G_BEGIN_DECLS
 gboolean sysctr_config_normalize (const SysctrRenderInput *in, SysctrRendered *r, json_t *config, GError **error);
 
 /* Mount points must exist in the read-only rootfs: made in the deployment
- * (new directories or empty files, never a store file). */
-gboolean sysctr_config_make_mountpoints (const SysctrRenderInput *in, json_t *config, GError **error);
+ * (new directories or empty files, never a store file), once the host
+ * files are known (a bind of a hostfs file needs a file to mount on). */
+gboolean sysctr_config_make_mountpoints (const SysctrRenderInput *in, SysctrRendered *r, json_t *config,
+                                         GError **error);
 
 /* Whether an LSM is enabled on this host: "apparmor" or "selinux". */
 gboolean sysctr_lsm_enabled (const char *which);

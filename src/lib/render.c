@@ -1084,7 +1084,7 @@ sysctr_render (const SysctrRenderInput *in, GError **error)
     }
   if (r->config == NULL)
     return NULL;
-  if (!sysctr_config_normalize (in, r, r->config, error) || !sysctr_config_make_mountpoints (in, r->config, error))
+  if (!sysctr_config_normalize (in, r, r->config, error))
     return NULL;
   /* a derived config is sysctr's own: it asks for nothing */
   if (image_config && !sysctr_classify_config (r->asks, &own, r->config, error))
@@ -1208,6 +1208,8 @@ sysctr_render (const SysctrRenderInput *in, GError **error)
   g_autofree char *tpath = g_strdup_printf ("/etc/tmpfiles.d/sysctr-%s.conf", in->name);
   add_file (r, tpath, tf->str, tf->len, 0644);
   g_string_free (tf, TRUE);
+  if (!sysctr_config_make_mountpoints (in, r, r->config, error))
+    return NULL;
   return g_steal_pointer (&r);
 }
 

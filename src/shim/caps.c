@@ -53,7 +53,7 @@ capset_sets (uint64_t eff, uint64_t perm, uint64_t inh)
   return 0;
 }
 
-static const char *
+const char *
 cap_name (int cap)
 {
   return cap >= 0 && cap < (int) (sizeof sysctr_cap_names / sizeof sysctr_cap_names[0]) ? sysctr_cap_names[cap]

@@ -10,10 +10,12 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <sched.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -24,6 +26,32 @@
  * instead of refusing; with a root fd, absolute sources resolve inside it. */
 static bool check_mode;
 static int check_root_fd = -1;
+
+/* The bounding set the payload's capabilities must fit in: the shim's
+ * own when it starts a container; for --check (run by sysctr, which may
+ * not be a child of systemd) the one systemd gives its services, PID 1's. */
+static uint64_t
+bounding_set (void)
+{
+  uint64_t set = 0;
+  if (check_mode)
+    {
+      char line[256];
+      FILE *f = fopen ("/proc/1/status", "re");
+      bool found = false;
+      while (f && fgets (line, sizeof line, f))
+        if (strncmp (line, "CapBnd:", 7) == 0)
+          found = sscanf (line + 7, "%" SCNx64, &set) == 1;
+      if (f)
+        fclose (f);
+      if (found)
+        return set;
+    }
+  for (int cap = 0; cap <= caps_last_cap () && cap < 64; cap++)
+    if (prctl (PR_CAPBSET_READ, cap, 0, 0, 0) == 1)
+      set |= UINT64_C (1) << cap;
+  return set;
+}
 
 void
 config_set_check (int root_fd)
@@ -415,6 +443,22 @@ parse_process (json_t *p, struct shim_config *c)
   if ((r = lsm_label (p, "apparmorProfile", "process.apparmorProfile", SHIM_LSM_APPARMOR, &c->apparmor_profile)) < 0
       || (r = lsm_label (p, "selinuxLabel", "process.selinuxLabel", SHIM_LSM_SELINUX, &c->selinux_label)) < 0)
     return r;
+  /* What the shim does not hold itself it cannot grant (capset fails
+   * with EPERM, late and without saying which): a systemd in a container
+   * may run with a smaller bounding set (nspawn drops CAP_NET_ADMIN
+   * without a private network). Said here, by name, before anything. */
+  if (check_root_fd < 0)
+    {
+      uint64_t asked = c->caps[SHIM_CAP_BOUNDING] | c->caps[SHIM_CAP_PERMITTED] | c->caps[SHIM_CAP_EFFECTIVE]
+                       | c->caps[SHIM_CAP_INHERITABLE];
+      uint64_t have = bounding_set ();
+      int last = caps_last_cap ();
+      for (int cap = 0; cap <= last && cap < 64; cap++)
+        if ((asked & (UINT64_C (1) << cap)) && !(have & (UINT64_C (1) << cap)))
+          return shim_refusef ("config.json: process.capabilities: %s is not in this system's bounding set, so the "
+                               "shim cannot grant it",
+                               cap_name (cap));
+    }
   /* An ambient capability must be permitted and inheritable to be raised
    * (runc spec lists ambient ones without inheritable): as runc does, the
    * rest are skipped, with a warning here rather than a failure later. */

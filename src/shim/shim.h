@@ -233,6 +233,7 @@ const char *store_inside (const struct shim_config *c, const char *src_path, siz
 
 /* caps.c */
 int cap_from_name (const char *name);
+const char *cap_name (int cap);
 int caps_last_cap (void);
 int caps_apply (const struct shim_config *c, int last_cap, struct shim_step_error *err);
 int caps_restrict_init (int last_cap);
