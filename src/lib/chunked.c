@@ -15,6 +15,8 @@
 typedef struct
 {
   char type;
+  guint32 mode; /* permission bits, setuid/setgid/sticky included */
+  guint32 uid, gid;
   char *link;
   char *digest;
   gboolean seen;
@@ -132,8 +134,16 @@ sysctr_toc_load (json_t *desc, int fd, SysctrToc **out_toc, GError **error)
         continue; /* a chunk of a file listed before it */
       TocEntry *te = g_new0 (TocEntry, 1);
       te->type = type;
+      /* "mode" is a tar header's: with or without the file type bits;
+       * "uid"/"gid" are left out when 0 */
+      te->mode = (guint32) json_integer_value (json_object_get (e, "mode")) & 07777;
+      te->uid = (guint32) json_integer_value (json_object_get (e, "uid"));
+      te->gid = (guint32) json_integer_value (json_object_get (e, "gid"));
       te->link = g_strdup (sysctr_json_get_string (e, "linkName"));
       te->digest = g_strdup (sysctr_json_get_string (e, "digest"));
+      /* podman leaves the digest out for an empty file (whiteouts too) */
+      if (type == 'f' && te->digest == NULL && json_integer_value (json_object_get (e, "size")) == 0)
+        te->digest = g_strdup ("sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
       if (type == 'f' && (te->digest == NULL || !sysctr_digest_valid (te->digest)))
         {
           entry_free (te);
@@ -147,8 +157,8 @@ sysctr_toc_load (json_t *desc, int fd, SysctrToc **out_toc, GError **error)
 }
 
 gboolean
-sysctr_toc_check_entry (SysctrToc *toc, const char *path, char type, const char *link, const char *sha256,
-                        GError **error)
+sysctr_toc_check_entry (SysctrToc *toc, const char *path, char type, guint32 mode, guint32 uid, guint32 gid,
+                        const char *link, const char *sha256, GError **error)
 {
   TocEntry *te = g_hash_table_lookup (toc->entries, path);
   g_autofree char *shown = sysctr_printable (path);
@@ -158,6 +168,10 @@ sysctr_toc_check_entry (SysctrToc *toc, const char *path, char type, const char 
   if (te->type != type)
     return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "%s: \"%.200s\" is not of the type its table of contents says",
                          toc->what, shown);
+  if ((type == 'f' || type == 'd') && (te->mode != (mode & 07777) || te->uid != uid || te->gid != gid))
+    return sysctr_throw (error, SYSCTR_ERROR_HOSTILE,
+                         "%s: \"%.200s\" has mode %04o owner %u:%u, its table of contents says %04o %u:%u", toc->what,
+                         shown, mode & 07777, uid, gid, te->mode, te->uid, te->gid);
   if ((type == 'l' || type == 'h') && g_strcmp0 (te->link, link) != 0)
     {
       /* hardlink targets are named like entries */
@@ -183,6 +197,10 @@ sysctr_toc_check_complete (SysctrToc *toc, GError **error)
   while (g_hash_table_iter_next (&it, &k, &v))
     {
       TocEntry *te = v;
+      const char *base = strrchr (k, '/');
+      base = base ? base + 1 : k;
+      if (g_str_has_prefix (base, ".wh..wh.") && strcmp (base, ".wh..wh..opq") != 0)
+        continue; /* aufs bookkeeping: the layer reader skips it */
       if (te->type == 'f' && !te->seen)
         {
           g_autofree char *shown = sysctr_printable (k);

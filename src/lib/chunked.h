@@ -9,7 +9,8 @@
  * checked against its diff_id. It is checked against its TOC instead: the
  * TOC's checksum is in the manifest (which authenticates the blob too), and
  * every file of the tar must be the TOC's entry of that name (type, link
- * target, and for a regular file the sha256 of its content), and every
+ * target; for files and directories mode and owner; for a regular file
+ * the sha256 of its content), and every
  * TOC file must be in the tar.
  */
 #pragma once
@@ -31,9 +32,10 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (SysctrToc, sysctr_toc_free)
 /* One tar entry (path normalised as the layer reader does: no leading "/"
  * or "./", no trailing "/"). @type: 'f' regular (with @sha256 of its
  * content, "sha256:HEX"), 'd', 'l' symlink or 'h' hardlink (with @link),
- * or 's' another kind. */
-gboolean sysctr_toc_check_entry (SysctrToc *toc, const char *path, char type, const char *link, const char *sha256,
-                                 GError **error);
+ * or 's' another kind; for 'f' and 'd', @mode (permission bits), @uid and
+ * @gid must be the TOC's too. */
+gboolean sysctr_toc_check_entry (SysctrToc *toc, const char *path, char type, guint32 mode, guint32 uid, guint32 gid,
+                                 const char *link, const char *sha256, GError **error);
 /* After the last entry: every file the TOC lists was in the tar. */
 gboolean sysctr_toc_check_complete (SysctrToc *toc, GError **error);
 

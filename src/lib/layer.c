@@ -420,7 +420,7 @@ import_entry (Import *imp, struct archive *a, struct archive_entry *entry, GCanc
               "%s: hardlink \"%s\" points to \"%s\", which is not a regular file earlier in this layer", imp->what, p,
               t);
         }
-      if (imp->toc && !sysctr_toc_check_entry (imp->toc, path, 'h', tpath, NULL, error))
+      if (imp->toc && !sysctr_toc_check_entry (imp->toc, path, 'h', 0, 0, 0, tpath, NULL, error))
         return FALSE;
       g_autofree char *csum_copy = g_strdup (csum);
       if (!replace_file (imp, parent, name, csum_copy, error))
@@ -435,7 +435,9 @@ import_entry (Import *imp, struct archive *a, struct archive_entry *entry, GCanc
     {
     case AE_IFDIR:
       {
-        if (imp->toc && !sysctr_toc_check_entry (imp->toc, path, 'd', NULL, NULL, error))
+        if (imp->toc
+            && !sysctr_toc_check_entry (imp->toc, path, 'd', perm, (guint32) archive_entry_uid (entry),
+                                        (guint32) archive_entry_gid (entry), NULL, NULL, error))
           return FALSE;
         g_autofree char *csum = entry_dirmeta (imp, entry, perm, cancellable, error);
         if (csum == NULL)
@@ -471,7 +473,7 @@ import_entry (Import *imp, struct archive *a, struct archive_entry *entry, GCanc
                 return sysctr_throw (error, SYSCTR_ERROR_HOSTILE,
                                      "%s: symlink \"%s\" has an empty, too long or non-UTF-8 target", imp->what, p);
               }
-            if (imp->toc && !sysctr_toc_check_entry (imp->toc, path, 'l', target, NULL, error))
+            if (imp->toc && !sysctr_toc_check_entry (imp->toc, path, 'l', 0, 0, 0, target, NULL, error))
               return FALSE;
             csum = ostree_repo_write_symlink (imp->repo, NULL, uid, gid, xattrs, target, cancellable, error);
           }
@@ -484,7 +486,8 @@ import_entry (Import *imp, struct archive *a, struct archive_entry *entry, GCanc
             sysctr_prefix_error (error, "%s: storing \"%s\"", imp->what, p);
             return FALSE;
           }
-        if (imp->toc && !is_link && !sysctr_toc_check_entry (imp->toc, path, 'f', NULL, content_digest, error))
+        if (imp->toc && !is_link
+            && !sysctr_toc_check_entry (imp->toc, path, 'f', perm, uid, gid, NULL, content_digest, error))
           return FALSE;
         if (!replace_file (imp, parent, name, csum, error))
           return FALSE;

@@ -12,12 +12,21 @@ Also: `mkimage.py --tar OUT.tar SPEC.json` writes a tar from a JSON list of
 entries {name, type: file|dir|symlink|hardlink|fifo|chr|blk, data, linkname,
 mode, uid, gid, pax} — names may carry any byte via "\\uXXXX"/surrogates
 ("name_hex" gives raw bytes in hex).
+
+`zstd_chunked(tar_bytes, edit_toc=None)` builds a zstd:chunked layer the way
+containers/storage lays one out (the tar as zstd, then the table of contents
+in a zstd skippable frame, then a footer frame) and returns the dict
+make_image takes in place of a path: {blob, mediaType, annotations,
+diff_id}.  `edit_toc(toc)` may change the table of contents before it is
+written, to make a lying one.  Needs the zstd command.
 """
 import gzip
 import hashlib
 import io
 import json
 import os
+import struct
+import subprocess
 import sys
 import tarfile
 import zlib
@@ -25,6 +34,8 @@ import zlib
 MT_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 MT_CONFIG = "application/vnd.oci.image.config.v1+json"
 MT_LAYER_GZ = "application/vnd.oci.image.layer.v1.tar+gzip"
+MT_LAYER_ZSTD = "application/vnd.oci.image.layer.v1.tar+zstd"
+ZSTD_SKIPPABLE = 0x184D2A50
 
 
 def put_blob(layout, data):
@@ -58,6 +69,12 @@ def make_image(layout, tag, layers, arch="amd64", bad_diff_ids=False):
         json.dump({"imageLayoutVersion": "1.0.0"}, f)
     descs, diff_ids = [], []
     for path in layers:
+        if isinstance(path, dict):  # made by zstd_chunked()
+            digest, size = put_blob(layout, path["blob"])
+            descs.append({"mediaType": path["mediaType"], "digest": digest, "size": size,
+                          "annotations": path["annotations"]})
+            diff_ids.append(path["diff_id"])
+            continue
         with open(path, "rb") as f:
             raw = f.read()
         if path.endswith((".gz", ".tgz")):
@@ -91,6 +108,43 @@ def make_image(layout, tag, layers, arch="amd64", bad_diff_ids=False):
     with open(ipath, "w") as f:
         json.dump(index, f)
     print(mdigest)
+
+
+def zstd(data):
+    return subprocess.run(["zstd", "-q", "-c", "-3"], input=data, capture_output=True, check=True).stdout
+
+
+def zstd_chunked(tar_bytes, edit_toc=None):
+    kinds = {tarfile.REGTYPE: "reg", tarfile.AREGTYPE: "reg", tarfile.DIRTYPE: "dir",
+             tarfile.SYMTYPE: "symlink", tarfile.LNKTYPE: "hardlink"}
+    entries = []
+    with tarfile.open(fileobj=io.BytesIO(tar_bytes), mode="r:") as t:
+        for m in t.getmembers():
+            e = {"type": kinds.get(m.type, "char"), "name": m.name, "mode": m.mode}
+            if m.uid:
+                e["uid"] = m.uid
+            if m.gid:
+                e["gid"] = m.gid
+            if m.issym() or m.islnk():
+                e["linkName"] = m.linkname
+            if m.isreg() and m.size:  # as podman: no size nor digest for an empty file
+                e["size"] = m.size
+                e["digest"] = "sha256:" + hashlib.sha256(t.extractfile(m).read()).hexdigest()
+            entries.append(e)
+    toc = {"version": 1, "entries": entries}
+    if edit_toc:
+        edit_toc(toc)
+    toc_json = json.dumps(toc).encode()
+    toc_z = zstd(toc_json)
+    body = zstd(tar_bytes)
+    offset = len(body) + 8
+    footer = struct.pack("<QQQQ", offset, len(toc_z), len(toc_json), 1) + b"GnUlInUx"
+    blob = (body + struct.pack("<II", ZSTD_SKIPPABLE, len(toc_z)) + toc_z
+            + struct.pack("<II", ZSTD_SKIPPABLE, len(footer)) + footer)
+    return {"blob": blob, "mediaType": MT_LAYER_ZSTD, "diff_id": "sha256:" + hashlib.sha256(tar_bytes).hexdigest(),
+            "annotations": {
+                "io.containers.zstd-chunked.manifest-checksum": "sha256:" + hashlib.sha256(toc_z).hexdigest(),
+                "io.containers.zstd-chunked.manifest-position": "%d:%d:%d:1" % (offset, len(toc_z), len(toc_json))}}
 
 
 def make_tar(out, spec):

@@ -17,13 +17,19 @@
 #     nothing is written through it;
 #   kept: setuid/setgid bits (as in the image: the payloads need them; the
 #     store and deployments are under ROOT/var/lib/sysctr, mode 0700, out of
-#     host users' reach), file names with newlines, 100k tiny files.
+#     host users' reach), file names with newlines, 100k tiny files;
+#   zstd:chunked: the table of contents must be where the manifest's
+#     annotations say, with their checksum, and every file of the tar must be
+#     its entry (type, mode, owner, link target, content digest) and every
+#     file it lists in the tar, whether or not the diff_id matches; a tar
+#     that is not the diff_id's (podman 4 rewrites it) is taken, with one
+#     warning, only on that check; plain zstd has only the diff_id.
 set -u
 . "$SYSCTR_SRCDIR/tests/lib/libtest.sh"
 . "$SYSCTR_SRCDIR/tests/lib/registry.sh"
 . "$SYSCTR_SRCDIR/tests/lib/images.sh"
 require_root
-require_cmd jq ostree python3 curl
+require_cmd jq ostree python3 curl zstd
 . "$SYSCTR_SRCDIR/tests/integration/lib-pull.sh"
 export SYSCTR_TEMPLATES_DIR=$SYSCTR_SRCDIR/templates
 TLS=(--tls-verify=false)
@@ -88,6 +94,58 @@ image("wh-outside", [F("etc/keep")], [F(up + ".wh." + outside.strip("/").replace
 image("newline", [F("etc/new\nline", "nl\n"), F("etc/tab\there", "tab\n")])
 image("bad-utf8", [dict(name_hex=b"etc/caf\xe9".hex(), type="file", data="x")])
 image("bad-utf8-link", [dict(name="etc/l", type="symlink", linkname=b"\xff\xfe".decode("utf-8", "surrogateescape"))])
+
+# zstd:chunked layers (mk.zstd_chunked): by default the diff_id is that of
+# another tar, as podman 4 records it, so only the table of contents vouches
+# for the content; each edit makes the TOC lie about one thing
+import hashlib
+def chunked(name, layers, edit=None, rewritten=True, edit_layer=None):
+    made = []
+    for i, spec in enumerate(layers):
+        p = os.path.join(tars, "%s-%d.tar" % (name, i))
+        mk.make_tar(p, spec)
+        raw = open(p, "rb").read()
+        layer = mk.zstd_chunked(raw, edit if i == len(layers) - 1 else None)
+        if rewritten:
+            layer["diff_id"] = "sha256:" + hashlib.sha256(raw + b"rewritten").hexdigest()
+        if edit_layer:
+            edit_layer(layer)
+        made.append(layer)
+    sys.stdout = io.StringIO()
+    mk.make_image(os.path.join(images, name), "v1", made)
+    sys.stdout = sys.__stdout__
+
+def entry(toc, name):
+    return next(e for e in toc["entries"] if e["name"] == name)
+def setf(name, **kv):
+    return lambda toc: entry(toc, name).update(kv)
+ZC = [D("etc"), F("etc/passwd", "root:x:0:0::/:/bin/sh\n"), D("bin"), F("bin/su", "#!/bin/true\n", mode=0o4755),
+      F("bin/tool", "t\n", uid=1000, gid=1001), L("bin/sh", "tool"), H("bin/tool2", "bin/tool")]
+chunked("zc-ok", [ZC], rewritten=False)
+chunked("zc-rewritten", [ZC + [F("etc/other-blob")]])  # not zc-ok's blob, which the store would have
+chunked("zc-whiteouts", [[D("etc"), F("etc/old"), D("opq"), F("opq/x")],
+                         [D("etc"), F("etc/.wh.old", ""), D("opq"), F("opq/.wh..wh..opq", ""), F("opq/y"),
+                          F(".wh..wh.aufs", "")]])
+chunked("zc-bad-checksum", [ZC], edit_layer=lambda l: l["annotations"].update(
+    {"io.containers.zstd-chunked.manifest-checksum": "sha256:" + hashlib.sha256(b"other").hexdigest()}))
+chunked("zc-outside", [ZC], edit_layer=lambda l: l["annotations"].update(
+    {"io.containers.zstd-chunked.manifest-position": "99999999:100:200:1"}))
+chunked("zc-content", [ZC], edit=setf("etc/passwd", digest="sha256:" + hashlib.sha256(b"evil").hexdigest()))
+chunked("zc-content-diffid-ok", [ZC], rewritten=False,
+        edit=setf("etc/passwd", digest="sha256:" + hashlib.sha256(b"evil").hexdigest()))
+chunked("zc-unlisted", [ZC], edit=lambda toc: toc["entries"].remove(entry(toc, "bin/tool")))
+chunked("zc-ghost", [ZC], edit=lambda toc: toc["entries"].append(
+    {"type": "reg", "name": "etc/ghost", "mode": 0o644, "digest": "sha256:" + hashlib.sha256(b"").hexdigest()}))
+chunked("zc-mode", [ZC], edit=setf("bin/su", mode=0o755))
+chunked("zc-owner", [ZC], edit=setf("bin/tool", gid=0))
+chunked("zc-link", [ZC], edit=setf("bin/sh", linkName="/etc/passwd"))
+chunked("zc-type", [ZC], edit=setf("etc/passwd", type="dir"))
+# plain zstd: no table of contents, nothing but the diff_id to go by
+def plain(l):
+    del l["annotations"]["io.containers.zstd-chunked.manifest-checksum"]
+    del l["annotations"]["io.containers.zstd-chunked.manifest-position"]
+chunked("zstd-plain-rewritten", [ZC], edit_layer=plain)
+chunked("zstd-plain", [ZC + [F("etc/plain")]], rewritten=False, edit_layer=plain)
 
 # truncated: a tar cut inside a file's data, gzipped properly; a gzip stream cut short
 buf = io.BytesIO()
@@ -234,6 +292,53 @@ if ok "setuid image: install --system --root" sysctr install --system --name=sui
 			fail "user nobody cannot reach the deployed setuid file"
 		else pass "user nobody cannot reach the deployed setuid file"; fi
 	fi
+fi
+
+# ------------------------------------------------------- zstd:chunked ------
+ZCP='layer sha256:[0-9a-f]{64} \(zstd:chunked\)'
+pull_fails "zstd:chunked: the TOC checksum is not the manifest's" \
+	'zstd:chunked table of contents: checksum does not match the manifest' "${TLS[@]}" "$(img zc-bad-checksum)"
+pull_fails "zstd:chunked: the TOC position is outside the blob" \
+	'zstd:chunked table of contents: not inside the blob' "${TLS[@]}" "$(img zc-outside)"
+pull_fails "zstd:chunked: a file's content is not the TOC's" \
+	"$ZCP: the content of \"etc/passwd\" is not what its table of contents says" "${TLS[@]}" "$(img zc-content)"
+pull_fails "zstd:chunked: the TOC lies even though the diff_id matches" \
+	"$ZCP: the content of \"etc/passwd\" is not what" "${TLS[@]}" "$(img zc-content-diffid-ok)"
+pull_fails "zstd:chunked: a file the TOC does not list" \
+	"$ZCP: \"bin/tool\" is in the tar but not in its table of contents" "${TLS[@]}" "$(img zc-unlisted)"
+pull_fails "zstd:chunked: a file the TOC lists is not in the tar" \
+	"$ZCP: \"etc/ghost\" is in its table of contents but not in the tar" "${TLS[@]}" "$(img zc-ghost)"
+pull_fails "zstd:chunked: a setuid bit the TOC does not have" \
+	"$ZCP: \"bin/su\" has mode 4755 owner 0:0, its table of contents says 0755 0:0" "${TLS[@]}" "$(img zc-mode)"
+pull_fails "zstd:chunked: an owner the TOC does not have" \
+	"$ZCP: \"bin/tool\" has mode 0644 owner 1000:1001, its table of contents says 0644 1000:0" "${TLS[@]}" "$(img zc-owner)"
+pull_fails "zstd:chunked: a symlink target the TOC does not have" \
+	"$ZCP: \"bin/sh\" links elsewhere than its table of contents says" "${TLS[@]}" "$(img zc-link)"
+pull_fails "zstd:chunked: a file the TOC calls a directory" \
+	"$ZCP: \"etc/passwd\" is not of the type its table of contents says" "${TLS[@]}" "$(img zc-type)"
+pull_fails "plain zstd whose tar is not the diff_id's: refused (no TOC to vouch)" \
+	'uncompressed content hashes to sha256:[0-9a-f]{64}, but the image config says' "${TLS[@]}" "$(img zstd-plain-rewritten)"
+
+out=$(sysctr pull "${TLS[@]}" "$(img zstd-plain)" 2>&1 >/dev/null); rc=$?
+assert_eq "$rc:$out" "0:" "plain zstd whose tar is the diff_id's: pulled, no warning"
+out=$(sysctr pull "${TLS[@]}" "$(img zc-ok)" 2>&1 >/dev/null); rc=$?
+assert_eq "$rc:$out" "0:" "zstd:chunked whose TOC and diff_id both match: pulled, no warning"
+out=$(sysctr pull "${TLS[@]}" "$(img zc-rewritten)" 2>&1 >/dev/null); rc=$?
+if (( rc == 0 )) && [[ $(wc -l <<<"$out") == 1 ]] \
+	&& grep -qE '^warning: layer sha256:[0-9a-f]{64}: zstd:chunked, decompressed it hashes to sha256:[0-9a-f]{64}, not the config.s diff_id sha256:[0-9a-f]{64}: checked against its table of contents instead$' <<<"$out"; then
+	pass "zstd:chunked whose tar is not the diff_id's (podman 4): pulled, checked against its TOC, one warning"
+else fail "zstd:chunked whose tar is not the diff_id's (podman 4): pulled with one warning"; diag "exit $rc: $out"; fi
+ls_zc=$(store_ls zc-rewritten)
+if grep -q '^-04755 0 0 .* /bin/su$' <<<"$ls_zc" && grep -q '^-00644 1000 1001 .* /bin/tool$' <<<"$ls_zc" \
+	&& grep -q '^l00777 0 0 .* /bin/sh -> tool$' <<<"$ls_zc"; then
+	pass "  ... stored with its modes, owners and links"
+else fail "  ... stored with its modes, owners and links"; diag "$ls_zc"; fi
+if ok "zstd:chunked with whiteouts, an opaque dir and aufs bookkeeping: installed" \
+	sysctr install --system --name=zcwh "${TLS[@]}" "$(img zc-whiteouts)"; then
+	dep=$ROOT/var/lib/sysctr/containers/zcwh.0/rootfs
+	if [[ -d $dep/etc && ! -e $dep/etc/old && ! -e $dep/opq/x && -f $dep/opq/y ]] && ! ls -A "$dep" | grep -q '^\.wh\.'; then
+		pass "  ... whiteouts applied, opaque dir emptied, no .wh. file left"
+	else fail "  ... whiteouts applied, opaque dir emptied"; diag "$(cd "$dep" && ls -AR etc opq .)"; fi
 fi
 
 ok "file names with a newline and a tab: pulled" sysctr pull "${TLS[@]}" "$(img newline)"

@@ -6,7 +6,8 @@
 # symlinks, setuid/setgid, a user.* xattr, empty dirs, owners) installs to a
 # rootfs equal, file by file, to what `umoci unpack` makes of it; a warm
 # re-pull costs at most 2 requests; oci:, oci-archive: and docker-archive:
-# (made by skopeo) give the same tree; a two-platform index resolves to the
+# (made by skopeo) give the same tree, and so does the image pushed by
+# podman as zstd:chunked; a two-platform index resolves to the
 # host's platform or --platform; Basic auth (none / wrong / --creds /
 # --authfile) and a Bearer token flow (fake token server); unreachable host,
 # unknown tag and repository, a tampered blob, an interrupted pull; images
@@ -17,7 +18,7 @@ set -u
 . "$SYSCTR_SRCDIR/tests/lib/registry.sh"
 . "$SYSCTR_SRCDIR/tests/lib/images.sh"
 require_root
-require_cmd umoci skopeo jq ostree python3 htpasswd "$DOCKER_REGISTRY_BIN" curl
+require_cmd umoci skopeo podman jq ostree python3 htpasswd "$DOCKER_REGISTRY_BIN" curl
 . "$SYSCTR_SRCDIR/tests/integration/lib-pull.sh"
 
 registry_start --id open || bail_out "cannot start the registry"
@@ -104,6 +105,31 @@ compare_with_umoci() {
 	if (( rc == 0 )); then pass "$desc"; else fail "$desc"; diag "$out"; fi
 }
 compare_with_umoci "ostree checkout --union --whiteouts of the layers matches umoci" "$REG/rich:v1"
+
+# --------------------------------------- pushed by podman as zstd:chunked --
+# podman's own storage, private to this test (vfs: no overlay needed); a
+# registry of its own, where podman cannot reuse the gzip blobs it knows
+# (its blob-info cache is host-wide) and must compress anew
+registry_start --id zc || bail_out "cannot start the second registry"
+ZREG=$REGISTRY_ADDR
+CS=$TEST_TMPDIR/cs
+CS_OPTS=(--root "$CS/root" --runroot "$CS/run" --storage-driver vfs)
+if skopeo --insecure-policy copy -q "oci:$IMAGES_DIR/rich:v1" "containers-storage:[vfs@$CS/root+$CS/run]localhost/sysctr-rich:v1" \
+	&& podman "${CS_OPTS[@]}" push -q --tls-verify=false --compression-format zstd:chunked localhost/sysctr-rich:v1 \
+		"docker://$ZREG/rich:zstd-chunked" 2>"$TEST_TMPDIR/podman-push.err"; then
+	n_chunked=$(registry_curl "/v2/rich/manifests/zstd-chunked" -H 'Accept: application/vnd.oci.image.manifest.v1+json' |
+		jq '[.layers[] | select(.annotations["io.containers.zstd-chunked.manifest-checksum"])] | length')
+	assert_eq "$n_chunked" 3 "podman pushed the 3 layers as zstd:chunked (TOC annotations in the manifest)"
+	out=$(sysctr pull "${TLS[@]}" "$ZREG/rich:zstd-chunked" 2>&1); rc=$?
+	if (( rc == 0 )); then pass "pull what podman pushed as zstd:chunked"
+	else fail "pull what podman pushed as zstd:chunked"; diag "$out"; fi
+	diag "podman $(podman --version | awk '{print $3}'): $(grep -c 'checked against its table of contents' <<<"$out") of 3 layers checked by their TOC (tar not the diff_id's)"
+	compare_with_umoci "zstd:chunked from podman: the layers match umoci's unpack of the gzip original" "$ZREG/rich:zstd-chunked"
+else
+	fail "podman push --compression-format zstd:chunked"; diag_file "$TEST_TMPDIR/podman-push.err" 5
+fi
+podman "${CS_OPTS[@]}" rmi -af >/dev/null 2>&1
+registry_use open
 
 # ------------------------------------------------------------ warm re-pull --
 out=$(SYSCTR_REPORT_REQUESTS=1 "$SYSCTR" --root="$ROOT" pull "${TLS[@]}" "$REG/rich:v1" 2>&1); rc=$?
