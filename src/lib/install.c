@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include "install.h"
+#include "ociconfig.h"
 
 #include "containers.h"
 #include "deploy.h"
@@ -362,11 +363,10 @@ shim_check (SysctrContext *ctx, const char *name, const char *slot, SysctrRender
     {
       if (!g_str_has_prefix (*l, "missing-bind-source "))
         continue;
-      const char *path = *l + strlen ("missing-bind-source ");
-      /* a tree being built has no /dev, /sys, /proc: the kernel's, at boot */
-      if (!ctx->live
-          && (g_str_has_prefix (path, "/dev/") || strcmp (path, "/dev") == 0 || g_str_has_prefix (path, "/sys/")
-              || strcmp (path, "/sys") == 0 || g_str_has_prefix (path, "/proc/")))
+      /* as render made and tracked it: "/var/run/" is "/run" */
+      g_autofree char *path = sysctr_bind_source_canonical (*l + strlen ("missing-bind-source "));
+      /* a tree being built has no /dev, /sys, /proc, /run: they come at boot */
+      if (!ctx->live && sysctr_bind_source_made_at_boot (path))
         continue;
       if (!sysctr_rendered_provides (r, path))
         {

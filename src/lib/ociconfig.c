@@ -300,6 +300,35 @@ path_under (const char *path, const char *dir)
   return strncmp (path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/');
 }
 
+char *
+sysctr_bind_source_canonical (const char *source)
+{
+  g_autofree char *canon = g_canonicalize_filename (source, "/");
+  if (path_under (canon, "/var/run"))
+    return g_strconcat ("/run", canon + strlen ("/var/run"), NULL);
+  if (path_under (canon, "/var/lock"))
+    return g_strconcat ("/run/lock", canon + strlen ("/var/lock"), NULL);
+  return g_steal_pointer (&canon);
+}
+
+/* host files every system has, that images bind (resolv.conf...): files,
+ * never directories, and in a tree being built the OS's business */
+static const char *const system_files[]
+    = { "/etc/resolv.conf", "/etc/hosts", "/etc/hostname", "/etc/localtime", "/etc/machine-id", NULL };
+
+static gboolean
+is_system_file (const char *canonical)
+{
+  return g_strv_contains (system_files, canonical);
+}
+
+gboolean
+sysctr_bind_source_made_at_boot (const char *canonical)
+{
+  return path_under (canonical, "/dev") || path_under (canonical, "/sys") || path_under (canonical, "/proc")
+         || strcmp (canonical, "/run") == 0 || is_system_file (canonical);
+}
+
 /* Bind sources this host lacks: under /dev, /sys, /proc a device or a
  * kernel interface that is not there, refused; elsewhere made as atomic
  * made them (a tmpfiles.d line, also at every boot for /run). A previous
@@ -321,7 +350,7 @@ missing_bind_sources (const SysctrRenderInput *in, SysctrRendered *r, json_t *mo
         bind |= g_strcmp0 (json_string_value (o), "bind") == 0 || g_strcmp0 (json_string_value (o), "rbind") == 0;
       if (!bind || src == NULL || src[0] != '/' || in->root_dfd < 0)
         continue;
-      g_autofree char *canon = g_canonicalize_filename (src, "/");
+      g_autofree char *canon = sysctr_bind_source_canonical (src);
       if (path_under (canon, SYSCTR_STATE_DIR))
         continue; /* the privileges check refuses or allows it */
       sysctr_autofd int fd = -1;
@@ -339,9 +368,9 @@ missing_bind_sources (const SysctrRenderInput *in, SysctrRendered *r, json_t *mo
           return FALSE;
         }
       gboolean kernel = path_under (canon, "/dev") || path_under (canon, "/sys") || path_under (canon, "/proc");
-      /* a tree being built (--root) has no /dev, /sys or /proc yet: the
-       * kernel provides them when it boots; nothing to make, nothing to check */
-      if (kernel && !in->live)
+      /* a tree being built (--root) has no /dev, /sys, /proc or /run yet:
+       * they come at boot; nothing to make, nothing to check */
+      if (sysctr_bind_source_made_at_boot (canon) && !in->live)
         continue;
       if (kernel)
         return sysctr_throw (error, SYSCTR_ERROR_INVALID,
@@ -351,8 +380,9 @@ missing_bind_sources (const SysctrRenderInput *in, SysctrRendered *r, json_t *mo
       /* a file where the image has a file, else a directory */
       struct stat st;
       sysctr_autofd int dfd = -1;
-      gboolean file = dest && sysctr_open_in_root (in->rootfs_dfd, dest, FALSE, FALSE, &dfd, NULL)
-                      && fstat (dfd, &st) == 0 && !S_ISDIR (st.st_mode);
+      gboolean file = is_system_file (canon)
+                      || (dest && sysctr_open_in_root (in->rootfs_dfd, dest, FALSE, FALSE, &dfd, NULL)
+                          && fstat (dfd, &st) == 0 && !S_ISDIR (st.st_mode));
       g_string_append_printf (r->tmpfiles_lines, "%c %s %s 0 0 - -\n", file ? 'f' : 'd', canon, file ? "0644" : "0755");
       json_array_append_new (r->created, json_string (canon));
     }

@@ -33,6 +33,18 @@ gboolean sysctr_config_normalize (const SysctrRenderInput *in, SysctrRendered *r
 gboolean sysctr_config_make_mountpoints (const SysctrRenderInput *in, SysctrRendered *r, json_t *config,
                                          GError **error);
 
+/* A bind source as sysctr makes and tracks it: canonical ("/var/run/" is
+ * "/var/run"), and under /var/run or /var/lock, the /run path those
+ * symlink to (systemd's own tmpfiles.d makes the symlinks; a line of ours
+ * for /var/run would turn it into a directory at boot). */
+char *sysctr_bind_source_canonical (const char *source);
+
+/* Whether a bind source is the kernel's (under /dev, /sys, /proc), /run
+ * itself, or a file every system has (/etc/resolv.conf, /etc/hosts,
+ * /etc/hostname, /etc/localtime, /etc/machine-id): a tree being built
+ * (--root) may have none of them yet; they come with the OS or at boot. */
+gboolean sysctr_bind_source_made_at_boot (const char *canonical);
+
 /* Whether an LSM is enabled on this host: "apparmor" or "selinux". */
 gboolean sysctr_lsm_enabled (const char *which);
 

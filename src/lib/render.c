@@ -440,9 +440,21 @@ derive_config (const SysctrRenderInput *in, SysctrRendered *r, GError **error)
   (void) args_owned;
   if (json_array_size (args) == 0)
     {
-      sysctr_throw (error, SYSCTR_ERROR_INVALID,
-                    "the image has no Entrypoint or Cmd, and no /exports/config.json.template");
-      return NULL;
+      /* an atomic image whose unit runs something else (azure's runs the
+       * agent on the host) has no process: atomic gave it "run.sh" */
+      g_autofree char *unit = NULL;
+      gsize unit_len = 0;
+      if (!read_export (in->rootfs_dfd, "/exports/service.template", &unit, &unit_len, error))
+        return NULL;
+      if (unit == NULL || strstr (unit, "EXEC_START}") || strstr (unit, "$EXEC_START"))
+        {
+          sysctr_throw (error, SYSCTR_ERROR_INVALID,
+                        "the image has no Entrypoint or Cmd, and no /exports/config.json.template");
+          return NULL;
+        }
+      sysctr_rendered_warn (r, "the image has no Entrypoint or Cmd and its unit does not run the container "
+                               "($EXEC_START unused): config.json gets atomic's default process, \"run.sh\"");
+      json_array_append_new (args, json_string ("run.sh"));
     }
   json_t *env = json_array ();
   gboolean have_path = FALSE;

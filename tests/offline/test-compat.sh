@@ -145,6 +145,34 @@ mkdir -p "$R/var/lib/kubelet" "$R/etc/cni/net.d" # what systemd-tmpfiles makes w
 run_sc "$R" uninstall kube
 assert_no_file "$R/var/lib/kubelet" "  ... removed at uninstall when still empty"
 assert_no_file "$R/etc/cni" "  ... parents sysctr made too"
+# found by installing the 18 real catalogue templates: kubeadm binds
+# "/var/run/" (trailing slash; /var/run is systemd's symlink to /run), the
+# guest agents bind "/proc" itself, kubeadm binds /etc/resolv.conf
+form varrun '.mounts += [{"destination": "/var/run/", "type": "bind", "source": "/var/run/", "options": ["rbind", "rw", "mode=755"]},
+	{"destination": "/var/run/varrun-x", "type": "bind", "source": "/var/run/varrun-x/", "options": ["bind", "rw"]},
+	{"destination": "/hostproc", "type": "bind", "source": "/proc", "options": ["rbind", "ro"]},
+	{"destination": "/etc/resolv.conf", "type": "bind", "source": "/etc/resolv.conf", "options": ["bind", "ro"]},
+	{"destination": "/etc/hostname", "type": "bind", "source": "/etc/hostname", "options": ["bind", "ro"]}]'
+installs varrun 'binds of "/var/run/", "/var/run/x/", "/proc" and /etc/hostname into a tree that lacks them: installs'
+assert_eq "$(grep -v -e "^#" -e " /var/lib/varrun " "$R/etc/tmpfiles.d/sysctr-varrun.conf" | tr "\n" " ")" "d /run/varrun-x 0755 0 0 - - " \
+	"  ... /var/run/x made as /run/x; no line for /var/run (systemd's symlink), /run, /proc, /etc/hostname"
+d=$TEST_TMPDIR/x/azure2; mkdir -p "$d/exports"
+printf '[Unit]\nDescription=agent\n\n[Service]\nExecStart=/usr/bin/python -u /usr/sbin/waagent -daemon\n\n[Install]\nWantedBy=multi-user.target\n' \
+	>"$d/exports/service.template"
+{ build_busybox_image azure2 v1 "$d" && image_config azure2 v1 --clear=config.entrypoint --clear=config.cmd && image_gc azure2; } >/dev/null ||
+	bail_out "cannot build azure2"
+run_sc "$R" install --system --name=azure2 "$(image_ref azure2 v1)"
+assert_contains "$SC_ERR" "host-exec: [Service] ExecStart=/usr/bin/python -u /usr/sbin/waagent -daemon" \
+	"an image whose unit runs a host command and never the container (azure): asks for host-exec"
+installs azure2 "  ... and with it installs, though it has no Entrypoint, Cmd or config template"
+assert_contains "$SC_ERR" "its unit does not run the container" "  ... saying its config.json gets atomic's default process"
+assert_eq "$(jq -c .process.args "$C/azure2.0/config.json")" '["run.sh"]' "  ... \"run.sh\", as atomic wrote it"
+d=$TEST_TMPDIR/x/noproc; mkdir -p "$d/exports"
+printf '[Service]\nExecStart=$EXEC_START\n' >"$d/exports/service.template"
+{ build_busybox_image noproc v1 "$d" && image_config noproc v1 --clear=config.entrypoint --clear=config.cmd && image_gc noproc; } >/dev/null ||
+	bail_out "cannot build noproc"
+refused noproc "the image has no Entrypoint or Cmd, and no /exports/config.json.template" \
+	"no Entrypoint, Cmd or config template, and a unit that runs the container: refused"
 form rtc '.mounts += [{"destination": "/dev/rtc", "type": "bind", "source": "/dev/rtc-missing", "options": ["bind", "rw"]}]'
 installs rtc "a bind of a /dev path in a tree being built: installs (checked at a live install)"
 # hooks that run something, sysctls the shim refuses
