@@ -924,35 +924,43 @@ collect_hostfs_dirs (const SysctrRenderInput *in, SysctrRendered *r, const Sysct
   return TRUE;
 }
 
+/* The image's /exports/hostfs as a directory fd (-1 and TRUE: it has none). */
 static gboolean
-render_hostfs_dirs (const SysctrRenderInput *in, SysctrRendered *r, const SysctrOwn *own, GError **error)
+open_hostfs (const SysctrRenderInput *in, int *out_dir, GError **error)
 {
   sysctr_autofd int fd = -1;
   g_autoptr (GError) local_error = NULL;
+  *out_dir = -1;
   if (!sysctr_open_in_root (in->rootfs_dfd, "/exports/hostfs", FALSE, FALSE, &fd, &local_error))
     return g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND)
                ? TRUE
                : (g_propagate_error (error, g_steal_pointer (&local_error)), FALSE);
   g_autofree char *proc = g_strdup_printf ("/proc/self/fd/%d", fd);
-  sysctr_autofd int dir = open (proc, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir < 0)
+  *out_dir = open (proc, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (*out_dir < 0)
     return sysctr_throw_errno (error, "opening /exports/hostfs");
+  return TRUE;
+}
+
+static gboolean
+render_hostfs_dirs (const SysctrRenderInput *in, SysctrRendered *r, const SysctrOwn *own, GError **error)
+{
+  sysctr_autofd int dir = -1;
+  if (!open_hostfs (in, &dir, error))
+    return FALSE;
+  if (dir < 0)
+    return TRUE;
   return collect_hostfs_dirs (in, r, own, dir, "", 0, error);
 }
 
 static gboolean
 render_hostfs (const SysctrRenderInput *in, SysctrRendered *r, const SysctrOwn *own, json_t *manifest, GError **error)
 {
-  sysctr_autofd int fd = -1;
-  g_autoptr (GError) local_error = NULL;
-  if (!sysctr_open_in_root (in->rootfs_dfd, "/exports/hostfs", FALSE, FALSE, &fd, &local_error))
-    return g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND)
-               ? TRUE
-               : (g_propagate_error (error, g_steal_pointer (&local_error)), FALSE);
-  g_autofree char *proc = g_strdup_printf ("/proc/self/fd/%d", fd);
-  sysctr_autofd int dir = open (proc, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  sysctr_autofd int dir = -1;
+  if (!open_hostfs (in, &dir, error))
+    return FALSE;
   if (dir < 0)
-    return sysctr_throw_errno (error, "opening /exports/hostfs");
+    return TRUE;
   guint start = r->files->len;
   guint count = 0;
   guint64 total = 0;

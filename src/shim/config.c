@@ -119,9 +119,8 @@ config_free (struct shim_config *c)
   free (c);
 }
 
-/* Keys of an object must all be in `known`; `what` names the object. */
-static int
-check_keys (json_t *obj, const char *what, const char *const *known)
+int
+shim_check_keys (struct json_t *obj, const char *what, const char *const *known)
 {
   const char *key;
   json_t *v;
@@ -220,7 +219,7 @@ parse_user (json_t *u, struct shim_config *c)
     return shim_refusef ("config.json: process.user: not an object");
   if (json_object_get (u, "username"))
     return shim_refusef ("config.json: process.user.username: only numeric uid/gid are supported");
-  r = check_keys (u, "process.user", known);
+  r = shim_check_keys (u, "process.user", known);
   if (r < 0)
     return r;
   if ((v = json_object_get (u, "uid")))
@@ -272,7 +271,7 @@ parse_caps (json_t *caps, struct shim_config *c)
 
   if (!json_is_object (caps))
     return shim_refusef ("config.json: process.capabilities: not an object");
-  if ((r = check_keys (caps, "process.capabilities", known)) < 0)
+  if ((r = shim_check_keys (caps, "process.capabilities", known)) < 0)
     return r;
   for (int s = 0; s < SHIM_CAP_N_SETS; s++)
     {
@@ -342,7 +341,7 @@ parse_rlimits (json_t *arr, struct shim_config *c)
       const char *type;
       struct shim_rlimit *rl = &c->rlimits[i];
       size_t k;
-      if (!json_is_object (e) || (r = check_keys (e, "process.rlimits[]", known)) < 0)
+      if (!json_is_object (e) || (r = shim_check_keys (e, "process.rlimits[]", known)) < 0)
         return json_is_object (e) ? r : shim_refusef ("config.json: process.rlimits[%zu]: not an object", i);
       type = json_string_value (json_object_get (e, "type"));
       if (!type)
@@ -410,7 +409,7 @@ parse_process (json_t *p, struct shim_config *c)
 
   if (!json_is_object (p))
     return shim_refusef ("config.json: process: missing or not an object");
-  if ((r = check_keys (p, "process", known)) < 0)
+  if ((r = shim_check_keys (p, "process", known)) < 0)
     return r;
   if ((r = get_bool (p, "terminal", "process", &terminal)) < 0)
     return r;
@@ -546,7 +545,7 @@ parse_mount (const struct shim_config *c, json_t *m, size_t idx, int bundle_fd, 
   sm->source_fd = -1;
   if (!json_is_object (m))
     return shim_refusef ("config.json: %s: not an object", what);
-  if ((r = check_keys (m, what, known)) < 0)
+  if ((r = shim_check_keys (m, what, known)) < 0)
     return r;
   if (json_object_get (m, "uidMappings") || json_object_get (m, "gidMappings"))
     return shim_refusef ("config.json: %s: idmapped mounts are not supported", what);
@@ -720,7 +719,7 @@ parse_namespaces (json_t *arr, struct shim_config *c)
       int flag = 0;
       if (!json_is_object (e))
         return shim_refusef ("config.json: linux.namespaces[%zu]: not an object", i);
-      if ((r = check_keys (e, "linux.namespaces[]", known)) < 0)
+      if ((r = shim_check_keys (e, "linux.namespaces[]", known)) < 0)
         return r;
       type = json_string_value (json_object_get (e, "type"));
       path = json_string_value (json_object_get (e, "path"));
@@ -826,7 +825,7 @@ parse_devices (json_t *arr, struct shim_config *c)
       struct stat st;
       char what[48];
       snprintf (what, sizeof what, "linux.devices[%zu]", i);
-      if (!json_is_object (e) || (r = check_keys (e, what, known)) < 0)
+      if (!json_is_object (e) || (r = shim_check_keys (e, what, known)) < 0)
         return json_is_object (e) ? r : shim_refusef ("config.json: %s: not an object", what);
       if ((r = get_string (e, "path", what, &d->path)) < 0)
         return r;
@@ -881,7 +880,7 @@ parse_linux (json_t *l, struct shim_config *c)
 
   if (!json_is_object (l))
     return shim_refusef ("config.json: linux: missing or not an object");
-  if ((r = check_keys (l, "linux", known)) < 0)
+  if ((r = shim_check_keys (l, "linux", known)) < 0)
     return r;
   if ((v = json_object_get (l, "seccomp")) && !json_is_null (v) && (r = seccomp_parse (v, &c->seccomp)) < 0)
     return r;
@@ -980,7 +979,7 @@ parse_root (json_t *root, struct shim_config *c)
   int r;
   if (!json_is_object (root))
     return shim_refusef ("config.json: root: missing or not an object");
-  if ((r = check_keys (root, "root", known)) < 0 || (r = get_string (root, "path", "root", &c->root_path)) < 0
+  if ((r = shim_check_keys (root, "root", known)) < 0 || (r = get_string (root, "path", "root", &c->root_path)) < 0
       || (r = get_bool (root, "readonly", "root", &c->root_readonly)) < 0)
     return r;
   if (!c->root_path || !*c->root_path)
@@ -998,7 +997,7 @@ parse_document (json_t *doc, int bundle_fd, const char *bundle_path, struct shim
 
   if (!json_is_object (doc))
     return shim_refusef ("config.json: not a JSON object");
-  if ((r = check_keys (doc, "", known)) < 0)
+  if ((r = shim_check_keys (doc, "", known)) < 0)
     return r;
   v = json_object_get (doc, "ociVersion");
   if (v && (!json_is_string (v) || !has_prefix (json_string_value (v), "1.")))

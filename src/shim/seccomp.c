@@ -69,22 +69,6 @@ static const struct
   { "SECCOMP_FILTER_FLAG_SPEC_ALLOW", SECCOMP_FILTER_FLAG_SPEC_ALLOW },
 };
 
-static int
-check_keys (json_t *obj, const char *what, const char *const *known)
-{
-  const char *key;
-  json_t *v;
-  json_object_foreach (obj, key, v)
-    {
-      bool ok = false;
-      for (const char *const *k = known; *k; k++)
-        ok |= strcmp (*k, key) == 0;
-      if (!ok)
-        return shim_refusef ("config.json: %s.%s: unsupported key", what, key);
-    }
-  return 0;
-}
-
 /* action name (+ errnoRet) -> libseccomp action */
 static int
 parse_action (json_t *obj, const char *akey, const char *ekey, const char *what, uint32_t *ret)
@@ -146,7 +130,7 @@ walk (json_t *s, scmp_filter_ctx ctx)
 
   if (!json_is_object (s))
     return shim_refusef ("config.json: linux.seccomp: not an object");
-  if ((r = check_keys (s, "linux.seccomp", known)) < 0)
+  if ((r = shim_check_keys (s, "linux.seccomp", known)) < 0)
     return r;
   if ((v = json_object_get (s, "listenerPath")) && !(json_is_string (v) && json_string_length (v) == 0))
     return shim_refusef ("config.json: linux.seccomp.listenerPath: seccomp agents are not supported");
@@ -190,7 +174,7 @@ walk (json_t *s, scmp_filter_ctx ctx)
       snprintf (what, sizeof what, "linux.seccomp.syscalls[%zu]", i);
       if (!json_is_object (rule))
         return shim_refusef ("config.json: %s: not an object", what);
-      if ((r = check_keys (rule, what, known_rule)) < 0
+      if ((r = shim_check_keys (rule, what, known_rule)) < 0
           || (r = parse_action (rule, "action", "errnoRet", what, &action)) < 0)
         return r;
       names = json_object_get (rule, "names");
@@ -204,7 +188,7 @@ walk (json_t *s, scmp_filter_ctx ctx)
           const char *op;
           json_t *idx, *val, *val2;
           bool found = false;
-          if (!json_is_object (arg) || (r = check_keys (arg, what, known_arg)) < 0)
+          if (!json_is_object (arg) || (r = shim_check_keys (arg, what, known_arg)) < 0)
             return json_is_object (arg) ? r : shim_refusef ("config.json: %s.args[%zu]: not an object", what, k);
           if (n_cmp >= 6)
             return shim_refusef ("config.json: %s.args: more than 6 conditions", what);

@@ -211,6 +211,9 @@ struct shim_config
 int config_load (int bundle_fd, const char *bundle_path, struct shim_config **ret);
 int config_parse_string (const char *json, int bundle_fd, struct shim_config **ret);
 void config_free (struct shim_config *c);
+/* Keys of a JSON object must all be in `known` (NULL-terminated); `what`
+ * names the object in the refusal ("" for the top level). */
+int shim_check_keys (struct json_t *obj, const char *what, const char *const *known);
 bool lsm_enabled (enum shim_lsm lsm);
 /* --check mode (main.c): @root_fd, or -1, is the tree bind sources resolve in */
 void config_set_check (int root_fd);
