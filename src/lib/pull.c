@@ -37,13 +37,45 @@ sysctr_host_platform (void)
   return g_strdup_printf ("linux/%s", m);
 }
 
-/* arm variants: a v7 host runs v6 and v5 images; arm64 means v8. */
-static int
-variant_rank (const char *arch, const char *variant)
+/* Platform names as containerd and podman normalise them: i386/i686 is
+ * 386, x86_64 amd64, aarch64 arm64 (variant v8 when none is given),
+ * armhf arm/v7, armel arm/v6, and arm without a variant is arm/v7;
+ * variants "7" and "v7" are the same. */
+static void
+normalise_platform (const char **arch, const char **variant, char buf[static 8])
 {
-  if (variant == NULL || *variant == '\0')
-    return strcmp (arch, "arm64") == 0 ? 8 : 0;
-  if (variant[0] == 'v' && g_ascii_isdigit (variant[1]))
+  static const struct
+  {
+    const char *alias, *arch, *variant;
+  } aliases[] = {
+    { "i386", "386", NULL },      { "i686", "386", NULL },  { "x86_64", "amd64", NULL }, { "x86-64", "amd64", NULL },
+    { "aarch64", "arm64", NULL }, { "armhf", "arm", "v7" }, { "armel", "arm", "v6" },
+  };
+  for (gsize i = 0; i < G_N_ELEMENTS (aliases); i++)
+    if (strcmp (*arch, aliases[i].alias) == 0)
+      {
+        *arch = aliases[i].arch;
+        if (aliases[i].variant)
+          *variant = aliases[i].variant;
+      }
+  if (*variant && **variant == '\0')
+    *variant = NULL;
+  if (strcmp (*arch, "arm") != 0 && strcmp (*arch, "arm64") != 0)
+    return;
+  if (*variant == NULL)
+    *variant = strcmp (*arch, "arm") == 0 ? "v7" : "v8";
+  else if (g_ascii_isdigit ((*variant)[0]) && strlen (*variant) < 7)
+    {
+      g_snprintf (buf, 8, "v%s", *variant);
+      *variant = buf;
+    }
+}
+
+/* arm variants: a v7 host runs v6 and v5 images (-1: not a variant) */
+static int
+variant_rank (const char *variant)
+{
+  if (variant && variant[0] == 'v' && g_ascii_isdigit (variant[1]))
     return atoi (variant + 1);
   return -1;
 }
@@ -52,10 +84,14 @@ gboolean
 sysctr_index_select (json_t *index, const char *platform, const char **out_digest, char **out_platform, GError **error)
 {
   g_auto (GStrv) want = g_strsplit (platform, "/", 3);
-  if (want[0] == NULL || want[1] == NULL)
+  if (want[0] == NULL || want[1] == NULL || *want[1] == '\0')
     return sysctr_throw (error, SYSCTR_ERROR_INVALID, "invalid platform \"%s\" (expected OS/ARCH[/VARIANT])", platform);
+  const char *want_arch = want[1];
   const char *want_variant = want[2];
-  int want_rank = variant_rank (want[1], want_variant);
+  char want_buf[8];
+  normalise_platform (&want_arch, &want_variant, want_buf);
+  gboolean arm = strcmp (want_arch, "arm") == 0 || strcmp (want_arch, "arm64") == 0;
+  int want_rank = variant_rank (want_variant);
 
   json_t *manifests = json_object_get (index, "manifests");
   if (!json_is_array (manifests))
@@ -74,20 +110,22 @@ sysctr_index_select (json_t *index, const char *platform, const char **out_diges
       const char *digest = sysctr_json_get_string (m, "digest");
       if (os == NULL || arch == NULL || digest == NULL)
         continue;
-      if (strcmp (os, want[0]) != 0 || strcmp (arch, want[1]) != 0)
+      const char *norm_arch = arch, *norm_variant = variant;
+      char buf[8];
+      normalise_platform (&norm_arch, &norm_variant, buf);
+      if (strcmp (os, want[0]) != 0 || strcmp (norm_arch, want_arch) != 0)
         continue;
-      int rank = variant_rank (arch, variant);
-      if (want_variant && strcmp (want[1], "arm") != 0 && strcmp (want[1], "arm64") != 0)
+      int rank = variant_rank (norm_variant);
+      if (arm)
         {
-          if (g_strcmp0 (variant, want_variant) != 0)
-            continue;
-        }
-      else if (strcmp (want[1], "arm") == 0 || strcmp (want[1], "arm64") == 0)
-        {
-          /* Exact variant asked for with --platform, or any the host runs. */
+          /* the variant asked for, or the highest below it (what it runs) */
           if (rank < 0 || rank > want_rank)
             continue;
         }
+      else if (want_variant && g_strcmp0 (norm_variant, want_variant) != 0)
+        continue;
+      else
+        rank = norm_variant == NULL ? 1 : 0; /* the plain one before a variant this host may not run */
       if (rank > best_rank)
         {
           best = digest;

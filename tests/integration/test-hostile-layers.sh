@@ -31,6 +31,7 @@ set -u
 require_root
 require_cmd jq ostree python3 curl zstd
 . "$SYSCTR_SRCDIR/tests/integration/lib-pull.sh"
+PULL_AIMS_OUTSIDE=1 # the crafted names and links point at $OUTSIDE
 export SYSCTR_TEMPLATES_DIR=$SYSCTR_SRCDIR/templates
 TLS=(--tls-verify=false)
 mkdir -p "$IMAGES_DIR"

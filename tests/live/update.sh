@@ -50,24 +50,30 @@ uuid1=$(in_systemd jq -r .values.UUID /var/lib/sysctr/containers/etcd.0/info.jso
 assert_contains "$(in_sysctr update etcd 2>&1)" "already up to date" "a no-op update says so"
 
 push_as etcd v2 || bail_out "pushing v2"
-# a client writes all along; a write may fail only during the restart itself
+# a client writes all along; a write may fail only while the update runs
+# (the restart is inside it): each write logs its start time and result
 (
-  i=0 fails=0
+  i=0
   while [[ ! -f $TEST_TMPDIR/stop-writer ]]; do
-    i=$((i+1))
-    etcdctl_ put "k$i" "v$i" >/dev/null 2>&1 || fails=$((fails+1))
+    i=$((i+1)); t=$(now_ms)
+    if etcdctl_ put "k$i" "v$i" >/dev/null 2>&1; then echo "$t ok"; else echo "$t fail"; fi
     sleep 0.05
-  done
-  echo "$i $fails" >"$TEST_TMPDIR/writer"
+  done >"$TEST_TMPDIR/writes"
 ) &
 writer=$!
 sleep 1
 pid_before=$(in_systemctl show -p MainPID --value etcd)
+t_start=$(now_ms)
 time_ms t_update in_sysctr update etcd >"$TEST_TMPDIR/update.out" 2>&1
 rc=$?
+t_end=$(now_ms)
 sleep 1
 touch "$TEST_TMPDIR/stop-writer"; wait $writer
-read -r writes fails <"$TEST_TMPDIR/writer"
+writes=$(wc -l <"$TEST_TMPDIR/writes")
+fails=$(grep -c ' fail$' "$TEST_TMPDIR/writes")
+fails_outside=$(awk -v a="$t_start" -v b="$t_end" '$2 == "fail" && ($1 < a || $1 > b)' "$TEST_TMPDIR/writes" | wc -l)
+ok_after=$(awk -v b="$t_end" '$2 == "ok" && $1 > b' "$TEST_TMPDIR/writes" | wc -l)
+ok_before=$(awk -v a="$t_start" '$2 == "ok" && $1 < a' "$TEST_TMPDIR/writes" | wc -l)
 assert_eq "$rc" 0 "update to v2 succeeds" || diag_file "$TEST_TMPDIR/update.out"
 diag "update took ${t_update} ms; the writer made $writes writes, $fails failed (during the restart)"
 assert_eq "$(digest_of etcd deployment)" etcd.1 "v2 is deployment etcd.1"
@@ -77,7 +83,9 @@ assert_ne "$(in_systemctl show -p MainPID --value etcd)" "$pid_before" "the serv
 assert_eq "$(in_systemd cat /var/lib/sysctr/containers/etcd/rootfs/etc/sysctr-test-version)" "version 2" "v2's file is in the active rootfs"
 assert_eq "$(in_systemd jq -r .values.UUID /var/lib/sysctr/containers/etcd.1/info.json)" "$uuid1" "UUID kept across the update"
 assert_eq "$(etcdctl_ get before --print-value-only)" v1 "data written before the update survives"
-((fails < writes)) && pass "the client kept writing across the update" || fail "the client kept writing across the update"
+assert_eq "$fails_outside" 0 "no write failed outside the update's window (${t_update} ms; $fails of $writes failed inside it)"
+if (( ok_before > 0 && ok_after > 0 )); then pass "the client wrote before the update and writes again after it ($ok_before, $ok_after)"
+else fail "the client wrote before the update and writes again after it ($ok_before, $ok_after)"; fi
 
 ok "rollback" in_sysctr rollback etcd
 assert_eq "$(digest_of etcd deployment)" etcd.0 "rolled back to etcd.0"

@@ -128,10 +128,13 @@ mkdir -p "$B/rootfs/etc" "$B/src"
 echo inside > "$B/src/marker"
 ln -s /etc "$B/rootfs/data"
 edit_config "$B" 'c["mounts"].append({"destination": "/data", "type": "bind", "source": "src", "options": ["rbind", "ro"]})'
-before=$(md5sum /proc/self/mountinfo | cut -c1-8)
-(cd "$B" && "$SHIM") >"$out" 2>&1
+# in a mount namespace of our own (private: other tests' mounts stay out),
+# the table before and after the shim: a mount made on the host side shows
+mounts=$(unshare -m --propagation private sh -c 'md5sum </proc/self/mountinfo; (cd "$1" && "$2") >"$3" 2>&1; md5sum </proc/self/mountinfo' \
+	sh "$B" "$SHIM" "$out")
 check "symlink /data -> /etc bound onto the rootfs's /etc" grep -qx inside "$out"
 check "host /etc untouched" test ! -e /etc/marker
+check "the mount table the shim was started from is unchanged" test "$(sed -n 1p <<<"$mounts")" = "$(sed -n 2p <<<"$mounts")"
 rm -rf "$B/rootfs/etc"
 (cd "$B" && "$SHIM") >"$out" 2>&1; rc=$?
 check "symlink /data -> /etc with no /etc in the rootfs: refused (rc $rc)" test "$rc" = 125

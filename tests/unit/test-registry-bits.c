@@ -31,6 +31,27 @@ static const char index_json[]
       "{\"digest\":\"sha256:a64\",\"platform\":{\"os\":\"linux\",\"architecture\":\"arm64\",\"variant\":\"v8\"}},"
       "{\"digest\":\"sha256:win\",\"platform\":{\"os\":\"windows\",\"architecture\":\"amd64\"}}]}";
 
+/* an error that says why: its code, and a piece of its message */
+static void
+assert_error (const GError *e, int code, const char *part)
+{
+  g_assert_nonnull (e);
+  if (e->code != code || strstr (e->message, part) == NULL)
+    g_error ("expected error %d with \"%s\", got %d: %s", code, part, e->code, e->message);
+}
+
+static void
+check_platform_error (const char *platform, int code, const char *part)
+{
+  json_t *index = json_loads (index_json, 0, NULL);
+  const char *digest = NULL;
+  g_autofree char *chosen = NULL;
+  g_autoptr (GError) error = NULL;
+  g_assert_false (sysctr_index_select (index, platform, &digest, &chosen, &error));
+  assert_error (error, code, part);
+  json_decref (index);
+}
+
 static void
 check_platform (const char *platform, const char *expect)
 {
@@ -39,14 +60,9 @@ check_platform (const char *platform, const char *expect)
   g_autofree char *chosen = NULL;
   g_autoptr (GError) error = NULL;
   gboolean ok = sysctr_index_select (index, platform, &digest, &chosen, &error);
-  if (expect)
-    {
-      g_assert_no_error (error);
-      g_assert_true (ok);
-      g_assert_cmpstr (digest, ==, expect);
-    }
-  else
-    g_assert_false (ok);
+  g_assert_no_error (error);
+  g_assert_true (ok);
+  g_assert_cmpstr (digest, ==, expect);
   json_decref (index);
 }
 
@@ -54,12 +70,33 @@ static void
 test_platforms (void)
 {
   check_platform ("linux/amd64", "sha256:aaaa");
+  check_platform ("linux/x86_64", "sha256:aaaa");
   check_platform ("linux/arm/v7", "sha256:v7");
+  check_platform ("linux/arm/7", "sha256:v7");
   check_platform ("linux/arm/v6", "sha256:v6");
-  check_platform ("linux/arm/v5", NULL);
+  check_platform ("linux/armel", "sha256:v6");
+  /* as containerd and podman: arm is arm/v7, armhf too, arm64 is arm64/v8 */
+  check_platform ("linux/arm", "sha256:v7");
+  check_platform ("linux/armhf", "sha256:v7");
   check_platform ("linux/arm64", "sha256:a64");
-  check_platform ("linux/s390x", NULL);
-  check_platform ("bogus", NULL);
+  check_platform ("linux/aarch64", "sha256:a64");
+  check_platform ("linux/arm64/v8", "sha256:a64");
+  check_platform_error ("linux/arm/v5", SYSCTR_ERROR_NOT_FOUND, "no variant for platform linux/arm/v5");
+  check_platform_error ("linux/s390x", SYSCTR_ERROR_NOT_FOUND, "no variant for platform linux/s390x");
+  check_platform_error ("bogus", SYSCTR_ERROR_INVALID, "invalid platform \"bogus\"");
+  check_platform_error ("linux/", SYSCTR_ERROR_INVALID, "invalid platform");
+
+  /* an index whose arm entry has no variant: that is v7, not below v6 */
+  json_t *idx = json_loads ("{\"manifests\":[{\"digest\":\"sha256:plain\",\"platform\":{\"os\":\"linux\","
+                            "\"architecture\":\"arm\"}}]}",
+                            0, NULL);
+  const char *d = NULL;
+  g_autofree char *chosen = NULL;
+  g_autoptr (GError) e = NULL;
+  g_assert_true (sysctr_index_select (idx, "linux/arm/v7", &d, &chosen, &e));
+  g_assert_cmpstr (d, ==, "sha256:plain");
+  g_assert_false (sysctr_index_select (idx, "linux/arm/v6", &d, &chosen, &e));
+  json_decref (idx);
 }
 
 static void
@@ -81,13 +118,16 @@ test_set (void)
   g_assert_true (sysctr_parse_set (t, "PORT=1=2", &e));
   g_assert_cmpstr (g_hash_table_lookup (t, "PORT"), ==, "1=2");
   g_assert_false (sysctr_parse_set (t, "NOEQUALS", &e));
+  assert_error (e, SYSCTR_ERROR_INVALID, "NOEQUALS");
   g_clear_error (&e);
   g_assert_false (sysctr_parse_set (t, "BAD-NAME=1", &e));
+  assert_error (e, SYSCTR_ERROR_INVALID, "BAD-NAME");
   g_clear_error (&e);
   g_assert_false (sysctr_parse_set (t, "NAME=other", &e));
-  g_assert_nonnull (strstr (e->message, "set by sysctr"));
+  assert_error (e, SYSCTR_ERROR_INVALID, "set by sysctr");
   g_clear_error (&e);
   g_assert_false (sysctr_parse_set (t, "EXEC_START=/bin/sh", &e));
+  assert_error (e, SYSCTR_ERROR_INVALID, "set by sysctr");
 }
 
 int

@@ -74,13 +74,19 @@ test_unit_values (void)
       g_assert_null (o);
       g_assert_nonnull (strstr (e->message, "value of D"));
     }
-  const char *bad_exec[] = { "a\" \"b", "x;y", "'q'" };
+  const struct
+  {
+    const char *value, *why;
+  } bad_exec[] = { { "a\" \"b", "contains a quote" }, { "x;y", "contains ;" }, { "'q'", "contains a quote" } };
   for (guint i = 0; i < G_N_ELEMENTS (bad_exec); i++)
     {
-      g_autoptr (GHashTable) v = values ("D", "d", "ARG", bad_exec[i], NULL);
+      g_autoptr (GHashTable) v = values ("D", "d", "ARG", bad_exec[i].value, NULL);
       g_autoptr (GError) e = NULL;
       g_autofree char *o = render (tmpl, SYSCTR_TEMPLATE_UNIT, v, &e);
       g_assert_null (o);
+      g_assert_error (e, SYSCTR_ERROR, SYSCTR_ERROR_INVALID);
+      g_assert_nonnull (strstr (e->message, "value of ARG"));
+      g_assert_nonnull (strstr (e->message, bad_exec[i].why));
     }
   /* systemd strips indentation and reads "Key = value": the directive, not
    * the column, decides how a value is escaped (before: an indented
@@ -120,6 +126,8 @@ test_unit_values (void)
   g_autoptr (GError) he = NULL;
   g_autofree char *ho = render (tmpl, SYSCTR_TEMPLATE_UNIT, hv, &he);
   g_assert_null (ho);
+  g_assert_error (he, SYSCTR_ERROR, SYSCTR_ERROR_INVALID);
+  g_assert_nonnull (strstr (he->message, "value of D is longer than 8192 bytes"));
 }
 
 static void
@@ -130,13 +138,22 @@ test_tmpfiles_values (void)
   g_autofree char *out = render ("d $DIR 0700 - - -\n", SYSCTR_TEMPLATE_TMPFILES, v, &error);
   g_assert_no_error (error);
   g_assert_cmpstr (out, ==, "d /var/lib/x 0700 - - -\n");
-  const char *bad[] = { "/a /etc", "", "/a\nR /" };
+  const struct
+  {
+    const char *value, *why;
+  } bad[] = { { "/a /etc", "contains a space" },
+              { "", "is empty" },
+              { "/a\nR /", "control character" },
+              { "/a/../etc", "contains \"..\"" } };
   for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
     {
-      g_autoptr (GHashTable) b = values ("DIR", bad[i], NULL);
+      g_autoptr (GHashTable) b = values ("DIR", bad[i].value, NULL);
       g_autoptr (GError) e = NULL;
       g_autofree char *o = render ("d $DIR 0700 - - -\n", SYSCTR_TEMPLATE_TMPFILES, b, &e);
       g_assert_null (o);
+      g_assert_error (e, SYSCTR_ERROR, SYSCTR_ERROR_INVALID);
+      if (strstr (e->message, bad[i].why) == NULL)
+        g_error ("\"%s\": expected \"%s\" in: %s", bad[i].value, bad[i].why, e->message);
     }
 }
 
@@ -182,6 +199,8 @@ test_json_values (void)
   g_autoptr (GError) oe = NULL;
   g_autofree char *oo = render ("{\"a\": 1 $X}", SYSCTR_TEMPLATE_JSON, ov, &oe);
   g_assert_null (oo);
+  g_assert_error (oe, SYSCTR_ERROR, SYSCTR_ERROR_INVALID);
+  g_assert_nonnull (strstr (oe->message, "X is used outside a JSON string and outside an array"));
 }
 
 static void
