@@ -1480,17 +1480,21 @@ sysctr_update (SysctrContext *ctx, const char *name, const SysctrUpdateOptions *
   if (!write_deployment (ctx, name, new_slot, image, set, previous, sysctr_json_get_string (info, "runtime"), pull_json,
                          &grant, &new_info, error))
     return FALSE; /* the other slot, the rollback target, is untouched */
-  if (!switch_to (ctx, &sd, name, "update", info, new_info, was_running, error)
-      || (opts->gate && was_running && !wait_settled (sd, new_info, error)))
+  g_autoptr (GError) switch_error = NULL;
+  if (!switch_to (ctx, &sd, name, "update", info, new_info, was_running, &switch_error)
+      || (opts->gate && was_running && !wait_settled (sd, new_info, &switch_error)))
     {
       if (!(opts->gate && was_running))
-        return FALSE;
-      g_autofree char *msg = g_strdup ((*error)->message);
-      g_clear_error (error);
-      g_printerr ("%s: the new deployment did not come up (%s); rolling back to %s\n", name, msg, slot);
+        {
+          g_propagate_error (error, g_steal_pointer (&switch_error));
+          return FALSE;
+        }
+      g_printerr ("%s: the new deployment did not come up (%s); rolling back to %s\n", name, switch_error->message,
+                  slot);
       if (!switch_to (ctx, &sd, name, "rollback", new_info, info, TRUE, error))
         return FALSE;
-      return sysctr_throw (error, SYSCTR_ERROR_FAILED, "update to %s rolled back: %s", image->manifest_digest, msg);
+      return sysctr_throw (error, SYSCTR_ERROR_FAILED, "update to %s rolled back: %s", image->manifest_digest,
+                           switch_error->message);
     }
   *out_changed = TRUE;
   g_autoptr (GError) settle_error = NULL;

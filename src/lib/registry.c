@@ -851,7 +851,7 @@ fetch_blob_common (SysctrRegistry *reg, const char *digest, gint64 size, int fd,
       else if (strcmp (got, digest) != 0)
         ok = sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "%s: digest mismatch (content hashes to %s)", what, got);
     }
-  else if (strstr ((*error)->message, digest) == NULL)
+  else if (error && *error && strstr ((*error)->message, digest) == NULL)
     sysctr_prefix_error (error, "%s", what);
   sysctr_sha256_free (r.sum);
   r.sum = NULL;

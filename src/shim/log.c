@@ -1,6 +1,7 @@
 /* log.c: the shim's error record and its one output line. */
 #include "shim.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -12,6 +13,10 @@ shim_errorf (int r, const char *fmt, ...)
 {
   va_list ap;
   size_t n;
+  /* a caller that took -errno after a short read or write may hold 0:
+   * that is still a failure, never a success */
+  if (r >= 0)
+    r = -EIO;
   va_start (ap, fmt);
   /* ap is va_start()ed above; clang-tidy 14 reports this only when log.c is
    * not the first file of one invocation (stale state across TUs). */

@@ -47,6 +47,7 @@ struct child_args
 static int
 write_sysctls (const struct shim_config *c)
 {
+  int r;
   /* The host's /proc is still visible here, and net.* and IPC sysctls
    * resolve to the namespaces of the writer: ours. */
   for (size_t i = 0; i < c->n_sysctl; i++)
@@ -58,8 +59,8 @@ write_sysctls (const struct shim_config *c)
       fd = open (path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
       if (fd < 0)
         return shim_errorf (-errno, "sysctl %s", path + 10);
-      if (write (fd, c->sysctl_values[i], len) != (ssize_t) len)
-        return shim_errorf (-errno, "sysctl %s", path + 10);
+      if ((r = shim_write_all (fd, c->sysctl_values[i], len)) < 0)
+        return shim_errorf (r, "sysctl %s", path + 10);
     }
   return 0;
 }
@@ -362,6 +363,7 @@ open_rootfs (int bundle_fd, const char *bundle_abs, const char *root, char **abs
 static int
 apply_host_limits (const struct shim_config *c)
 {
+  int r;
   for (size_t i = 0; i < c->n_rlimits; i++)
     {
       struct rlimit rl = { .rlim_cur = c->rlimits[i].soft, .rlim_max = c->rlimits[i].hard };
@@ -385,8 +387,10 @@ apply_host_limits (const struct shim_config *c)
       char buf[16];
       int len = snprintf (buf, sizeof buf, "%d", c->oom_score_adj);
       _cleanup_close_ int fd = open ("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
-      if (fd < 0 || write (fd, buf, (size_t) len) != len)
+      if (fd < 0)
         return shim_errorf (-errno, "process.oomScoreAdj");
+      if ((r = shim_write_all (fd, buf, (size_t) len)) < 0)
+        return shim_errorf (r, "process.oomScoreAdj");
     }
   return 0;
 }
@@ -454,7 +458,7 @@ main (int argc, char **argv)
   unsigned n_listen_fds = 0;
   sigset_t sigs;
   pid_t pid;
-  int opt, status = 0;
+  int opt, r, status = 0;
   char byte;
   ssize_t n;
 
@@ -570,9 +574,14 @@ main (int argc, char **argv)
       shim_errorf (-errno, "signalfd");
       goto fail;
     }
-  if (socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sync_fds) < 0 || pipe2 (status_fds, O_CLOEXEC) < 0)
+  if (socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sync_fds) < 0)
     {
       shim_errorf (-errno, "socketpair");
+      goto fail;
+    }
+  if (pipe2 (status_fds, O_CLOEXEC) < 0)
+    {
+      shim_errorf (-errno, "pipe2");
       goto fail;
     }
   for (size_t i = 0; i < c->n_ns_fds; i++)
@@ -609,9 +618,9 @@ main (int argc, char **argv)
   close (sync_fds[1]);
   close (status_fds[1]);
   byte = 'G';
-  if (write (sync_fds[0], &byte, 1) != 1)
+  if ((r = shim_write_all (sync_fds[0], &byte, 1)) < 0)
     {
-      shim_errorf (-errno, "starting the container");
+      shim_errorf (r, "starting the container");
       kill (pid, SIGKILL);
       goto fail_reap;
     }
@@ -646,6 +655,7 @@ main (int argc, char **argv)
   config_free (c);
   c = NULL;
   free (root_abs);
+  root_abs = NULL;
   malloc_trim (0);
   shim_release_code ();
 
@@ -663,9 +673,11 @@ main (int argc, char **argv)
         {
           if (errno == EINTR)
             continue;
+          /* the shim can no longer relay or forward: end the container
+           * and fail, never report the payload's status as ours */
           shim_errorf (-errno, "poll");
-          shim_log_error ();
           kill (pid, SIGKILL);
+          goto fail_reap;
         }
       if (pfd[1].revents & POLLIN)
         notify_receive (&notify);

@@ -210,6 +210,27 @@ struct shim_config
 /* config.c */
 int config_load (int bundle_fd, const char *bundle_path, struct shim_config **ret);
 int config_parse_string (const char *json, int bundle_fd, struct shim_config **ret);
+/* write(2) all of buf: 0, or -errno (-EIO for a write that made no
+ * progress without an error); retried on EINTR and short writes. */
+static inline int
+shim_write_all (int fd, const void *buf, size_t len)
+{
+  const char *p = (const char *) buf;
+  while (len > 0)
+    {
+      ssize_t n = write (fd, p, len);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        return -errno;
+      if (n == 0)
+        return -EIO;
+      p += n;
+      len -= (size_t) n;
+    }
+  return 0;
+}
+
 void config_free (struct shim_config *c);
 /* Keys of a JSON object must all be in `known` (NULL-terminated); `what`
  * names the object in the refusal ("" for the top level). */

@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
@@ -223,6 +224,23 @@ main (void)
   tap (!notify_line_allowed ("MAINPID=1", 9), "MAINPID= dropped");
   tap (!notify_line_allowed ("FDSTORE=1", 9), "FDSTORE= dropped");
   tap (!notify_line_allowed ("READY", 5), "READY without = dropped");
+
+  /* error paths: a -errno of 0 (taken after a short write) is still a
+   * failure; a write that stops halfway is not a success */
+  tap (shim_errorf (0, "short write") < 0, "shim_errorf (0) returns a failure, not success");
+  {
+    int p[2];
+    static char big[65536 * 2];
+    signal (SIGPIPE, SIG_IGN);
+    if (pipe2 (p, O_NONBLOCK | O_CLOEXEC) == 0)
+      {
+        int r = shim_write_all (p[1], big, sizeof big); /* more than the pipe holds */
+        tap (r == -EAGAIN, "shim_write_all: a write that stops halfway returns its error");
+        close (p[0]);
+        tap (shim_write_all (p[1], "x", 1) == -EPIPE, "shim_write_all: no reader, -EPIPE");
+        close (p[1]);
+      }
+  }
 
   printf ("1..%d\n", n_test);
   return failed;

@@ -122,6 +122,20 @@ expect_kv "$out" notify_socket /run/sysctr/notify/notify
 (cd "$B" && env -u NOTIFY_SOCKET "$SHIM" --name=nonotify) >"$out" 2>&1
 check "no NOTIFY_SOCKET: no relay directory" sh -c '! ls /run/sysctr/notify/ 2>/dev/null | grep -q "^nonotify-"'
 
+# the shim can no longer poll (its fd limit lowered under the 3 fds it polls,
+# while it runs): it ends the container and fails (125), it does not go on
+# or report the payload's status as its own
+make_bundle "$B" sleep 62
+(cd "$B" && exec "$SHIM") >"$out" 2>&1 &
+pid=$!
+sleep 0.3
+prlimit --pid "$pid" --nofile=2:2
+kill -WINCH "$pid" # wakes its poll(); forwarded, and ignored by the payload
+wait "$pid"; rc=$?
+check "poll() failing: the shim exits 125 (rc $rc)" test "$rc" = 125
+check "  ... saying why" grep -q '^sysctr-shim: poll: Invalid argument' "$out"
+check "  ... and no payload is left" sh -c '! pgrep -f "^/sysctr-probe sleep 6[2]" >/dev/null'
+
 # a symlinked mount destination is resolved inside the root, never on the host
 make_bundle "$B" cat /etc/marker
 mkdir -p "$B/rootfs/etc" "$B/src"

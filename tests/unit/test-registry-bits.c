@@ -1,8 +1,16 @@
-/* Pure parts of the registry client: auth challenges, platform choice. */
+/* Parts of the registry client: auth challenges, platform choice, and
+ * error paths against a minimal HTTP responder on loopback. */
 #include "config.h"
+
+#include <fcntl.h>
+#include <gio/gio.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "auth.h"
 #include "pull.h"
+#include "reference.h"
+#include "registry.h"
 #include "render.h"
 #include "sysctr-util.h"
 
@@ -130,6 +138,94 @@ test_set (void)
   assert_error (e, SYSCTR_ERROR_INVALID, "set by sysctr");
 }
 
+/* A registry that answers the ping (GET /v2/) and 404s everything else,
+ * one connection at a time, until the listener is closed. */
+static GCancellable *responder_stop;
+
+static gpointer
+responder (gpointer data)
+{
+  GSocketListener *listener = data;
+  for (;;)
+    {
+      g_autoptr (GSocketConnection) conn = g_socket_listener_accept (listener, NULL, responder_stop, NULL);
+      if (conn == NULL)
+        return NULL;
+      GInputStream *in = g_io_stream_get_input_stream (G_IO_STREAM (conn));
+      GOutputStream *out = g_io_stream_get_output_stream (G_IO_STREAM (conn));
+      char req[4096];
+      gsize got = 0;
+      while (got < sizeof req - 1)
+        {
+          gssize n = g_input_stream_read (in, req + got, sizeof req - 1 - got, NULL, NULL);
+          if (n <= 0)
+            break;
+          got += (gsize) n;
+          req[got] = '\0';
+          /* a TLS hello (sysctr tries https first): not HTTP, hang up */
+          if (strstr (req, "\r\n\r\n")
+              || (got >= 4 && !g_str_has_prefix (req, "GET ") && !g_str_has_prefix (req, "HEAD")))
+            break;
+        }
+      req[got] = '\0';
+      if (!g_str_has_prefix (req, "GET ") && !g_str_has_prefix (req, "HEAD"))
+        {
+          g_io_stream_close (G_IO_STREAM (conn), NULL, NULL);
+          continue;
+        }
+      const char *reply = g_str_has_prefix (req, "GET /v2/ ")
+                              ? "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"
+                              : "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+      g_output_stream_write_all (out, reply, strlen (reply), NULL, NULL, NULL);
+      g_io_stream_close (G_IO_STREAM (conn), NULL, NULL);
+    }
+}
+
+/* A caller may pass a NULL GError**: a failing request must then fail
+ * quietly, not dereference it. */
+static void
+test_null_error (void)
+{
+  g_autoptr (GSocketListener) listener = g_socket_listener_new ();
+  g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr (GSocketAddress) addr = g_inet_socket_address_new (lo, 0);
+  g_autoptr (GSocketAddress) bound = NULL;
+  g_assert_true (
+      g_socket_listener_add_address (listener, addr, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, NULL, &bound, NULL));
+  guint16 port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
+  g_setenv ("HOME", "/nonexistent", TRUE); /* no auth file of the caller's */
+  responder_stop = g_cancellable_new ();
+  GThread *thread = g_thread_new ("responder", responder, listener);
+
+  g_autofree char *name = g_strdup_printf ("127.0.0.1:%u/test/image:v1", port);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (SysctrRef) ref = sysctr_ref_parse (name, &error);
+  g_assert_no_error (error);
+  SysctrPullOptions opts;
+  sysctr_pull_options_init (&opts);
+  opts.tls_verify = FALSE;
+  g_autoptr (SysctrRegistry) reg = sysctr_registry_new (ref, &opts, &error);
+  g_assert_no_error (error);
+  const char *digest = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
+  int fd = open ("/dev/null", O_WRONLY | O_CLOEXEC);
+  g_assert_false (sysctr_registry_fetch_blob (reg, digest, -1, fd, NULL, NULL, NULL));
+  g_autoptr (GBytes) bytes = NULL;
+  g_assert_false (sysctr_registry_fetch_blob_bytes (reg, digest, -1, 1024, &bytes, NULL));
+  g_autoptr (GBytes) manifest = NULL;
+  g_autofree char *mt = NULL, *md = NULL;
+  g_assert_false (sysctr_registry_get_manifest (reg, "v1", &manifest, &mt, &md, NULL));
+  /* and with an error, it says what and why */
+  g_assert_false (sysctr_registry_fetch_blob (reg, digest, -1, fd, NULL, NULL, &error));
+  g_assert_nonnull (error);
+  g_assert_nonnull (strstr (error->message, digest));
+  close (fd);
+  sysctr_pull_options_clear (&opts);
+
+  g_cancellable_cancel (responder_stop);
+  g_thread_join (thread);
+  g_clear_object (&responder_stop);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -138,5 +234,6 @@ main (int argc, char **argv)
   g_test_add_func ("/pull/platforms", test_platforms);
   g_test_add_func ("/render/marker", test_marker);
   g_test_add_func ("/render/set", test_set);
+  g_test_add_func ("/registry/null-error", test_null_error);
   return g_test_run ();
 }
