@@ -551,6 +551,7 @@ sysctr_host_files_apply (SysctrContext *ctx, const char *name, json_t *info, jso
       guint32 mode = json_integer_value (json_object_get (f, "mode")) ?: 0644;
       if (!write_from_rendered (ctx, slot, path, mode & 0777, error))
         return FALSE;
+      sysctr_debug ("%s: wrote %s%s (mode %04o)", name, shown_root, path, mode & 0777);
       if (g_str_has_prefix (path, "/etc/systemd/"))
         changed = TRUE;
       sysctr_crash_point ("host-file-written");
@@ -588,6 +589,7 @@ sysctr_host_files_apply (SysctrContext *ctx, const char *name, json_t *info, jso
                 return FALSE;
               if (unlinkat (pdfd, base, 0) < 0 && errno != ENOENT)
                 return sysctr_throw_errno (error, "removing %s", path);
+              sysctr_debug ("%s: removed %s%s", name, shown_root, path);
               if (g_str_has_prefix (path, "/etc/systemd/"))
                 changed = TRUE;
             }

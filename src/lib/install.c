@@ -338,6 +338,7 @@ shim_check (SysctrContext *ctx, const char *name, const char *slot, SysctrRender
   g_autofree char *root_arg = g_strdup_printf ("--root=%s", ctx->root);
   g_autofree char *name_arg = g_strdup_printf ("--name=%s", name);
   const char *argv[] = { SYSCTR_SHIM_PATH, "--check", bundle_arg, name_arg, ctx->live ? NULL : root_arg, NULL };
+  sysctr_debug ("%s: %s --check %s %s %s", name, SYSCTR_SHIM_PATH, bundle_arg, name_arg, ctx->live ? "" : root_arg);
   if (access (SYSCTR_SHIM_PATH, X_OK) != 0)
     return sysctr_throw_errno (error, "%s (sysctr-shim, named by every unit)", SYSCTR_SHIM_PATH);
   g_autofree char *out = NULL;

@@ -233,8 +233,10 @@ fetch_and_import (LayerJob *job, PullState *st, GError **error)
   sysctr_autofd int fd = openat (st->ctx->tmp_dfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
   if (fd < 0)
     return sysctr_throw_errno (error, "creating a temp file");
+  gint64 t0 = g_get_monotonic_time ();
   if (!sysctr_source_fetch_blob (st->src, job->digest, job->size, fd, progress_cb, st, error))
     return FALSE;
+  gint64 t1 = g_get_monotonic_time ();
   job->fetched = job->size > 0 ? (guint64) job->size : 0;
 
   g_autofree char *what = g_strdup_printf ("layer %s", job->digest);
@@ -252,6 +254,9 @@ fetch_and_import (LayerJob *job, PullState *st, GError **error)
                             error))
     return FALSE;
   sysctr_crash_point ("pull-layer-imported");
+  sysctr_debug ("layer %s (%s, %" G_GINT64_FORMAT " bytes): fetched in %" G_GINT64_FORMAT
+                " ms, imported in %" G_GINT64_FORMAT " ms",
+                job->digest, job->media_type, job->size, (t1 - t0) / 1000, (g_get_monotonic_time () - t1) / 1000);
   g_mutex_lock (&st->lock);
   if (st->tty)
     {
@@ -342,6 +347,7 @@ pull_inner (SysctrContext *ctx, const char *reference, const SysctrPullOptions *
       g_clear_pointer (&chosen_platform, g_free);
       if (!sysctr_index_select (manifest, platform, &sel, &chosen_platform, error))
         return FALSE;
+      sysctr_debug ("index %s: %s chosen for platform %s", digest, chosen_platform, platform);
       if (!sysctr_digest_valid (sel))
         return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "image index entry with an invalid digest");
       g_free (want_owned);
@@ -521,6 +527,8 @@ pull_inner (SysctrContext *ctx, const char *reference, const SysctrPullOptions *
   for (guint i = 0; i < n; i++)
     {
       jobs[i].commit = sysctr_store_layer_commit (ctx->repo, jobs[i].digest);
+      if (jobs[i].commit)
+        sysctr_debug ("layer %s: already in the store", jobs[i].digest);
       if (jobs[i].commit || g_hash_table_contains (queued, jobs[i].digest))
         continue;
       g_hash_table_add (queued, (gpointer) jobs[i].digest);

@@ -423,6 +423,7 @@ perform_once (Request *r, const char *url, const char *accept, const char *autho
   curl_easy_setopt (curl, CURLOPT_ERRORBUFFER, errbuf);
   setup_tls (reg, curl);
 
+  gint64 t0 = g_get_monotonic_time ();
   CURLcode res = curl_easy_perform (curl);
   curl_easy_setopt (curl, CURLOPT_ERRORBUFFER, NULL); /* errbuf is on this stack */
   curl_easy_setopt (curl, CURLOPT_HTTPHEADER, NULL);
@@ -435,6 +436,15 @@ perform_once (Request *r, const char *url, const char *accept, const char *autho
    * request, and a warm re-pull must stay at a ping and one manifest. */
   long answered = 0;
   curl_easy_getinfo (curl, CURLINFO_RESPONSE_CODE, &answered);
+  if (sysctr_verbose ())
+    {
+      curl_off_t got = 0;
+      curl_easy_getinfo (curl, CURLINFO_SIZE_DOWNLOAD_T, &got);
+      sysctr_debug ("GET %s%s: %s%ld, %" G_GINT64_FORMAT " bytes, %" G_GINT64_FORMAT " ms", url,
+                    authorization ? " (with credentials)" : "",
+                    answered ? "HTTP " : "no answer: ", answered ? answered : (long) res, (gint64) got,
+                    (g_get_monotonic_time () - t0) / 1000);
+    }
   if (answered != 0)
     {
       g_mutex_lock (&reg->lock);
@@ -588,6 +598,8 @@ do_get (Request *r, const char *path, const char *accept, long *out_status, GErr
           if (!g_str_has_prefix (resolved, "https://") && !(g_str_has_prefix (resolved, "http://") && !reg->tls_verify))
             return sysctr_throw (error, SYSCTR_ERROR_HOSTILE,
                                  "redirect to a non-HTTPS URL refused (use --tls-verify=false to allow)");
+          sysctr_debug ("redirected to %s%s", resolved,
+                        g_str_has_prefix (resolved, reg->scheme) ? "" : " (another origin: no credentials sent)");
           g_free (url);
           url = g_steal_pointer (&resolved);
           continue;

@@ -27,6 +27,19 @@ sysctr_set_verbose (gboolean verbose)
   verbose_flag = verbose;
 }
 
+void
+sysctr_debug (const char *fmt, ...)
+{
+  if (!verbose_flag)
+    return;
+  va_list args;
+  va_start (args, fmt);
+  g_autofree char *line = g_strdup_vprintf (fmt, args);
+  va_end (args);
+  g_autofree char *shown = sysctr_printable (line);
+  g_printerr ("sysctr: %s\n", shown);
+}
+
 gboolean
 sysctr_throw_errno (GError **error, const char *fmt, ...)
 {

@@ -100,5 +100,9 @@ void sysctr_crash_point (const char *name);
 
 gboolean sysctr_verbose (void);
 void sysctr_set_verbose (gboolean verbose);
+/* With --verbose: one line on stderr, "sysctr: " and the formatted text
+ * (what an operator debugging a pull or an install wants: requests,
+ * redirects, the platform chosen, layer timings, files written). */
+void sysctr_debug (const char *fmt, ...) G_GNUC_PRINTF (1, 2);
 
 G_END_DECLS

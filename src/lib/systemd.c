@@ -105,6 +105,7 @@ gboolean
 sysctr_systemd_reload (SysctrSystemd *sd, GError **error)
 {
   sd_bus_error e = SD_BUS_ERROR_NULL;
+  sysctr_debug ("systemd: Reload");
   int r = sd_bus_call_method (sd->bus, DEST, PATH, MANAGER, "Reload", &e, NULL, "");
   gboolean ok = r >= 0 || throw_bus (error, r, &e, "systemd daemon-reload");
   sd_bus_error_free (&e);
@@ -116,6 +117,7 @@ sysctr_systemd_enable (SysctrSystemd *sd, const char *unit, GError **error)
 {
   sd_bus_error e = SD_BUS_ERROR_NULL;
   sd_bus_message *reply = NULL;
+  sysctr_debug ("systemd: EnableUnitFiles %s", unit);
   int r = sd_bus_call_method (sd->bus, DEST, PATH, MANAGER, "EnableUnitFiles", &e, &reply, "asbb", 1, unit, 0, 1);
   g_autofree char *what = g_strdup_printf ("enabling %s", unit);
   gboolean ok = r >= 0 || throw_bus (error, r, &e, what);
@@ -129,6 +131,7 @@ sysctr_systemd_disable (SysctrSystemd *sd, const char *unit, GError **error)
 {
   sd_bus_error e = SD_BUS_ERROR_NULL;
   sd_bus_message *reply = NULL;
+  sysctr_debug ("systemd: DisableUnitFiles %s", unit);
   int r = sd_bus_call_method (sd->bus, DEST, PATH, MANAGER, "DisableUnitFiles", &e, &reply, "asb", 1, unit, 0);
   g_autofree char *what = g_strdup_printf ("disabling %s", unit);
   gboolean ok = r >= 0 || throw_bus (error, r, &e, what);
@@ -143,6 +146,7 @@ sysctr_systemd_job (SysctrSystemd *sd, const char *method, const char *unit, GEr
   sd_bus_error e = SD_BUS_ERROR_NULL;
   sd_bus_message *reply = NULL;
   g_autofree char *what = g_strdup_printf ("%s %s", method, unit);
+  gint64 t0 = g_get_monotonic_time ();
   int r = sd_bus_call_method (sd->bus, DEST, PATH, MANAGER, method, &e, &reply, "ss", unit, "replace");
   if (r < 0)
     {
@@ -173,6 +177,8 @@ sysctr_systemd_job (SysctrSystemd *sd, const char *method, const char *unit, GEr
       if (r < 0)
         return throw_bus (error, r, NULL, what);
     }
+  sysctr_debug ("systemd: %s: job %s, %" G_GINT64_FORMAT " ms", what, sd->job_result,
+                (g_get_monotonic_time () - t0) / 1000);
   if (strcmp (sd->job_result, "done") != 0)
     return sysctr_throw (error, SYSCTR_ERROR_FAILED,
                          "%s: job %s (see \"systemctl status %s\" and \"journalctl -u %s\")", what, sd->job_result,

@@ -214,6 +214,19 @@ if sysctr pull "${TLS[@]}" --creds=tester:wrong "$AREG/rich:v1" 2>&1 | grep -q '
 	fail "the password does not appear in the error"
 else pass "the password does not appear in the error"; fi
 ok "basic auth: --creds" sysctr pull "${TLS[@]}" --creds=tester:s3cret-pw "$AREG/rich:v1"
+# --verbose: requests, the platform, layer timings; never the credentials
+VR=$TEST_TMPDIR/verbose-root; mkdir -p "$VR"
+out=$("$SYSCTR" --root="$VR" --verbose pull "${TLS[@]}" --creds=tester:s3cret-pw "$AREG/rich:v1" 2>&1); rc=$?
+assert_eq "$rc" 0 "--verbose pull succeeds"
+assert_match "$out" "sysctr: GET http://$AREG/v2/rich/manifests/v1 \\(with credentials\\): HTTP 200" "--verbose shows each request and its answer"
+assert_eq "$(grep -cE '^sysctr: layer sha256:[0-9a-f]{64} \(application/vnd.oci.image.layer.v1.tar\+gzip, [0-9]+ bytes\): fetched in [0-9]+ ms, imported in [0-9]+ ms$' <<<"$out")" 3 \
+	"--verbose times each of the 3 layers"
+if grep -qE 's3cret|dGVzdGVy|Authorization' <<<"$out"; then fail "--verbose never prints the credentials"; diag "$out"
+else pass "--verbose never prints the credentials"; fi
+out=$("$SYSCTR" --root="$VR" --verbose install --system --name=vrich "$AREG/rich:v1" 2>&1); rc=$?
+assert_eq "$rc" 0 "--verbose install succeeds"
+assert_match "$out" "sysctr: vrich: wrote $VR/etc/systemd/system/vrich.service \\(mode 0644\\)" "--verbose install names the files it writes"
+assert_match "$out" "sysctr: vrich: .*sysctr-shim --check" "  ... and the shim check it runs"
 ok "basic auth: --authfile" sysctr pull "${TLS[@]}" --authfile="$REGISTRY_AUTHFILE" "$AREG/rich:v1"
 mkdir -p "$XDG_RUNTIME_DIR/containers" && cp "$REGISTRY_AUTHFILE" "$XDG_RUNTIME_DIR/containers/auth.json"
 ok "basic auth: \$XDG_RUNTIME_DIR/containers/auth.json (podman's location)" sysctr pull "${TLS[@]}" "$AREG/rich:v1"
