@@ -21,8 +21,9 @@ static GOptionEntry entries[] = {
   { NULL },
 };
 
-/* Auto-update policy: --set AUTO_UPDATE=registry at install, or the image
- * label org.sysctr.auto-update=registry. */
+/* Auto-update opt-in: the container's value AUTO_UPDATE is "registry" (or
+ * "true"), from --set AUTO_UPDATE=... at install or update, or the image's
+ * default for it, the label org.sysctr.default.AUTO_UPDATE. */
 static gboolean
 opted_in (SysctrContext *ctx, const char *name)
 {

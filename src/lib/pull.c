@@ -153,30 +153,26 @@ is_index (const char *media_type, json_t *json)
   return FALSE;
 }
 
+/* Layer media types sysctr reads. Non-distributable ("foreign") layers
+ * are fetched from the registry like any other blob (registries that
+ * mirror them serve them); their external URLs are never followed. */
 static gboolean
-layer_media_type_ok (const char *mt, gboolean *out_foreign)
+layer_media_type_ok (const char *mt)
 {
   static const char *ok[] = {
-    "application/vnd.oci.image.layer.v1.tar",       "application/vnd.oci.image.layer.v1.tar+gzip",
-    "application/vnd.oci.image.layer.v1.tar+zstd",  "application/vnd.docker.image.rootfs.diff.tar.gzip",
+    "application/vnd.oci.image.layer.v1.tar",
+    "application/vnd.oci.image.layer.v1.tar+gzip",
+    "application/vnd.oci.image.layer.v1.tar+zstd",
+    "application/vnd.docker.image.rootfs.diff.tar.gzip",
     "application/vnd.docker.image.rootfs.diff.tar",
-  };
-  static const char *foreign[] = {
     "application/vnd.oci.image.layer.nondistributable.v1.tar",
     "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
     "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
     "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
   };
-  *out_foreign = FALSE;
   for (guint i = 0; i < G_N_ELEMENTS (ok); i++)
     if (strcmp (mt, ok[i]) == 0)
       return TRUE;
-  for (guint i = 0; i < G_N_ELEMENTS (foreign); i++)
-    if (strcmp (mt, foreign[i]) == 0)
-      {
-        *out_foreign = TRUE;
-        return TRUE;
-      }
   return FALSE;
 }
 
@@ -196,7 +192,6 @@ typedef struct
 {
   SysctrContext *ctx;
   SysctrSource *src;
-  const char *reference;
   GMutex lock;
   GCancellable *cancellable;
   gboolean tty;
@@ -434,7 +429,6 @@ pull_inner (SysctrContext *ctx, const char *reference, const SysctrPullOptions *
   PullState st = {
     .ctx = ctx,
     .src = src,
-    .reference = canonical,
     .cancellable = g_cancellable_new (),
     .tty = !opts->quiet && isatty (STDERR_FILENO),
     .start = g_get_monotonic_time (),
@@ -464,16 +458,9 @@ pull_inner (SysctrContext *ctx, const char *reference, const SysctrPullOptions *
       jobs[i].media_type = sysctr_json_get_string (desc, "mediaType");
       if (jobs[i].media_type == NULL)
         jobs[i].media_type = "application/vnd.oci.image.layer.v1.tar+gzip";
-      gboolean foreign = FALSE;
-      if (!layer_media_type_ok (jobs[i].media_type, &foreign))
+      if (!layer_media_type_ok (jobs[i].media_type))
         ok = sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "layer %s: unsupported media type %s", jobs[i].digest,
                            jobs[i].media_type);
-      else if (foreign && json_object_get (desc, "urls") != NULL && ref->transport == SYSCTR_TRANSPORT_DOCKER)
-        {
-          /* Non-distributable layers: fetched from the registry like any
-           * other blob (registries that mirror them serve them); their
-           * external URLs are never followed. */
-        }
       jobs[i].diff_id = json_string_value (json_array_get (diff_ids, i));
       if (ok && (jobs[i].diff_id == NULL || !sysctr_digest_valid (jobs[i].diff_id)))
         ok = sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "image config: diff_id %u is not a sha256 digest", i + 1);

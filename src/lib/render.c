@@ -113,7 +113,7 @@ sysctr_parse_set (GHashTable *table, const char *arg, GError **error)
 }
 
 char *
-sysctr_marker_line (const char *name, const char *comment_prefix)
+sysctr_marker_line (const char *name)
 {
   return g_strdup_printf ("%s%s; remove with \"sysctr uninstall %s\"\n", SYSCTR_MARKER_PREFIX, name, name);
 }
@@ -698,7 +698,7 @@ finish_unit (const SysctrRenderInput *in, SysctrRendered *r, const SysctrOwn *ow
         add_to_section (unit, "Unit", unit_lines->str);
       if (install_lines->len)
         add_to_section (unit, "Install", install_lines->str);
-      g_autofree char *marker = sysctr_marker_line (in->name, "#");
+      g_autofree char *marker = sysctr_marker_line (in->name);
       g_string_prepend (unit, marker);
     }
   g_string_free (unit_lines, TRUE);
@@ -972,7 +972,8 @@ render_hostfs (const SysctrRenderInput *in, SysctrRendered *r, const SysctrOwn *
   for (guint i = start; i < r->files->len; i++)
     {
       SysctrHostFile *f = r->files->pdata[i];
-      /* collect_hostfs gives paths relative to each subdir: rebuild them */
+      /* a file's path under /exports/hostfs is its host path, unless the
+       * manifest's renameFiles maps it elsewhere (a template) */
       g_autofree char *host = g_strdup (f->path);
       const char *renamed = sysctr_json_get_string (rename, host);
       if (renamed)
@@ -1175,7 +1176,7 @@ sysctr_render (const SysctrRenderInput *in, GError **error)
   if (!read_export (in->rootfs_dfd, "/exports/tmpfiles.template", &tmpfiles, &len, error))
     return NULL;
   GString *tf = g_string_new (NULL);
-  g_autofree char *tmarker = sysctr_marker_line (in->name, "#");
+  g_autofree char *tmarker = sysctr_marker_line (in->name);
   g_string_append (tf, tmarker);
   if (tmpfiles)
     {

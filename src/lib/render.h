@@ -33,7 +33,8 @@ typedef struct
   const char *slot_path; /* DESTDIR as seen at boot: /var/lib/sysctr/containers/NAME.N */
   GHashTable *set;       /* --set values (may be NULL) */
   GHashTable *previous;  /* values of the previous deployment (UUID kept) or NULL */
-  const char *runtime;   /* "sysctr-shim" (default), "runc", "crun" or a path */
+  const char
+      *runtime; /* NULL or "sysctr-shim": the shim; else a program found in PATH (runc, crun) or an absolute path */
   const char *shim_path;
   GHashTable *sysctr_units; /* units sysctr wrote for its containers: depending on them asks nothing */
   int root_dfd;             /* the host (or --root tree): bind sources are looked up there; -1: not */
@@ -84,7 +85,7 @@ char *sysctr_runtime_resolve (const char *runtime, const char *shim_path, GError
 gboolean sysctr_parse_set (GHashTable *table, const char *arg, GError **error);
 
 /* First line of every file sysctr writes on the host. */
-char *sysctr_marker_line (const char *name, const char *comment_prefix);
+char *sysctr_marker_line (const char *name);
 /* Name of the container that owns @data, or NULL. */
 char *sysctr_marker_owner (const char *data, gsize len);
 

@@ -96,8 +96,6 @@ config_free (struct shim_config *c)
       free (m->type);
       free (m->source);
       strv_free (m->data);
-      if (m->source_fd >= 0)
-        close (m->source_fd);
     }
   free (c->mounts);
   for (size_t i = 0; i < c->n_ns_fds; i++)
@@ -542,7 +540,6 @@ parse_mount (const struct shim_config *c, json_t *m, size_t idx, int bundle_fd, 
   int r;
 
   snprintf (what, sizeof what, "mounts[%zu]", idx);
-  sm->source_fd = -1;
   if (!json_is_object (m))
     return shim_refusef ("config.json: %s: not an object", what);
   if ((r = shim_check_keys (m, what, known)) < 0)
@@ -650,34 +647,30 @@ parse_mount (const struct shim_config *c, json_t *m, size_t idx, int bundle_fd, 
 
   if (sm->kind == SHIM_MOUNT_BIND)
     {
-      struct stat st;
+      _cleanup_close_ int source_fd = -1;
       if (!sm->source || !*sm->source)
         return shim_refusef ("config.json: %s: bind mount on %s without a source", what, sm->destination);
       /* Opened now, on the host, so a missing source fails before any
-       * privileged step; relative sources are relative to the bundle. */
+       * privileged step, and closed again once checked; relative sources
+       * are relative to the bundle. */
       if (check_root_fd >= 0 && sm->source[0] == '/')
         {
           /* --check --root: the source as the tree will see it at boot */
           struct open_how how = { .flags = O_PATH | O_CLOEXEC, .resolve = RESOLVE_IN_ROOT };
-          sm->source_fd = (int) syscall (SYS_openat2, check_root_fd, sm->source, &how, sizeof how);
+          source_fd = (int) syscall (SYS_openat2, check_root_fd, sm->source, &how, sizeof how);
         }
       else
-        sm->source_fd = openat (bundle_fd, sm->source, O_PATH | O_CLOEXEC);
-      if (sm->source_fd < 0 && errno == ENOENT && check_mode)
+        source_fd = openat (bundle_fd, sm->source, O_PATH | O_CLOEXEC);
+      if (source_fd < 0 && errno == ENOENT && check_mode)
         {
           /* sysctr creates it at install (tmpfiles.d) or refuses: its call */
           printf ("missing-bind-source %s\n", sm->source);
           return 0;
         }
-      if (sm->source_fd < 0)
+      if (source_fd < 0)
         return shim_errorf (-errno, "config.json: %s: bind source %s", what, sm->source);
-      if (fstat (sm->source_fd, &st) < 0)
-        return shim_errorf (-errno, "config.json: %s: bind source %s", what, sm->source);
-      sm->source_is_dir = S_ISDIR (st.st_mode);
-      if (!(sm->attr_set & MOUNT_ATTR_RDONLY) && (r = store_check_source (c, sm->source_fd, what)) < 0)
+      if (!(sm->attr_set & MOUNT_ATTR_RDONLY) && (r = store_check_source (c, source_fd, what)) < 0)
         return r;
-      close (sm->source_fd);
-      sm->source_fd = -1;
       /* The child reopens it by path in its own mount namespace (open_tree
        * cannot copy a mount of another namespace); make it absolute now. */
       if (sm->source[0] != '/')

@@ -105,9 +105,7 @@ struct shim_mount
   uint64_t attr_clr;
   uint64_t propagation; /* MS_PRIVATE/MS_SLAVE/MS_SHARED/MS_UNBINDABLE or 0 */
   bool propagation_rec;
-  char **data;   /* NULL-terminated "key" or "key=value" for fsconfig */
-  int source_fd; /* O_PATH fd of a bind source, opened on the host during validation */
-  bool source_is_dir;
+  char **data; /* NULL-terminated "key" or "key=value" for fsconfig */
 };
 
 enum

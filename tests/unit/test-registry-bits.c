@@ -110,7 +110,7 @@ test_platforms (void)
 static void
 test_marker (void)
 {
-  g_autofree char *line = sysctr_marker_line ("etcd", "#");
+  g_autofree char *line = sysctr_marker_line ("etcd");
   g_autofree char *owner = sysctr_marker_owner (line, strlen (line));
   g_assert_cmpstr (owner, ==, "etcd");
   g_assert_null (sysctr_marker_owner ("[Unit]\n", 7));
