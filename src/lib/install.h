@@ -5,6 +5,7 @@
 
 #include "context.h"
 #include "registry.h"
+#include "store.h"
 
 G_BEGIN_DECLS
 
@@ -48,5 +49,15 @@ gboolean sysctr_rollback (SysctrContext *ctx, const char *name, GError **error);
  * units not matching the active deployment, units of containers that are
  * gone. Every mutating command runs it first. */
 gboolean sysctr_reconcile (SysctrContext *ctx, GError **error);
+
+/* Shared by install and update (install.c). */
+/* The pull options kept in info.json (never credentials), and back. */
+json_t *sysctr_pull_options_to_json (const SysctrPullOptions *pull);
+
+void sysctr_pull_options_from_json (json_t *j, SysctrPullOptions *opts);
+
+/* Uses the image from the store when the reference is there. */
+gboolean sysctr_install_get_image (SysctrContext *ctx, const char *reference, const SysctrPullOptions *pull,
+                                   gboolean force_pull, SysctrImage **out, GError **error);
 
 G_END_DECLS
