@@ -47,6 +47,7 @@ int main (void) {
   return 0;
 }
 EOF
+# shellcheck disable=SC2046 # pkg-config prints several flags
 if gcc -O2 "$TEST_TMPDIR/sha.c" -o "$TEST_TMPDIR/sha" $(pkg-config --cflags --libs glib-2.0 libcrypto) 2>/dev/null; then
 	"$TEST_TMPDIR/sha"
 else

@@ -5,8 +5,7 @@
 # AddressSanitizer+UBSan, then short fuzz runs. The last line is the total:
 # "N passed, N failed, N skipped".
 set -uo pipefail
-cd "$(dirname "$0")/.."
-top=$PWD
+cd "$(dirname "$0")/.." || exit 1
 [[ $(id -u) == 0 ]] || { echo "run as root (the tests boot a systemd and make namespaces)"; exit 1; }
 bash scripts/deps.sh
 
@@ -33,7 +32,7 @@ echo "== meson test"
 meson test -C "$work/build" --print-errorlogs --num-processes 2 ${SYSCTR_TEST_ARGS:-}
 tally "$work/build"
 
-echo "== static analysis (cppcheck, clang-tidy)"
+echo "== static analysis (cppcheck, clang-tidy, shellcheck)"
 if bash scripts/lint.sh "$work/build"; then passed=$((passed+1)); echo "lint: clean"; else failed=$((failed+1)); echo "lint: findings above"; fi
 
 if [[ -z "${SYSCTR_NO_ASAN:-}" ]]; then

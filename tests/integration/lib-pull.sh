@@ -118,6 +118,7 @@ fake_registry_start() {
 		return 1
 	fi
 	unset _fake_tls
+	# shellcheck disable=SC2034 # for the tests that source this
 	FAKE_PORT=$port FAKE_ADDR=$addr:$port
 	if [[ -n "$id" ]]; then
 		printf -v "FAKE_${id}_PORT" '%s' "$port"

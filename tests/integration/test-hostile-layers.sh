@@ -337,7 +337,7 @@ else fail "  ... stored with its modes, owners and links"; diag "$ls_zc"; fi
 if ok "zstd:chunked with whiteouts, an opaque dir and aufs bookkeeping: installed" \
 	sysctr install --system --name=zcwh "${TLS[@]}" "$(img zc-whiteouts)"; then
 	dep=$ROOT/var/lib/sysctr/containers/zcwh.0/rootfs
-	if [[ -d $dep/etc && ! -e $dep/etc/old && ! -e $dep/opq/x && -f $dep/opq/y ]] && ! ls -A "$dep" | grep -q '^\.wh\.'; then
+	if [[ -d $dep/etc && ! -e $dep/etc/old && ! -e $dep/opq/x && -f $dep/opq/y ]] && ! compgen -G "$dep/.wh.*" >/dev/null; then
 		pass "  ... whiteouts applied, opaque dir emptied, no .wh. file left"
 	else fail "  ... whiteouts applied, opaque dir emptied"; diag "$(cd "$dep" && ls -AR etc opq .)"; fi
 fi

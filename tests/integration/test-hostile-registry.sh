@@ -1,4 +1,5 @@
 #!/bin/bash
+# shellcheck disable=SC2154 # FAKE_<id>_ADDR/_LOG are set by fake_registry_start --id
 # test-hostile-registry.sh — `sysctr pull` against a registry that lies.
 #
 # tests/integration/fake-registry.py serves umoci-built layouts and picks its
@@ -157,7 +158,7 @@ pull_fails "TLS: certs.d holds a different CA" "TLS certificate verification fai
 # (they store the layers, so they come after every blob attack)
 cp "$CA/ca.crt" "$SYSCTR_CERTS_D/$T/ca.crt"
 ok "TLS: the CA from SYSCTR_CERTS_D/HOST:PORT/ca.crt makes the pull work" sysctr pull "$T/ok/small:v1"
-rm -rf "$SYSCTR_CERTS_D/$T"
+rm -rf "${SYSCTR_CERTS_D:?}/$T"
 ok "remove what the TLS pull stored" bash -c "'$SYSCTR' --root='$ROOT' images rm '$T/ok/small:v1' && '$SYSCTR' --root='$ROOT' images prune" 
 
 : >"$FAKE_other_LOG"

@@ -56,6 +56,7 @@ printf 'pair\n' >"$L3/usr/p1"; ln "$L3/usr/p1" "$L3/usr/p2"
 image_new rich v1 || bail_out "umoci new"
 t=$TEST_TMPDIR/l1.tar
 # GNU tar with user.* xattrs (image_make_tar does not carry xattrs)
+# shellcheck disable=SC2046 # one argument per top-level entry
 tar -C "$L1" --sort=name --numeric-owner --format=pax --xattrs --xattrs-include='user.*' \
 	--mtime=2020-01-01T00:00:00Z -cf "$t" $(cd "$L1" && ls -A) &&
 	image_add_layer_tar rich v1 "$t" && image_add_layer rich v1 "$L2" && image_add_layer rich v1 "$L3" &&

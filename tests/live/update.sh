@@ -1,4 +1,5 @@
 #!/bin/bash
+# shellcheck disable=SC2154 # time_ms sets the variable it is given by name
 # Live update/rollback in a booted systemd (issue: update, rollback,
 # auto-update with readiness-gated rollback): etcd v1 -> v2 while a client
 # writes, rollback, an update whose image never becomes ready is rolled back

@@ -1,45 +1,30 @@
-# Shared helpers for the shim's TAP tests (sourced). Runs as root: the shim
-# needs real namespaces and mounts.
+# shellcheck shell=bash
+# Shared helpers for the shim's TAP tests (sourced), on top of the one TAP
+# library, tests/lib/libtest.sh (ok DESC CMD runs CMD; pass/fail record a
+# result). Runs as root: the shim needs real namespaces and mounts.
 set -u
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")/../lib" && pwd)/libtest.sh"
 
 SHIM=${SYSCTR_SHIM_EXE:-${SYSCTR_BUILDDIR:-.}/src/shim/sysctr-shim}
 PROBE=${SYSCTR_PROBE:-${SYSCTR_BUILDDIR:-.}/tests/shim/sysctr-probe}
 LIBDIR=$(cd "$(dirname "$0")" && pwd)
 
-_tap_n=0
-_tap_failed=0
-ok () { _tap_n=$((_tap_n + 1)); echo "ok $_tap_n - $*"; }
-not_ok () { _tap_n=$((_tap_n + 1)); _tap_failed=1; echo "not ok $_tap_n - $*"; }
-skip () { _tap_n=$((_tap_n + 1)); echo "ok $_tap_n # SKIP $*"; }
-diag () { echo "# $*" | sed '2,$s/^/# /'; }
-done_testing () { echo "1..$_tap_n"; exit $_tap_failed; }
-
-# check DESCRIPTION COMMAND...: ok if the command succeeds
-check () {
-  local d=$1; shift
-  if "$@"; then ok "$d"; else not_ok "$d"; fi
-}
-
 # expect_kv FILE KEY VALUE: the probe reported KEY=VALUE
 expect_kv () {
   local f=$1 k=$2 v=$3 got
   got=$(grep -m1 "^$k=" "$f" | cut -d= -f2-)
-  if [ "$got" = "$v" ]; then ok "$k=$v"; else not_ok "$k=$v (got '$got')"; fi
+  if [ "$got" = "$v" ]; then pass "$k=$v"; else fail "$k=$v (got '$got')"; fi
 }
 
-require_root () {
-  if [ "$(id -u)" != 0 ]; then
-    echo "1..0 # SKIP needs root (namespaces, mounts)"
-    exit 0
-  fi
+require_shim () {
+  require_root
   if [ ! -x "$SHIM" ] || [ ! -x "$PROBE" ]; then
-    echo "1..0 # SKIP shim or probe not built ($SHIM, $PROBE)"
-    exit 0
+    skip_all "shim or probe not built ($SHIM, $PROBE)"
   fi
 }
 
-TMP=$(mktemp -d /tmp/sysctr-shim-test.XXXXXX)
-trap 'rm -rf "$TMP"' EXIT
+# shellcheck disable=SC2034 # for the tests that source this
+TMP=$TEST_TMPDIR
 
 # make_bundle DIR [PROBE ARGS...]: a rootfs with only the static probe and
 # the directories the default config mounts on.

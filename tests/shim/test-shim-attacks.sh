@@ -5,7 +5,7 @@
 # during stop, STATUS= floods, a systemd that does not read). Each case
 # failed before the fix that it names.
 . "$(dirname "$0")/libtest-shim.sh"
-require_root
+require_shim
 
 B=$TMP/bundle
 out=$TMP/out
@@ -21,12 +21,12 @@ caps = c["process"]["capabilities"]["bounding"] + ["CAP_MKNOD"]
 for k in ("bounding", "effective", "permitted"): c["process"]["capabilities"][k] = caps
 c["process"]["args"] = ["/sysctr-probe", "mknod", "/dev/null-copy", "1", "3"]'
 (cd "$B" && "$SHIM" --name=mknod) >"$out" 2>&1
-check "a device node made in /dev cannot be opened (config /dev tmpfs)" grep -Eq '^(mknod=EPERM|open=(EACCES|EPERM))$' "$out"
+ok "a device node made in /dev cannot be opened (config /dev tmpfs)" grep -Eq '^(mknod=EPERM|open=(EACCES|EPERM))$' "$out"
 diag "$(tr '\n' ' ' <"$out")"
 # the shim's own /dev (no /dev mount in the config)
 edit_config "$B" 'c["mounts"] = [m for m in c["mounts"] if not m["destination"].startswith("/dev")]'
 (cd "$B" && "$SHIM" --name=mknod) >"$out" 2>&1
-check "a device node made in /dev cannot be opened (shim's /dev)" grep -Eq '^(mknod=EPERM|open=(EACCES|EPERM))$' "$out"
+ok "a device node made in /dev cannot be opened (shim's /dev)" grep -Eq '^(mknod=EPERM|open=(EACCES|EPERM))$' "$out"
 # the standard nodes still work
 make_bundle "$B" cat /dev/zero
 edit_config "$B" 'c["process"]["args"] = ["/sysctr-probe", "write", "/dev/null", "x"]'
@@ -42,17 +42,17 @@ for n in 3 4 5 6 7 8; do
   edit_config "$B" "c['process']['cwd'] = '/proc/self/fd/$n'; c['annotations'] = {'org.sysctr.init': 'false'}"
   (cd "$B" && "$SHIM" --name=cwd) >"$out" 2>&1
   if [ -e /sysctr-escape ]; then
-    not_ok "cwd /proc/self/fd/$n: the payload wrote /sysctr-escape on the host"
+    fail "cwd /proc/self/fd/$n: the payload wrote /sysctr-escape on the host"
     rm -f /sysctr-escape
   else
-    ok "cwd /proc/self/fd/$n: nothing written on the host ($(grep -m1 -E 'getcwd=|process.cwd' "$out" | cut -c1-80))"
+    pass "cwd /proc/self/fd/$n: nothing written on the host ($(grep -m1 -E 'getcwd=|process.cwd' "$out" | cut -c1-80))"
   fi
 done
 # with the default init too
 make_bundle "$B" cwd
 edit_config "$B" "c['process']['cwd'] = '/proc/self/fd/3'"
 (cd "$B" && "$SHIM" --name=cwd) >"$out" 2>&1
-check "cwd /proc/self/fd/3 with the init: nothing written on the host" test ! -e /sysctr-escape
+ok "cwd /proc/self/fd/3 with the init: nothing written on the host" test ! -e /sysctr-escape
 rm -f /sysctr-escape
 
 # --- 3. the store is never writable from a container ------------------------
@@ -69,9 +69,9 @@ for src in rootfs/etc ../../repo "$S/repo" "$S" "$SB"; do
   (cd "$SB" && "$SHIM" --name=victim) >"$out" 2>&1
   rc=$?
   if [ $rc = 125 ] && grep -q 'writable bind of sysctr' "$out"; then
-    ok "rw bind of $src refused ($(grep -m1 'sysctr-shim' "$out" | cut -c1-100))"
+    pass "rw bind of $src refused ($(grep -m1 'sysctr-shim' "$out" | cut -c1-100))"
   else
-    not_ok "rw bind of $src was not refused (rc $rc): $(tr '\n' ' ' <"$out" | cut -c1-200)"
+    fail "rw bind of $src was not refused (rc $rc): $(tr '\n' ' ' <"$out" | cut -c1-200)"
   fi
   edit_config "$SB" "c['mounts'].pop()"
 done
@@ -79,21 +79,21 @@ done
 ln -sfn "$S/repo" "$TMP/innocent"
 edit_config "$SB" "c['mounts'].append({'destination': '/mnt', 'type': 'bind', 'source': '$TMP/innocent', 'options': ['rbind', 'rw']})"
 (cd "$SB" && "$SHIM" --name=victim) >"$out" 2>&1
-check "rw bind through a host symlink into the store refused" grep -q 'writable bind of sysctr' "$out"
+ok "rw bind through a host symlink into the store refused" grep -q 'writable bind of sysctr' "$out"
 edit_config "$SB" "c['mounts'].pop()"
 # read-only is fine
 edit_config "$SB" "c['mounts'].append({'destination': '/mnt', 'type': 'bind', 'source': 'rootfs/etc', 'options': ['rbind', 'ro']}); c['process']['args'] = ['/sysctr-probe', 'cat', '/mnt/passwd']"
 (cd "$SB" && "$SHIM" --name=victim) >"$out" 2>&1
-check "ro bind of the container's own rootfs/etc works" grep -q '^root:x:0:0' "$out"
+ok "ro bind of the container's own rootfs/etc works" grep -q '^root:x:0:0' "$out"
 edit_config "$SB" "c['mounts'].pop()"
 # a granted rw bind of a parent: the store inside it is read-only
 edit_config "$SB" "c['mounts'].append({'destination': '/host', 'type': 'bind', 'source': '$TMP', 'options': ['rbind', 'rw']}); c['process']['args'] = ['/sysctr-probe', 'write', '/host/state/repo/objects/obj', 'pwned']"
 (cd "$SB" && "$SHIM" --name=victim) >"$out" 2>&1
-check "rw bind of a parent: a store object is not writable inside it" grep -q '^write=EROFS$' "$out"
-check "the store object is unchanged" grep -qx original "$S/repo/objects/obj"
+ok "rw bind of a parent: a store object is not writable inside it" grep -q '^write=EROFS$' "$out"
+ok "the store object is unchanged" grep -qx original "$S/repo/objects/obj"
 edit_config "$SB" "c['process']['args'] = ['/sysctr-probe', 'write', '/host/elsewhere', 'ok']"
 (cd "$SB" && "$SHIM" --name=victim) >"$out" 2>&1
-check "rw bind of a parent: the rest of it stays writable" grep -q '^write=OK$' "$out"
+ok "rw bind of a parent: the rest of it stays writable" grep -q '^write=OK$' "$out"
 rm -f "$TMP/elsewhere"
 
 # --- 4. sd_notify abuse ------------------------------------------------------
@@ -139,19 +139,19 @@ p.wait()
 PY
 make_bundle "$B" term-extend
 (cd "$B" && timeout 20 python3 "$TMP/listen.py" sigterm "$TMP/n1.sock" 5 "$SHIM" --name=ext) >"$out" 2>&1
-check "during stop: STATUS= still relayed" grep -q 'STATUS=stopping' "$out"
-check "during stop: EXTEND_TIMEOUT_USEC= dropped" sh -c "! grep -q EXTEND_TIMEOUT_USEC '$out'"
+ok "during stop: STATUS= still relayed" grep -q 'STATUS=stopping' "$out"
+ok "during stop: EXTEND_TIMEOUT_USEC= dropped" sh -c "! grep -q EXTEND_TIMEOUT_USEC '$out'"
 diag "$(tr '\n' ' ' <"$out")"
 
 make_bundle "$B" notify-flood 20000 STATUS=busy
 (cd "$B" && timeout 20 python3 "$TMP/listen.py" count "$TMP/n2.sock" 3 "$SHIM" --name=flood) >"$out" 2>&1
 n=$(sed -n 's/^DATAGRAMS=//p' "$out")
-if [ -n "$n" ] && [ "$n" -ge 1 ] && [ "$n" -le 60 ]; then ok "20000 STATUS= lines reached systemd as $n datagrams (coalesced)"; else not_ok "STATUS= flood: $n datagrams relayed (want 1..60)"; fi
-check "the last STATUS= is the one relayed" grep -q '^LAST=STATUS=busy$' "$out"
+if [ -n "$n" ] && [ "$n" -ge 1 ] && [ "$n" -le 60 ]; then pass "20000 STATUS= lines reached systemd as $n datagrams (coalesced)"; else fail "STATUS= flood: $n datagrams relayed (want 1..60)"; fi
+ok "the last STATUS= is the one relayed" grep -q '^LAST=STATUS=busy$' "$out"
 
 make_bundle "$B" notify-flood 5000 WATCHDOG=1
 (cd "$B" && timeout 20 python3 "$TMP/listen.py" noread "$TMP/n3.sock" 8 "$SHIM" --name=slow) >"$out" 2>&1
 t=$(sed -n 's/^EXITED_IN=//p' "$out")
-if [ -n "$t" ] && [ "$t" != never ] && awk "BEGIN{exit !($t < 2)}"; then ok "systemd not reading: SIGTERM still forwarded, shim exited in ${t}s"; else not_ok "systemd not reading: shim exited in '$t' after SIGTERM"; fi
+if [ -n "$t" ] && [ "$t" != never ] && awk "BEGIN{exit !($t < 2)}"; then pass "systemd not reading: SIGTERM still forwarded, shim exited in ${t}s"; else fail "systemd not reading: shim exited in '$t' after SIGTERM"; fi
 
 done_testing

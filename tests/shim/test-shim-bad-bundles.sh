@@ -2,26 +2,26 @@
 # Bad bundles fail before any privileged step (no clone, no mount), exit 125,
 # with one clear line on stderr.
 . "$(dirname "$0")/libtest-shim.sh"
-require_root
+require_shim
 
 # bad NAME EXPECTED-MESSAGE-REGEX: run the shim on $TMP/NAME
 bad () {
   local name=$1 re=$2 rc
   local b=$TMP/$name
   (cd "$b" && "$SHIM" --name=bad) >"$TMP/out" 2>"$TMP/err"; rc=$?
-  check "$name: exit 125 (got $rc)" test "$rc" = 125
-  check "$name: one line on stderr" test "$(wc -l <"$TMP/err")" = 1
-  if grep -Eq "$re" "$TMP/err"; then ok "$name: message matches /$re/"; else not_ok "$name: message /$re/, got: $(cat "$TMP/err")"; fi
+  ok "$name: exit 125 (got $rc)" test "$rc" = 125
+  ok "$name: one line on stderr" test "$(wc -l <"$TMP/err")" = 1
+  if grep -Eq "$re" "$TMP/err"; then pass "$name: message matches /$re/"; else fail "$name: message /$re/, got: $(cat "$TMP/err")"; fi
   if command -v strace >/dev/null; then
     (cd "$b" && strace -f -qq -o "$TMP/strace" -e trace=clone,clone3,unshare,mount,move_mount,fsmount,setns,setrlimit "$SHIM" --name=bad) >/dev/null 2>&1
     # CLONE_UNTRACED|CLONE_VM: LeakSanitizer's tracer thread at exit (sanitizer builds)
     if grep -E '(clone|clone3|unshare|mount|move_mount|fsmount|setns|setrlimit)\(' "$TMP/strace" | grep -vq 'CLONE_UNTRACED'; then
-      not_ok "$name: nothing privileged before the refusal: $(head -c 300 "$TMP/strace")"
+      fail "$name: nothing privileged before the refusal: $(head -c 300 "$TMP/strace")"
     else
-      ok "$name: no clone/mount/setns/setrlimit before the refusal"
+      pass "$name: no clone/mount/setns/setrlimit before the refusal"
     fi
   else
-    skip "$name: strace not installed, cannot trace the syscalls"
+    skip "$name: nothing privileged before the refusal" "strace not installed, cannot trace the syscalls"
   fi
 }
 
@@ -82,8 +82,8 @@ bad missing-bind-source 'bind source /nonexistent/sysctr: No such file or direct
 make_bundle "$TMP/ignored" true
 edit_config "$TMP/ignored" 'c["linux"]["resources"] = {"memory": {"limit": 1000000}}; c["linux"]["cgroupsPath"] = "/machine/x"; c["platform"] = {"os": "linux", "arch": "amd64"}; c["annotations"] = {"com.example": "1"}'
 (cd "$TMP/ignored" && "$SHIM") >"$TMP/out" 2>"$TMP/err"; rc=$?
-check "ignored fields: runs (rc $rc)" test "$rc" = 0
-check "ignored fields: 4 warning lines" test "$(grep -c '^sysctr-shim: warning: ' "$TMP/err")" = 4
+ok "ignored fields: runs (rc $rc)" test "$rc" = 0
+ok "ignored fields: 4 warning lines" test "$(grep -c '^sysctr-shim: warning: ' "$TMP/err")" = 4
 diag "$(cat "$TMP/err")"
 
 done_testing

@@ -1,4 +1,5 @@
 #!/bin/bash
+# shellcheck disable=SC2154 # time_ms sets the variable it is given by name
 # sysctr-shim as the ExecStart of plain units in a real booted systemd
 # (systemd-nspawn, tests/lib/nspawn.sh): readiness, socket activation, stop,
 # restart, exit status, cgroup placement, systemctl kill, MemoryMax=, the

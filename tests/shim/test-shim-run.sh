@@ -2,7 +2,7 @@
 # The shim run directly on a probe bundle: what the payload sees, exit
 # statuses, signals, notify relay, fd hygiene.
 . "$(dirname "$0")/libtest-shim.sh"
-require_root
+require_shim
 
 B=$TMP/bundle
 make_bundle "$B" report
@@ -10,21 +10,21 @@ out=$TMP/report.txt
 
 # fd 7 leaks into the shim (no CLOEXEC): it must not reach the payload
 (cd "$B" && "$SHIM" --name=probe 7</dev/null >"$out" 2>"$TMP/err"); rc=$?
-check "shim runs the probe (exit $rc)" test "$rc" = 0
+ok "shim runs the probe (exit $rc)" test "$rc" = 0
 [ -s "$TMP/err" ] && diag "stderr: $(cat "$TMP/err")"
 expect_kv "$out" hostname probebox
 expect_kv "$out" pid 2
 expect_kv "$out" ppid 1
 expect_kv "$out" write_root EROFS
 expect_kv "$out" write_tmp OK
-check "root mounted read-only" grep -q '^root_opts=ro,' "$out"
-check "/proc nosuid,nodev,noexec" grep -q '^proc_opts=rw,nosuid,nodev,noexec' "$out"
-check "/sys read-only" grep -q '^sys_opts=ro,' "$out"
-check "/proc/sys read-only" grep -q '^proc_sys_opts=ro,' "$out"
+ok "root mounted read-only" grep -q '^root_opts=ro,' "$out"
+ok "/proc nosuid,nodev,noexec" grep -q '^proc_opts=rw,nosuid,nodev,noexec' "$out"
+ok "/sys read-only" grep -q '^sys_opts=ro,' "$out"
+ok "/proc/sys read-only" grep -q '^proc_sys_opts=ro,' "$out"
 expect_kv "$out" masked:/proc/keys devnull
 expect_kv "$out" masked:/proc/acpi emptydir
 expect_kv "$out" masked:/sys/firmware emptydir
-check "/proc/kcore masked or absent" grep -Eq '^masked:/proc/kcore=(devnull|ENOENT)' "$out"
+ok "/proc/kcore masked or absent" grep -Eq '^masked:/proc/kcore=(devnull|ENOENT)' "$out"
 expect_kv "$out" dev_null chr
 expect_kv "$out" dev_pts_ptmx present
 # CAP_CHOWN(0) CAP_KILL(5) CAP_NET_BIND_SERVICE(10)
@@ -36,7 +36,7 @@ expect_kv "$out" fds 0,1,2
 expect_kv "$out" sd_listen_fds 0
 expect_kv "$out" notify_socket unset
 # the host is unaffected
-check "host hostname unchanged" test "$(hostname)" != probebox
+ok "host hostname unchanged" test "$(hostname)" != probebox
 
 # The init (pid 1) keeps no fd a payload could walk out through: before the
 # fix it held O_PATH fds of the host's bundle and rootfs, and
@@ -46,11 +46,11 @@ edit_config "$B" 'c["process"]["args"] = ["/sysctr-probe", "init-fds"]'
 [ -s "$TMP/err" ] && diag "stderr: $(cat "$TMP/err")"
 expect_kv "$out" init_fds_opened 0
 # 0-2, the status pipe, and until the payload's execve() is seen the sync socket
-check "init holds no fd beyond 0-2, its status pipe and the sync socket" grep -Eq '^init_fds=(EACCES|[0-9]+(,[0-9]+){0,4})$' "$out"
+ok "init holds no fd beyond 0-2, its status pipe and the sync socket" grep -Eq '^init_fds=(EACCES|[0-9]+(,[0-9]+){0,4})$' "$out"
 diag "$(grep '^init_fd' "$out")"
 edit_config "$B" 'c["process"]["args"] = ["/sysctr-probe", "cat", "/proc/1/fd/3/config.json"]'
 (cd "$B" && "$SHIM" --name=probe) >"$out" 2>&1
-check "the host's config.json is not readable through /proc/1/fd" sh -c "! grep -q ociVersion '$out'"
+ok "the host's config.json is not readable through /proc/1/fd" sh -c "! grep -q ociVersion '$out'"
 edit_config "$B" 'c["process"]["args"] = ["/sysctr-probe", "report"]'
 
 # payload as pid 1 (no init)
@@ -72,7 +72,7 @@ make_bundle "$B" report
 # exit status passes through
 edit_config "$B" 'c["process"]["args"] = ["/sysctr-probe", "exit", "3"]'
 (cd "$B" && "$SHIM"); rc=$?
-check "payload exit 3 => shim exit 3 (got $rc)" test "$rc" = 3
+ok "payload exit 3 => shim exit 3 (got $rc)" test "$rc" = 3
 
 # SIGTERM stops a sleeping payload at once, the shim dies of SIGTERM
 for mode in init no-init; do
@@ -88,11 +88,11 @@ for mode in init no-init; do
   if [ $mode = init ]; then
     wait $pid; rc=$?
     ms=$(( ($(date +%s%N) - start) / 1000000 ))
-    check "[$mode] SIGTERM: shim killed by SIGTERM (status $rc), in ${ms} ms" test "$rc" = 143 -a "$ms" -lt 2000
+    ok "[$mode] SIGTERM: shim killed by SIGTERM (status $rc), in ${ms} ms" test "$rc" = 143 -a "$ms" -lt 2000
   else
     # A handler-less pid 1 ignores SIGTERM: why the init is the default.
     sleep 0.5
-    check "[$mode] SIGTERM ignored by a handler-less pid 1 (documented opt-out)" kill -0 $pid
+    ok "[$mode] SIGTERM ignored by a handler-less pid 1 (documented opt-out)" kill -0 $pid
     kill -KILL $pid; wait $pid 2>/dev/null
   fi
 done
@@ -104,23 +104,23 @@ edit_config "$B" 'c["process"]["args"] = ["/sysctr-probe", "sleep", "61"]'
 sleep 0.3
 kill -KILL $pid; wait $pid 2>/dev/null
 sleep 0.2
-check "shim SIGKILLed => no payload left" sh -c '! pgrep -f "^/sysctr-probe sleep 6[1]" >/dev/null'
+ok "shim SIGKILLed => no payload left" sh -c '! pgrep -f "^/sysctr-probe sleep 6[1]" >/dev/null'
 
 # notify relay: allowed lines reach NOTIFY_SOCKET, others do not
 edit_config "$B" 'c["process"]["args"] = ["/sysctr-probe", "notify", "READY=1", "MAINPID=1", "STATUS=serving", "FDSTORE=1"]'
 for addr in "@sysctr-test-$$" "$TMP/notify.sock"; do
   (cd "$B" && python3 "$LIBDIR/notify-listen.py" "$addr" "$SHIM" --name=ntest) >"$out" 2>&1
-  check "notify ($addr): READY=1 and STATUS relayed" grep -q '^MSG:READY=1|STATUS=serving$' "$out"
-  check "notify ($addr): MAINPID/FDSTORE dropped" sh -c "! grep -q 'MAINPID\|FDSTORE' '$out'"
-  check "notify ($addr): shim exited 0" grep -q '^EXIT:0$' "$out"
+  ok "notify ($addr): READY=1 and STATUS relayed" grep -q '^MSG:READY=1|STATUS=serving$' "$out"
+  ok "notify ($addr): MAINPID/FDSTORE dropped" sh -c "! grep -q 'MAINPID\|FDSTORE' '$out'"
+  ok "notify ($addr): shim exited 0" grep -q '^EXIT:0$' "$out"
 done
-check "notify dir removed after exit" sh -c '! ls /run/sysctr/notify/ 2>/dev/null | grep -q "^ntest-"'
+ok "notify dir removed after exit" sh -c '! ls /run/sysctr/notify/ 2>/dev/null | grep -q "^ntest-"'
 edit_config "$B" 'c["process"]["args"] = ["/sysctr-probe", "report"]'
 (cd "$B" && python3 "$LIBDIR/notify-listen.py" "$TMP/notify2.sock" "$SHIM") >"$out" 2>&1
 expect_kv "$out" notify_socket /run/sysctr/notify/notify
 # without NOTIFY_SOCKET nothing is bound
 (cd "$B" && env -u NOTIFY_SOCKET "$SHIM" --name=nonotify) >"$out" 2>&1
-check "no NOTIFY_SOCKET: no relay directory" sh -c '! ls /run/sysctr/notify/ 2>/dev/null | grep -q "^nonotify-"'
+ok "no NOTIFY_SOCKET: no relay directory" sh -c '! ls /run/sysctr/notify/ 2>/dev/null | grep -q "^nonotify-"'
 
 # the shim can no longer poll (its fd limit lowered under the 3 fds it polls,
 # while it runs): it ends the container and fails (125), it does not go on
@@ -132,9 +132,9 @@ sleep 0.3
 prlimit --pid "$pid" --nofile=2:2
 kill -WINCH "$pid" # wakes its poll(); forwarded, and ignored by the payload
 wait "$pid"; rc=$?
-check "poll() failing: the shim exits 125 (rc $rc)" test "$rc" = 125
-check "  ... saying why" grep -q '^sysctr-shim: poll: Invalid argument' "$out"
-check "  ... and no payload is left" sh -c '! pgrep -f "^/sysctr-probe sleep 6[2]" >/dev/null'
+ok "poll() failing: the shim exits 125 (rc $rc)" test "$rc" = 125
+ok "  ... saying why" grep -q '^sysctr-shim: poll: Invalid argument' "$out"
+ok "  ... and no payload is left" sh -c '! pgrep -f "^/sysctr-probe sleep 6[2]" >/dev/null'
 
 # a symlinked mount destination is resolved inside the root, never on the host
 make_bundle "$B" cat /etc/marker
@@ -146,21 +146,21 @@ edit_config "$B" 'c["mounts"].append({"destination": "/data", "type": "bind", "s
 # the table before and after the shim: a mount made on the host side shows
 mounts=$(unshare -m --propagation private sh -c 'md5sum </proc/self/mountinfo; (cd "$1" && "$2") >"$3" 2>&1; md5sum </proc/self/mountinfo' \
 	sh "$B" "$SHIM" "$out")
-check "symlink /data -> /etc bound onto the rootfs's /etc" grep -qx inside "$out"
-check "host /etc untouched" test ! -e /etc/marker
-check "the mount table the shim was started from is unchanged" test "$(sed -n 1p <<<"$mounts")" = "$(sed -n 2p <<<"$mounts")"
+ok "symlink /data -> /etc bound onto the rootfs's /etc" grep -qx inside "$out"
+ok "host /etc untouched" test ! -e /etc/marker
+ok "the mount table the shim was started from is unchanged" test "$(sed -n 1p <<<"$mounts")" = "$(sed -n 2p <<<"$mounts")"
 rm -rf "$B/rootfs/etc"
 (cd "$B" && "$SHIM") >"$out" 2>&1; rc=$?
-check "symlink /data -> /etc with no /etc in the rootfs: refused (rc $rc)" test "$rc" = 125
-check "  ... with one clear line" grep -q '^sysctr-shim: mount destination /data: /data is a symlink to /etc, which does not exist inside the rootfs' "$out"
+ok "symlink /data -> /etc with no /etc in the rootfs: refused (rc $rc)" test "$rc" = 125
+ok "  ... with one clear line" grep -q '^sysctr-shim: mount destination /data: /data is a symlink to /etc, which does not exist inside the rootfs' "$out"
 diag "$(cat "$out")"
 
 # sysctl: only namespaced keys
 make_bundle "$B" cat /proc/sys/kernel/msgmax
 edit_config "$B" 'c["linux"]["sysctl"] = {"kernel.msgmax": "12345"}'
 (cd "$B" && "$SHIM") >"$out" 2>&1
-check "ipc sysctl applied in the container" grep -qx 12345 "$out"
-check "host kernel.msgmax untouched" test "$(cat /proc/sys/kernel/msgmax)" != 12345
+ok "ipc sysctl applied in the container" grep -qx 12345 "$out"
+ok "host kernel.msgmax untouched" test "$(cat /proc/sys/kernel/msgmax)" != 12345
 
 # network + cgroup namespaces, a net.* sysctl, a cgroup mount, and the shim's
 # own /dev when the config mounts none
@@ -169,12 +169,12 @@ mkdir -p "$B/rootfs/cg"
 edit_config "$B" 'c["linux"]["namespaces"] += [{"type": "network"}, {"type": "cgroup"}]; c["linux"]["sysctl"] = {"net.ipv4.ip_forward": "1"}; c["mounts"] = [m for m in c["mounts"] if not m["destination"].startswith("/dev")] + [{"destination": "/cg", "type": "cgroup", "source": "cgroup"}]'
 host_fwd=$(cat /proc/sys/net/ipv4/ip_forward)
 (cd "$B" && "$SHIM") >"$out" 2>&1
-check "net sysctl applied in the container's netns" grep -qx 1 "$out"
-check "host ip_forward untouched" test "$(cat /proc/sys/net/ipv4/ip_forward)" = "$host_fwd"
+ok "net sysctl applied in the container's netns" grep -qx 1 "$out"
+ok "host ip_forward untouched" test "$(cat /proc/sys/net/ipv4/ip_forward)" = "$host_fwd"
 edit_config "$B" 'c["process"]["args"] = ["/sysctr-probe", "cat", "/proc/self/mountinfo"]'
 (cd "$B" && "$SHIM") >"$out" 2>&1
-check "cgroup mount: host hierarchy bound read-only" sh -c "awk '\$5 == \"/cg\" {print \$6}' '$out' | grep -q '^ro,'"
-check "default /dev: tmpfs with /dev/null bound" sh -c "awk '{print \$5}' '$out' | grep -qx /dev/null"
-check "default /dev: devpts instance" sh -c "awk '{print \$5}' '$out' | grep -qx /dev/pts"
+ok "cgroup mount: host hierarchy bound read-only" sh -c "awk '\$5 == \"/cg\" {print \$6}' '$out' | grep -q '^ro,'"
+ok "default /dev: tmpfs with /dev/null bound" sh -c "awk '{print \$5}' '$out' | grep -qx /dev/null"
+ok "default /dev: devpts instance" sh -c "awk '{print \$5}' '$out' | grep -qx /dev/pts"
 
 done_testing
