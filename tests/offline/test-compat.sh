@@ -110,7 +110,7 @@ installs() {
 refused() {
 	snap r
 	run_sc "$R" install --system --privileged --name="$1" "$(image_ref "$1" v1)"
-	if (( SC_RC != 0 )) && one_line "$SC_ERR" && [[ "$SC_ERR" == *"$2"* ]] && same_as r; then pass "$3 ($(cut -c1-120 <<<"$SC_ERR"))"
+	if (( SC_RC != 0 )) && one_line "$SC_ERR" && [[ "$SC_ERR" == *"$2"* ]] && same_as r; then pass "$3 ($(tr "\n" " " <<<"$SC_ERR" | cut -c1-120))"
 	else fail "$3 (rc $SC_RC)"; diag "$SC_ERR"; diag_file "$TEST_TMPDIR/snap.diff" 10; fi
 }
 
