@@ -118,7 +118,7 @@ images_inspect (int argc, char **argv, const SysctrGlobals *globals, GError **er
   if (!sysctr_parse_options (context, no_entries, &argc, &argv, error))
     return FALSE;
   if (argc != 2)
-    return sysctr_throw (error, SYSCTR_ERROR_INVALID, "usage: sysctr images inspect IMAGE");
+    return sysctr_throw (error, SYSCTR_ERROR_USAGE, "usage: sysctr images inspect IMAGE");
   g_autoptr (SysctrContext) ctx = sysctr_context_new (globals->root, FALSE, error);
   if (ctx == NULL)
     return FALSE;
@@ -138,7 +138,7 @@ images_rm (int argc, char **argv, const SysctrGlobals *globals, GError **error)
   if (!sysctr_parse_options (context, no_entries, &argc, &argv, error))
     return FALSE;
   if (argc < 2)
-    return sysctr_throw (error, SYSCTR_ERROR_INVALID, "usage: sysctr images rm IMAGE…");
+    return sysctr_throw (error, SYSCTR_ERROR_USAGE, "usage: sysctr images rm IMAGE…");
   g_autoptr (SysctrContext) ctx = sysctr_context_new (globals->root, TRUE, error);
   if (ctx == NULL || !sysctr_reconcile (ctx, error))
     return FALSE;
@@ -199,6 +199,6 @@ sysctr_builtin_images (int argc, char **argv, const SysctrGlobals *globals, GErr
     return images_rm (argc - 1, argv + 1, globals, error);
   if (strcmp (argv[1], "prune") == 0)
     return images_prune (argc - 1, argv + 1, globals, error);
-  return sysctr_throw (error, SYSCTR_ERROR_INVALID,
+  return sysctr_throw (error, SYSCTR_ERROR_USAGE,
                        "usage: sysctr images [list|inspect|rm|prune] (unknown subcommand \"%s\")", argv[1]);
 }

@@ -61,12 +61,12 @@ sysctr_builtin_install (int argc, char **argv, const SysctrGlobals *globals, GEr
   if (!sysctr_parse_options (context, entries, &argc, &argv, error))
     return FALSE;
   if (argc != 2)
-    return sysctr_throw (error, SYSCTR_ERROR_INVALID, "usage: sysctr install --system [OPTION…] IMAGE");
+    return sysctr_throw (error, SYSCTR_ERROR_USAGE, "usage: sysctr install --system [OPTION…] IMAGE");
   SysctrGrantOptions grant;
   if (!sysctr_grant_options_from_cli (&grant, error))
     return FALSE;
   if (!opt_system)
-    return sysctr_throw (error, SYSCTR_ERROR_INVALID,
+    return sysctr_throw (error, SYSCTR_ERROR_USAGE,
                          "usage: sysctr install --system IMAGE (only system containers are supported)");
 
   g_autoptr (GHashTable) set = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);

@@ -43,7 +43,7 @@ sysctr_parse_bool (const char *value, const char *option, gboolean *out, GError 
            || g_ascii_strcasecmp (value, "no") == 0)
     *out = FALSE;
   else
-    return sysctr_throw (error, SYSCTR_ERROR_INVALID, "%s expects true or false, not \"%s\"", option, value);
+    return sysctr_throw (error, SYSCTR_ERROR_USAGE, "%s expects true or false, not \"%s\"", option, value);
   return TRUE;
 }
 
@@ -55,7 +55,7 @@ sysctr_parse_options (GOptionContext *context, const GOptionEntry *entries, int 
   if (!g_option_context_parse (context, argc, argv, error))
     {
       if (error && *error)
-        (*error)->domain = SYSCTR_ERROR, (*error)->code = SYSCTR_ERROR_INVALID;
+        (*error)->domain = SYSCTR_ERROR, (*error)->code = SYSCTR_ERROR_USAGE;
       return FALSE;
     }
   return TRUE;
@@ -130,9 +130,7 @@ main (int argc, char **argv)
           g_autofree char *msg = sysctr_printable (error->message);
           fprintf (stderr, "sysctr %s: %s\n", cmd->name, msg);
         }
-      gboolean usage_error = error && error->domain == SYSCTR_ERROR && error->code == SYSCTR_ERROR_INVALID
-                             && g_str_has_prefix (error->message, "usage:");
-      return usage_error ? 2 : 1;
+      return g_error_matches (error, SYSCTR_ERROR, SYSCTR_ERROR_USAGE) ? 2 : 1;
     }
   return 0;
 }

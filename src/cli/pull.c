@@ -61,7 +61,7 @@ sysctr_builtin_pull (int argc, char **argv, const SysctrGlobals *globals, GError
   if (!sysctr_parse_options (context, no_entries, &argc, &argv, error))
     return FALSE;
   if (argc != 2)
-    return sysctr_throw (error, SYSCTR_ERROR_INVALID, "usage: sysctr pull [OPTION…] IMAGE");
+    return sysctr_throw (error, SYSCTR_ERROR_USAGE, "usage: sysctr pull [OPTION…] IMAGE");
 
   SysctrPullOptions opts;
   if (!sysctr_pull_options_from_cli (&opts, error))

@@ -13,7 +13,7 @@ sysctr_builtin_rollback (int argc, char **argv, const SysctrGlobals *globals, GE
   if (!sysctr_parse_options (context, entries, &argc, &argv, error))
     return FALSE;
   if (argc != 2)
-    return sysctr_throw (error, SYSCTR_ERROR_INVALID, "usage: sysctr rollback NAME");
+    return sysctr_throw (error, SYSCTR_ERROR_USAGE, "usage: sysctr rollback NAME");
   g_autoptr (SysctrContext) ctx = sysctr_context_new (globals->root, TRUE, error);
   if (ctx == NULL || !sysctr_reconcile (ctx, error))
     return FALSE;

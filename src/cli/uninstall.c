@@ -18,7 +18,7 @@ sysctr_builtin_uninstall (int argc, char **argv, const SysctrGlobals *globals, G
   if (!sysctr_parse_options (context, entries, &argc, &argv, error))
     return FALSE;
   if (argc < 2)
-    return sysctr_throw (error, SYSCTR_ERROR_INVALID, "usage: sysctr uninstall [--purge] NAME…");
+    return sysctr_throw (error, SYSCTR_ERROR_USAGE, "usage: sysctr uninstall [--purge] NAME…");
   g_autoptr (SysctrContext) ctx = sysctr_context_new (globals->root, TRUE, error);
   if (ctx == NULL || !sysctr_reconcile (ctx, error))
     return FALSE;

@@ -48,10 +48,10 @@ sysctr_builtin_update (int argc, char **argv, const SysctrGlobals *globals, GErr
   if (!sysctr_grant_options_from_cli (&grant, error))
     return FALSE;
   if (opt_all && (grant.privileged || grant.allow))
-    return sysctr_throw (error, SYSCTR_ERROR_INVALID,
+    return sysctr_throw (error, SYSCTR_ERROR_USAGE,
                          "--privileged and --allow grant to one container: use \"sysctr update --allow=… NAME\"");
   if ((opt_all && argc != 1) || (!opt_all && argc != 2))
-    return sysctr_throw (error, SYSCTR_ERROR_INVALID, "usage: sysctr update [OPTION…] NAME | sysctr update --all");
+    return sysctr_throw (error, SYSCTR_ERROR_USAGE, "usage: sysctr update [OPTION…] NAME | sysctr update --all");
   g_autoptr (GHashTable) set = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   for (char **s = opt_set; s && *s; s++)
     if (!sysctr_parse_set (set, *s, error))

@@ -520,7 +520,7 @@ sysctr_host_files_apply (SysctrContext *ctx, const char *name, json_t *info, jso
       if (owner && strcmp (owner, name) != 0)
         {
           if (report)
-            g_printerr ("%s: kept %s%s: it belongs to container %s\n", name, shown_root, path, owner);
+            sysctr_note ("%s: kept %s%s: it belongs to container %s", name, shown_root, path, owner);
           continue;
         }
       if (st.kind == HOST_REGULAR && g_strcmp0 (cur_sha, sha) == 0)
@@ -540,8 +540,8 @@ sysctr_host_files_apply (SysctrContext *ctx, const char *name, json_t *info, jso
           if (!ours)
             {
               if (report)
-                g_printerr ("%s: kept %s%s: edited since sysctr wrote it (the new version is in %s%s/%s/rendered%s)\n",
-                            name, shown_root, path, shown_root, SYSCTR_CONTAINERS_DIR, slot, path);
+                sysctr_note ("%s: kept %s%s: edited since sysctr wrote it (the new version is in %s%s/%s/rendered%s)",
+                             name, shown_root, path, shown_root, SYSCTR_CONTAINERS_DIR, slot, path);
               continue;
             }
         }
@@ -568,7 +568,7 @@ sysctr_host_files_apply (SysctrContext *ctx, const char *name, json_t *info, jso
       g_autoptr (GError) local_error = NULL;
       if (!host_state (ctx, path, &st, &local_error))
         {
-          g_printerr ("warning: %s: %s\n", name, local_error->message);
+          sysctr_warn ("%s: %s", name, local_error->message);
           continue;
         }
       g_autofree char *cur_sha = g_steal_pointer (&st.sha256);
@@ -579,7 +579,7 @@ sysctr_host_files_apply (SysctrContext *ctx, const char *name, json_t *info, jso
             {
               /* edited: the admin's from now on */
               if (report)
-                g_printerr ("%s: kept %s%s: edited since sysctr wrote it\n", name, shown_root, path);
+                sysctr_note ("%s: kept %s%s: edited since sysctr wrote it", name, shown_root, path);
             }
           else
             {

@@ -96,7 +96,7 @@ sysctr_install (SysctrContext *ctx, const SysctrInstallOptions *opts, GError **e
     return FALSE;
   if (active && sysctr_journal_was_completed (name, "install"))
     {
-      g_print ("Installed %s (completed an interrupted install)\n", name);
+      sysctr_say ("Installed %s (completed an interrupted install)", name);
       return TRUE;
     }
   if (active)
@@ -148,7 +148,7 @@ sysctr_install (SysctrContext *ctx, const SysctrInstallOptions *opts, GError **e
       g_prefix_error (error, "%s was installed, but ", name);
       return FALSE;
     }
-  g_print ("Installed %s from %s (%s)\n", name, image->reference, image->manifest_digest);
+  sysctr_say ("Installed %s from %s (%s)", name, image->reference, image->manifest_digest);
   return TRUE;
 }
 
@@ -162,7 +162,7 @@ sysctr_uninstall (SysctrContext *ctx, const char *name, gboolean purge, GError *
       g_autofree char *active = NULL;
       if (sysctr_container_active_slot (ctx, name, &active, NULL) && active == NULL)
         {
-          g_print ("Uninstalled %s (completed an interrupted uninstall)\n", name);
+          sysctr_say ("Uninstalled %s (completed an interrupted uninstall)", name);
           return TRUE;
         }
     }
@@ -186,6 +186,6 @@ sysctr_uninstall (SysctrContext *ctx, const char *name, gboolean purge, GError *
   sysctr_crash_point ("uninstall-unlinked");
   if (!sysctr_journal_finish_uninstall (ctx, &sd, name, slot, info, purge, error))
     return FALSE;
-  g_print ("Uninstalled %s (the image stays in the store until \"sysctr images prune --all\")\n", name);
+  sysctr_say ("Uninstalled %s (the image stays in the store until \"sysctr images prune --all\")", name);
   return TRUE;
 }

@@ -129,7 +129,7 @@ sysctr_journal_finish_switch (SysctrContext *ctx, SysctrSystemd **sd, const char
       if (unit && !kept
           && (!sysctr_systemd_job (*sd, "StopUnit", unit, &local_error)
               || !sysctr_systemd_reset_failed (*sd, unit, &local_error)))
-        g_printerr ("warning: %s\n", local_error->message);
+        sysctr_warn ("%s", local_error->message);
     }
   json_array_foreach (json_object_get (new_info, "units"), i, u)
     {
@@ -143,7 +143,7 @@ sysctr_journal_finish_switch (SysctrContext *ctx, SysctrSystemd **sd, const char
       g_autofree char *state = sysctr_systemd_active_state (*sd, unit, NULL);
       g_autoptr (GError) local_error = NULL;
       if (g_strcmp0 (state, "active") == 0 && !sysctr_systemd_job (*sd, "RestartUnit", unit, &local_error))
-        g_printerr ("warning: %s\n", local_error->message);
+        sysctr_warn ("%s", local_error->message);
     }
   const char *old_unit = old_info ? sysctr_json_get_string (old_info, "enable") : NULL;
   const char *new_unit = sysctr_json_get_string (new_info, "enable");
@@ -151,7 +151,7 @@ sysctr_journal_finish_switch (SysctrContext *ctx, SysctrSystemd **sd, const char
     {
       g_autoptr (GError) local_error = NULL;
       if (old_unit && !sysctr_systemd_disable (*sd, old_unit, &local_error))
-        g_printerr ("warning: %s\n", local_error->message);
+        sysctr_warn ("%s", local_error->message);
       if (new_unit && !sysctr_systemd_enable (*sd, new_unit, error))
         return FALSE;
     }
@@ -179,7 +179,7 @@ sysctr_journal_finish_uninstall (SysctrContext *ctx, SysctrSystemd **sd, const c
               const char *u = json_string_value (json_array_get (units, i));
               g_autoptr (GError) local_error = NULL;
               if (u && !sysctr_systemd_job (*sd, "StopUnit", u, &local_error))
-                g_printerr ("warning: %s\n", local_error->message);
+                sysctr_warn ("%s", local_error->message);
             }
           /* a unit that failed would stay loaded as "not-found failed"
            * after its files are gone, and keep the system degraded */
@@ -188,15 +188,15 @@ sysctr_journal_finish_uninstall (SysctrContext *ctx, SysctrSystemd **sd, const c
               const char *u = json_string_value (json_array_get (units, i));
               g_autoptr (GError) local_error = NULL;
               if (u && !sysctr_systemd_reset_failed (*sd, u, &local_error))
-                g_printerr ("warning: %s\n", local_error->message);
+                sysctr_warn ("%s", local_error->message);
             }
           const char *unit = sysctr_json_get_string (info, "enable");
           g_autoptr (GError) local_error = NULL;
           if (unit && !sysctr_systemd_disable (*sd, unit, &local_error))
-            g_printerr ("warning: %s\n", local_error->message);
+            sysctr_warn ("%s", local_error->message);
           g_autoptr (GError) tmpfiles_error = NULL;
           if (!sysctr_units_run_tmpfiles (ctx, name, "--remove", &tmpfiles_error))
-            g_printerr ("warning: %s\n", tmpfiles_error->message);
+            sysctr_warn ("%s", tmpfiles_error->message);
         }
       else if (!sysctr_units_offline_enable (ctx, info, FALSE, error))
         return FALSE;
@@ -258,10 +258,10 @@ sysctr_journal_finish_uninstall (SysctrContext *ctx, SysctrSystemd **sd, const c
         {
           if (!sysctr_rm_rf_at (pdfd, base, error))
             return FALSE;
-          g_print ("Removed state data %s\n", state);
+          sysctr_say ("Removed state data %s", state);
         }
       else if (exists)
-        g_print ("Kept state data in %s (remove it with --purge)\n", state);
+        sysctr_say ("Kept state data in %s (remove it with --purge)", state);
     }
   if (!sysctr_host_dirs_prune (ctx, error))
     return FALSE;
@@ -289,7 +289,7 @@ reconcile_journal (SysctrContext *ctx, SysctrSystemd **sd, const char *name, gbo
   gboolean from_ok = from == NULL || strcmp (from, slot0) == 0 || strcmp (from, slot1) == 0;
   if (op == NULL || !slot_ok || !from_ok)
     {
-      g_printerr ("warning: %s: ignoring a corrupt journal %s\n", name, rel);
+      sysctr_warn ("%s: ignoring a corrupt journal %s", name, rel);
       sysctr_journal_remove (ctx, name);
       return TRUE;
     }
@@ -305,7 +305,7 @@ reconcile_journal (SysctrContext *ctx, SysctrSystemd **sd, const char *name, gbo
           if (!sysctr_journal_finish_uninstall (ctx, sd, name, slot, info, json_is_true (json_object_get (j, "purge")),
                                                 error))
             return FALSE;
-          g_printerr ("%s: completed an interrupted uninstall\n", name);
+          sysctr_note ("%s: completed an interrupted uninstall", name);
           note_completed (name, op);
           *out_changed = TRUE;
         }
@@ -321,7 +321,7 @@ reconcile_journal (SysctrContext *ctx, SysctrSystemd **sd, const char *name, gbo
           if (!sysctr_rm_rf_at (ctx->state_dfd, srel, error))
             return FALSE;
         }
-      g_printerr ("%s: discarded an interrupted %s\n", name, op);
+      sysctr_note ("%s: discarded an interrupted %s", name, op);
       sysctr_journal_remove (ctx, name);
       return TRUE;
     }
@@ -341,7 +341,7 @@ reconcile_journal (SysctrContext *ctx, SysctrSystemd **sd, const char *name, gbo
       if (!sysctr_journal_finish_switch (ctx, sd, name, old_info, info, error))
         return FALSE;
     }
-  g_printerr ("%s: completed an interrupted %s (now %s)\n", name, op, slot);
+  sysctr_note ("%s: completed an interrupted %s (now %s)", name, op, slot);
   note_completed (name, op);
   *out_changed = TRUE;
   sysctr_journal_remove (ctx, name);
@@ -397,8 +397,8 @@ sysctr_reconcile (SysctrContext *ctx, GError **error)
     {
       g_autoptr (GError) local_error = NULL;
       if (!reconcile_journal (ctx, &sd, journals->pdata[i], &changed_any, &local_error))
-        g_printerr ("warning: %s: an interrupted operation could not be completed yet: %s\n",
-                    (char *) journals->pdata[i], local_error->message);
+        sysctr_warn ("%s: an interrupted operation could not be completed yet: %s", (char *) journals->pdata[i],
+                     local_error->message);
     }
   if (!sysctr_host_owners_repair (ctx, error))
     return FALSE;
@@ -414,7 +414,7 @@ sysctr_reconcile (SysctrContext *ctx, GError **error)
       g_autofree char *srel = g_strdup_printf ("containers/%s", s);
       if (!sysctr_rm_rf_at (ctx->state_dfd, srel, error))
         return FALSE;
-      g_printerr ("%s: removed %s left by an interrupted install or uninstall\n", owner, s);
+      sysctr_note ("%s: removed %s left by an interrupted install or uninstall", owner, s);
     }
 
   /* 3. host files of every installed container match its active slot */
@@ -429,7 +429,7 @@ sysctr_reconcile (SysctrContext *ctx, GError **error)
       g_autoptr (GError) local_error = NULL;
       if (!sysctr_slot_read_active (ctx, name, &slot, &info, &local_error))
         {
-          g_printerr ("warning: %s: %s\n", name, local_error->message);
+          sysctr_warn ("%s: %s", name, local_error->message);
           continue;
         }
       g_autofree char *other_name = sysctr_slot_other (name, slot);
@@ -443,12 +443,12 @@ sysctr_reconcile (SysctrContext *ctx, GError **error)
       g_autoptr (GError) apply_error = NULL;
       if (!sysctr_host_files_apply (ctx, name, info, other, FALSE, &changed, &apply_error))
         {
-          g_printerr ("warning: %s: its host files do not match %s: %s\n", name, slot, apply_error->message);
+          sysctr_warn ("%s: its host files do not match %s: %s", name, slot, apply_error->message);
           continue;
         }
       if (changed)
         {
-          g_printerr ("%s: completed an interrupted change (host files now match %s)\n", name, slot);
+          sysctr_note ("%s: completed an interrupted change (host files now match %s)", name, slot);
           changed_any = TRUE;
           if (!ctx->live && !sysctr_units_offline_enable (ctx, info, TRUE, error))
             return FALSE;
@@ -498,7 +498,7 @@ sysctr_reconcile (SysctrContext *ctx, GError **error)
           if (sysctr_host_open_parent (ctx, gone[g], FALSE, &pdfd, &base, &ignored))
             (void) unlinkat (pdfd, base, 0);
         }
-      g_printerr ("%s: removed %s left by an interrupted uninstall\n", owner, path);
+      sysctr_note ("%s: removed %s left by an interrupted uninstall", owner, path);
       changed_any = TRUE;
     }
   if (changed_any && !sysctr_host_dirs_prune (ctx, error))

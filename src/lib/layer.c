@@ -621,9 +621,9 @@ import_archive (OstreeRepo *repo, struct archive *outer, const char *what, const
        * that of the tar it was given. Every file was checked against the
        * table of contents instead (chunked.h). */
       if (toc)
-        g_printerr ("warning: %s: zstd:chunked, decompressed it hashes to %s, not the config's diff_id %s: checked "
-                    "against its table of contents instead\n",
-                    what, diff_id, expected_diff_id);
+        sysctr_warn ("%s: zstd:chunked, decompressed it hashes to %s, not the config's diff_id %s: checked "
+                     "against its table of contents instead",
+                     what, diff_id, expected_diff_id);
       else
         ok = sysctr_throw (error, SYSCTR_ERROR_HOSTILE,
                            "%s: uncompressed content hashes to %s, but the image config says %s", what, diff_id,
@@ -650,7 +650,7 @@ import_archive (OstreeRepo *repo, struct archive *outer, const char *what, const
   if (!ok)
     return FALSE;
   if (imp.stats.dropped_special > 0)
-    g_printerr ("warning: %s: dropped %u device node(s), fifo(s) or socket(s)\n", what, imp.stats.dropped_special);
+    sysctr_warn ("%s: dropped %u device node(s), fifo(s) or socket(s)", what, imp.stats.dropped_special);
   if (out_stats)
     *out_stats = imp.stats;
   if (out_diff_id)

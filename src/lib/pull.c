@@ -419,7 +419,7 @@ pull_inner (SysctrContext *ctx, const char *reference, const SysctrPullOptions *
       if (arch && host[0] && host[1] && strcmp (arch, host[1]) != 0 && !opts->quiet)
         {
           g_autofree char *a = sysctr_printable (arch);
-          g_printerr ("warning: %s is built for %s, not %s\n", canonical, a, platform);
+          sysctr_warn ("%s is built for %s, not %s", canonical, a, platform);
         }
     }
 

@@ -770,16 +770,17 @@ sysctr_registry_new (const SysctrRef *ref, const SysctrPullOptions *opts, GError
   return g_steal_pointer (&reg);
 }
 
+/* The answer's status as an error; the caller prefixes what it asked for. */
 static gboolean
-check_status (Request *r, long status, const char *what, GError **error)
+check_status (Request *r, long status, GError **error)
 {
   if (status == 200)
     return TRUE;
   g_autofree char *msg = error_body_message (r);
   if (status == 404)
-    return sysctr_throw (error, SYSCTR_ERROR_NOT_FOUND, "%s not found%s%s%s", what, msg ? " (" : "", msg ? msg : "",
+    return sysctr_throw (error, SYSCTR_ERROR_NOT_FOUND, "not found%s%s%s", msg ? " (" : "", msg ? msg : "",
                          msg ? ")" : "");
-  return sysctr_throw (error, SYSCTR_ERROR_NETWORK, "%s: HTTP %ld%s%s", what, status, msg ? ": " : "", msg ? msg : "");
+  return sysctr_throw (error, SYSCTR_ERROR_NETWORK, "HTTP %ld%s%s", status, msg ? ": " : "", msg ? msg : "");
 }
 
 gboolean
@@ -797,11 +798,10 @@ sysctr_registry_get_manifest (SysctrRegistry *reg, const char *reference, GBytes
   g_autofree char *path = g_strdup_printf ("/v2/%s/manifests/%s", reg->path, reference);
   g_autofree char *what = g_strdup_printf ("manifest %s:%s", reg->path, reference);
   long status = 0;
-  gboolean ok = do_get (&r, path, accept, &status, error) && check_status (&r, status, what, error);
+  gboolean ok = do_get (&r, path, accept, &status, error) && check_status (&r, status, error);
   if (!ok)
     {
-      if (error && *error && strstr ((*error)->message, what) == NULL)
-        sysctr_prefix_error (error, "%s", what);
+      sysctr_prefix_error (error, "%s", what);
       g_byte_array_unref (r.buf);
       request_clear (&r);
       return FALSE;
@@ -852,8 +852,10 @@ fetch_blob_common (SysctrRegistry *reg, const char *digest, gint64 size, int fd,
   g_autofree char *path = g_strdup_printf ("/v2/%s/blobs/%s", reg->path, digest);
   g_autofree char *what = g_strdup_printf ("blob %s", digest);
   long status = 0;
-  gboolean ok = do_get (&r, path, NULL, &status, error) && check_status (&r, status, what, error);
-  if (ok)
+  gboolean ok = do_get (&r, path, NULL, &status, error) && check_status (&r, status, error);
+  if (!ok)
+    sysctr_prefix_error (error, "%s", what);
+  else
     {
       g_autofree char *got = sysctr_sha256_digest (r.sum);
       if (size >= 0 && r.received != (guint64) size)
@@ -863,8 +865,6 @@ fetch_blob_common (SysctrRegistry *reg, const char *digest, gint64 size, int fd,
       else if (strcmp (got, digest) != 0)
         ok = sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "%s: digest mismatch (content hashes to %s)", what, got);
     }
-  else if (error && *error && strstr ((*error)->message, digest) == NULL)
-    sysctr_prefix_error (error, "%s", what);
   sysctr_sha256_free (r.sum);
   r.sum = NULL;
   r.buf = NULL; /* owned by the caller */

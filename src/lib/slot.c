@@ -159,13 +159,15 @@ check_grant (const char *name, const SysctrImage *image, json_t *asks, const Sys
   if (json_object_size (missing) > 0)
     {
       g_autofree char *lines = sysctr_privileges_describe (missing, "  ");
-      g_printerr ("%s: %s %s:\n%s", name, image->reference,
-                  req->previous_grant ? "asks for more than was granted" : "asks for", lines);
+      sysctr_note ("%s: %s %s:", name, image->reference,
+                   req->previous_grant ? "asks for more than was granted" : "asks for");
+      sysctr_say_lines (TRUE, "", lines);
     }
   else if (json_object_size (asks) > 0)
     {
       g_autofree char *lines = sysctr_privileges_describe (asks, "  ");
-      g_print ("%s: %s is granted:\n%s", name, image->reference, lines);
+      sysctr_say ("%s: %s is granted:", name, image->reference);
+      sysctr_say_lines (FALSE, "", lines);
     }
   if (json_object_size (missing) > 0)
     {
@@ -321,7 +323,7 @@ write_deployment_into (SysctrContext *ctx, const char *name, const char *slot, i
   if (r == NULL)
     return FALSE;
   for (guint i = 0; i < r->warnings->len; i++)
-    g_printerr ("warning: %s: %s\n", name, (char *) r->warnings->pdata[i]);
+    sysctr_warn ("%s: %s", name, (char *) r->warnings->pdata[i]);
   g_autoptr (json_t) granted = NULL;
   if (!check_grant (name, image, r->asks, grant_req, &granted, error))
     return FALSE;

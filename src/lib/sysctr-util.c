@@ -40,6 +40,60 @@ sysctr_debug (const char *fmt, ...)
   g_printerr ("sysctr: %s\n", shown);
 }
 
+static void
+print_line (FILE *f, const char *prefix, const char *fmt, va_list args)
+{
+  g_autofree char *line = g_strdup_vprintf (fmt, args);
+  g_autofree char *shown = sysctr_printable (line);
+  if (f == stdout)
+    g_print ("%s%s\n", prefix, shown);
+  else
+    g_printerr ("%s%s\n", prefix, shown);
+}
+
+void
+sysctr_warn (const char *fmt, ...)
+{
+  va_list args;
+  va_start (args, fmt);
+  print_line (stderr, "warning: ", fmt, args);
+  va_end (args);
+}
+
+void
+sysctr_note (const char *fmt, ...)
+{
+  va_list args;
+  va_start (args, fmt);
+  print_line (stderr, "", fmt, args);
+  va_end (args);
+}
+
+void
+sysctr_say (const char *fmt, ...)
+{
+  va_list args;
+  va_start (args, fmt);
+  print_line (stdout, "", fmt, args);
+  va_end (args);
+}
+
+void
+sysctr_say_lines (gboolean to_stderr, const char *prefix, const char *text)
+{
+  g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
+  for (char **l = lines; *l; l++)
+    {
+      if (**l == '\0' && l[1] == NULL)
+        break; /* the text's final newline */
+      g_autofree char *shown = sysctr_printable (*l);
+      if (to_stderr)
+        g_printerr ("%s%s\n", prefix, shown);
+      else
+        g_print ("%s%s\n", prefix, shown);
+    }
+}
+
 gboolean
 sysctr_throw_errno (GError **error, const char *fmt, ...)
 {

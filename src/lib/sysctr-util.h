@@ -45,6 +45,7 @@ typedef enum
   SYSCTR_ERROR_AUTH,
   SYSCTR_ERROR_NETWORK,
   SYSCTR_ERROR_NOT_GRANTED, /* the image asks for a privilege the admin did not grant */
+  SYSCTR_ERROR_USAGE,       /* a command line that does not parse: exit status 2 */
 } SysctrError;
 
 gboolean sysctr_throw_errno (GError **error, const char *fmt, ...) G_GNUC_PRINTF (2, 3);
@@ -104,5 +105,15 @@ void sysctr_set_verbose (gboolean verbose);
  * (what an operator debugging a pull or an install wants: requests,
  * redirects, the platform chosen, layer timings, files written). */
 void sysctr_debug (const char *fmt, ...) G_GNUC_PRINTF (1, 2);
+
+/* Every line the library prints goes through sysctr_printable (an image,
+ * a registry or a unit's output never reach the terminal raw: no escape
+ * sequences, no line breaks inside a line). sysctr_warn: "warning: TEXT"
+ * on stderr; sysctr_note: "TEXT" on stderr; sysctr_say: "TEXT" on stdout;
+ * sysctr_say_lines: each line of TEXT, after PREFIX, on stderr or stdout. */
+void sysctr_warn (const char *fmt, ...) G_GNUC_PRINTF (1, 2);
+void sysctr_note (const char *fmt, ...) G_GNUC_PRINTF (1, 2);
+void sysctr_say (const char *fmt, ...) G_GNUC_PRINTF (1, 2);
+void sysctr_say_lines (gboolean to_stderr, const char *prefix, const char *text);
 
 G_END_DECLS

@@ -261,7 +261,10 @@ sysctr_units_wait_settled (SysctrSystemd *sd, json_t *info, GError **error)
               = sysctr_systemd_unit_property (sd, service, "org.freedesktop.systemd1.Unit", "SubState", NULL);
           g_autofree char *tail = sysctr_systemd_journal_tail (service, 5);
           if (tail)
-            g_printerr ("%s logged last:\n%s", service, tail);
+            {
+              sysctr_note ("%s logged last:", service);
+              sysctr_say_lines (TRUE, "", tail);
+            }
           return sysctr_throw (error, SYSCTR_ERROR_FAILED, "%s did not stay up: %s (%s) %.1f s after it started",
                                service, why, sub ? sub : "unknown", (g_get_monotonic_time () - start) / 1e6);
         }

@@ -131,7 +131,7 @@ sysctr_update (SysctrContext *ctx, const char *name, const SysctrUpdateOptions *
   if (same_values && g_strcmp0 (image->manifest_digest, sysctr_json_get_string (image_info, "manifest_digest")) == 0
       && g_strcmp0 (image->reference, sysctr_json_get_string (image_info, "reference")) == 0)
     {
-      g_print ("%s: already up to date (%s)\n", name, image->manifest_digest);
+      sysctr_say ("%s: already up to date (%s)", name, image->manifest_digest);
       sysctr_pull_options_clear (&stored);
       return TRUE;
     }
@@ -171,8 +171,8 @@ sysctr_update (SysctrContext *ctx, const char *name, const SysctrUpdateOptions *
           g_propagate_error (error, g_steal_pointer (&switch_error));
           return FALSE;
         }
-      g_printerr ("%s: the new deployment did not come up (%s); rolling back to %s\n", name, switch_error->message,
-                  slot);
+      sysctr_note ("%s: the new deployment did not come up (%s); rolling back to %s", name, switch_error->message,
+                   slot);
       if (!switch_to (ctx, &sd, name, "rollback", new_info, info, TRUE, error))
         return FALSE;
       return sysctr_throw (error, SYSCTR_ERROR_FAILED, "update to %s rolled back: %s", image->manifest_digest,
@@ -183,8 +183,8 @@ sysctr_update (SysctrContext *ctx, const char *name, const SysctrUpdateOptions *
   if (was_running && !opts->gate && !sysctr_units_wait_settled (sd, new_info, &settle_error))
     return sysctr_throw (error, SYSCTR_ERROR_FAILED, "%s was updated to %s, but %s (\"sysctr rollback %s\" goes back)",
                          name, image->manifest_digest, settle_error->message, name);
-  g_print ("Updated %s to %s (%s)%s\n", name, image->reference, image->manifest_digest,
-           was_running ? ", restarted" : "");
+  sysctr_say ("Updated %s to %s (%s)%s", name, image->reference, image->manifest_digest,
+              was_running ? ", restarted" : "");
   return TRUE;
 }
 
@@ -197,7 +197,7 @@ sysctr_rollback (SysctrContext *ctx, const char *name, GError **error)
     return FALSE;
   if (sysctr_journal_was_completed (name, "rollback"))
     {
-      g_print ("Rolled back %s to %s (completed an interrupted rollback)\n", name, slot);
+      sysctr_say ("Rolled back %s to %s (completed an interrupted rollback)", name, slot);
       return TRUE;
     }
   g_autofree char *other_name = sysctr_slot_other (name, slot);
@@ -213,7 +213,7 @@ sysctr_rollback (SysctrContext *ctx, const char *name, GError **error)
     return FALSE;
   if (!switch_to (ctx, &sd, name, "rollback", info, other, was_running, error))
     return FALSE;
-  g_print ("Rolled back %s to %s (%s)\n", name, other_name,
-           sysctr_json_get_string (json_object_get (other, "image"), "manifest_digest"));
+  sysctr_say ("Rolled back %s to %s (%s)", name, other_name,
+              sysctr_json_get_string (json_object_get (other, "image"), "manifest_digest"));
   return TRUE;
 }

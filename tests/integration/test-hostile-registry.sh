@@ -112,7 +112,7 @@ pull_fails "unsupported manifest media type" "unsupported media type application
 pull_fails "unsupported layer media type" "layer sha256:[0-9a-f]{64}: unsupported media type application/vnd.evil.layer" \
 	"${TLS[@]}" "$F/layer-mediatype/small:v1"
 pull_fails "malformed JSON manifest" "manifest.*(JSON|json|parse|end of file|unexpected)" "${TLS[@]}" "$F/bad-json/small:v1"
-pull_fails "unknown repository" "manifest ok/nothing:v1 not found \(NAME_UNKNOWN" "${TLS[@]}" "$F/ok/nothing:v1"
+pull_fails "unknown repository" "manifest ok/nothing:v1: not found \(NAME_UNKNOWN" "${TLS[@]}" "$F/ok/nothing:v1"
 
 # server strings reach the terminal only as printable text
 no_escapes() {

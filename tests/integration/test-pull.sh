@@ -253,8 +253,8 @@ else fail "bearer: token scope"; diag "$(grep /token "$FAKE_LOG" | head -3)"; fi
 # ----------------------------------------------------------- bad input -----
 dead=$(alloc_port)
 pull_fails "unreachable host" "registry 127\.0\.0\.1:$dead unreachable: .*(onnect|refused)" "${TLS[@]}" "127.0.0.1:$dead/rich:v1"
-pull_fails "unknown tag" "manifest rich:nope not found" "${TLS[@]}" "$REG/rich:nope"
-pull_fails "unknown repository" "manifest no/such-repo:v1 not found" "${TLS[@]}" "$REG/no/such-repo:v1"
+pull_fails "unknown tag" "manifest rich:nope: not found" "${TLS[@]}" "$REG/rich:nope"
+pull_fails "unknown repository" "manifest no/such-repo:v1: not found" "${TLS[@]}" "$REG/no/such-repo:v1"
 pull_fails "TLS verification on (default) against a plain-HTTP registry" "registry $REG unreachable: TLS handshake failed.*needs --tls-verify=false" "$REG/rich:v1"
 pull_fails "malformed reference" "" "${TLS[@]}" "$REG/UPPER/Case:v1"
 

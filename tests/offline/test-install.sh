@@ -359,4 +359,16 @@ assert_eq "$rc" 1 "install as an unprivileged user fails"
 if one_line "$out" && [[ "$out" == *"needs to run as root"* ]]; then pass "  ... with one line saying it needs root"; else fail "  ... with one line saying it needs root"; diag "$out"; fi
 assert_eq "$(find "$R4" -mindepth 1 | wc -l)" 0 "  ... and writes nothing"
 
+# exit status: 2 for a command line that does not parse, 1 for a failure
+R5=$TEST_TMPDIR/r5; mkdir -p "$R5"
+for args in "install" "install --system" "install --bogus x" "pull --tls-verify=maybe x" "update --all --privileged" \
+	"update" "rollback" "images inspect" "images frobnicate"; do
+	# shellcheck disable=SC2086 # one word per argument
+	run_sc "$R5" $args
+	if (( SC_RC == 2 )) && one_line "$SC_ERR"; then pass "sysctr $args: exit 2, one line ($SC_ERR)"
+	else fail "sysctr $args: exit 2, one line (rc $SC_RC)"; diag "$SC_ERR"; fi
+done
+run_sc "$R5" rollback nosuch
+assert_eq "$SC_RC" 1 "a command that parses but fails (rollback of a container not installed): exit 1"
+
 done_testing

@@ -308,5 +308,15 @@ for v in 'hi LD_PRELOAD=/x.so' 'a" "b'; do
 	if (( SC_RC != 0 )) && one_line "$SC_ERR" && same_as e; then pass "indented line, --set G='$v': refused"; else fail "G='$v' (rc $SC_RC)"; diag "$SC_ERR"; fi
 done
 
+# what an image asks is shown as it is: no escape sequence of its own can
+# redraw the consent text (\e[1A\e[2K would erase the line above)
+d=$(exports spoof)
+printf '[Service]\nExecStart=$EXEC_START\nExecStartPre=/bin/true \033[1A\033[2Knothing to see\n' >"$d/exports/service.template"
+mkimg spoof "$d"
+run_sc "$R" install --system --name=spoof "$(image_ref spoof v1)"
+if (( SC_RC == 1 )) && ! grep -q $'\e' <<<"$SC_ERR" && grep -qF 'ExecStartPre=/bin/true \x1b[1A\x1b[2Knothing to see' <<<"$SC_ERR"; then
+	pass "an escape sequence in what an image asks is shown escaped (\\x1b), never sent to the terminal"
+else fail "an escape sequence in what an image asks is shown escaped"; diag "$(cat -v <<<"$SC_ERR")"; fi
+
 sc "$R" uninstall plain >/dev/null 2>&1
 done_testing
