@@ -63,7 +63,7 @@ sysctr_builtin_list (int argc, char **argv, const SysctrGlobals *globals, GError
       if (!sysctr_container_active_slot (ctx, name, &slot, &e) || slot == NULL
           || !sysctr_container_read_info (ctx, slot, &info, &e))
         {
-          g_printerr ("warning: %s: %s\n", name, e ? e->message : "not installed");
+          sysctr_warn ("%s: %s", name, e ? e->message : "not installed");
           continue;
         }
       json_t *image = json_object_get (info, "image");

@@ -94,7 +94,7 @@ sysctr_builtin_update (int argc, char **argv, const SysctrGlobals *globals, GErr
           g_autoptr (GError) local_error = NULL;
           if (!sysctr_update (ctx, names->pdata[i], &opts, &changed, &local_error))
             {
-              g_printerr ("sysctr update: %s: %s\n", (char *) names->pdata[i], local_error->message);
+              sysctr_note ("sysctr update: %s: %s", (char *) names->pdata[i], local_error->message);
               /* a version that asks for more is held back, not broken:
                * counted apart, and still a failure of the run so the
                * timer's unit shows it */
