@@ -47,12 +47,9 @@ sysctr_pull_options_from_json (json_t *j, SysctrPullOptions *opts)
 
 /* Uses the image from the store when the reference is there. */
 gboolean
-sysctr_install_get_image (SysctrContext *ctx, const char *reference, const SysctrPullOptions *pull, gboolean force_pull,
+sysctr_install_get_image (SysctrContext *ctx, const SysctrRef *ref, const SysctrPullOptions *pull, gboolean force_pull,
                           SysctrImage **out, GError **error)
 {
-  g_autoptr (SysctrRef) ref = sysctr_ref_parse (reference, error);
-  if (ref == NULL)
-    return FALSE;
   g_autofree char *canonical = sysctr_ref_to_string (ref);
   if (!force_pull)
     {
@@ -63,7 +60,7 @@ sysctr_install_get_image (SysctrContext *ctx, const char *reference, const Sysct
     }
   SysctrPullOptions defaults;
   sysctr_pull_options_init (&defaults);
-  return sysctr_pull (ctx, reference, pull ? pull : &defaults, out, NULL, error);
+  return sysctr_pull_ref (ctx, ref, pull ? pull : &defaults, out, NULL, error);
 }
 
 gboolean
@@ -110,7 +107,7 @@ sysctr_install (SysctrContext *ctx, const SysctrInstallOptions *opts, GError **e
     return FALSE;
 
   g_autoptr (SysctrImage) image = NULL;
-  if (!sysctr_install_get_image (ctx, opts->image, opts->pull, FALSE, &image, error))
+  if (!sysctr_install_get_image (ctx, ref, opts->pull, FALSE, &image, error))
     return FALSE;
 
   /* No symlink: whatever slots exist are leftovers of an interrupted run. */

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "context.h"
+#include "reference.h"
 #include "registry.h"
 #include "store.h"
 
@@ -57,7 +58,7 @@ json_t *sysctr_pull_options_to_json (const SysctrPullOptions *pull);
 void sysctr_pull_options_from_json (json_t *j, SysctrPullOptions *opts);
 
 /* Uses the image from the store when the reference is there. */
-gboolean sysctr_install_get_image (SysctrContext *ctx, const char *reference, const SysctrPullOptions *pull,
+gboolean sysctr_install_get_image (SysctrContext *ctx, const SysctrRef *ref, const SysctrPullOptions *pull,
                                    gboolean force_pull, SysctrImage **out, GError **error);
 
 G_END_DECLS

@@ -292,12 +292,9 @@ validate_descriptor (json_t *desc, const char *what, const char **out_digest, gi
 }
 
 static gboolean
-pull_inner (SysctrContext *ctx, const char *reference, const SysctrPullOptions *opts, SysctrImage **out_image,
+pull_inner (SysctrContext *ctx, const SysctrRef *ref, const SysctrPullOptions *opts, SysctrImage **out_image,
             SysctrPullResult *result, GError **error)
 {
-  g_autoptr (SysctrRef) ref = sysctr_ref_parse (reference, error);
-  if (ref == NULL)
-    return FALSE;
   g_autofree char *canonical = sysctr_ref_to_string (ref);
   g_autofree char *platform = opts->platform ? g_strdup (opts->platform) : sysctr_host_platform ();
 
@@ -619,22 +616,46 @@ pull_inner (SysctrContext *ctx, const char *reference, const SysctrPullOptions *
 /* Error messages of a pull carry what registries and images said (media
  * types, Content-Type, JSON parser excerpts, error bodies, token realms):
  * they reach the admin's terminal only through sysctr_printable(). */
-gboolean
-sysctr_pull (SysctrContext *ctx, const char *reference, const SysctrPullOptions *opts, SysctrImage **out_image,
-             SysctrPullResult *out_result, GError **error)
+static gboolean
+pull_shown (SysctrContext *ctx, const SysctrRef *ref, const char *shown_reference, const SysctrPullOptions *opts,
+            SysctrImage **out_image, SysctrPullResult *out_result, GError **error)
 {
   SysctrPullResult result = { 0 };
   g_autoptr (SysctrImage) image = NULL;
   g_autoptr (GError) local_error = NULL;
-  if (!pull_inner (ctx, reference, opts, &image, &result, &local_error))
+  if (!pull_inner (ctx, ref, opts, &image, &result, &local_error))
     {
       g_autofree char *msg = sysctr_printable (local_error->message);
-      g_autofree char *ref = sysctr_printable (reference);
-      g_set_error (error, local_error->domain, local_error->code, "pulling %s: %s", ref, msg);
+      g_autofree char *shown = sysctr_printable (shown_reference);
+      g_set_error (error, local_error->domain, local_error->code, "pulling %s: %s", shown, msg);
       return FALSE;
     }
   if (out_result)
     *out_result = result;
   *out_image = g_steal_pointer (&image);
   return TRUE;
+}
+
+gboolean
+sysctr_pull (SysctrContext *ctx, const char *reference, const SysctrPullOptions *opts, SysctrImage **out_image,
+             SysctrPullResult *out_result, GError **error)
+{
+  g_autoptr (GError) local_error = NULL;
+  g_autoptr (SysctrRef) ref = sysctr_ref_parse (reference, &local_error);
+  if (ref == NULL)
+    {
+      g_autofree char *msg = sysctr_printable (local_error->message);
+      g_autofree char *shown = sysctr_printable (reference);
+      g_set_error (error, local_error->domain, local_error->code, "pulling %s: %s", shown, msg);
+      return FALSE;
+    }
+  return pull_shown (ctx, ref, reference, opts, out_image, out_result, error);
+}
+
+gboolean
+sysctr_pull_ref (SysctrContext *ctx, const SysctrRef *ref, const SysctrPullOptions *opts, SysctrImage **out_image,
+                 SysctrPullResult *out_result, GError **error)
+{
+  g_autofree char *canonical = sysctr_ref_to_string (ref);
+  return pull_shown (ctx, ref, canonical, opts, out_image, out_result, error);
 }

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "context.h"
+#include "reference.h"
 #include "registry.h"
 #include "store.h"
 
@@ -23,6 +24,10 @@ typedef struct
 /* Pulls @reference into the store; on success *out_image describes it. */
 gboolean sysctr_pull (SysctrContext *ctx, const char *reference, const SysctrPullOptions *opts, SysctrImage **out_image,
                       SysctrPullResult *out_result, GError **error);
+/* The same for a reference already parsed (install and update parse it
+ * once and pass it down). */
+gboolean sysctr_pull_ref (SysctrContext *ctx, const SysctrRef *ref, const SysctrPullOptions *opts,
+                          SysctrImage **out_image, SysctrPullResult *out_result, GError **error);
 
 /* This host's platform as os/arch[/variant]. */
 char *sysctr_host_platform (void);

@@ -90,20 +90,22 @@ sysctr_update (SysctrContext *ctx, const char *name, const SysctrUpdateOptions *
   const SysctrPullOptions *pull = &stored;
 
   g_autoptr (SysctrImage) image = NULL;
-  gboolean ok;
-  if (opts->no_pull)
+  g_autoptr (SysctrRef) ref = reference ? sysctr_ref_parse (reference, error) : NULL;
+  gboolean ok = ref != NULL;
+  if (reference == NULL)
+    ok = sysctr_throw (error, SYSCTR_ERROR_FAILED, "%s: its info.json names no image reference", name);
+  else if (ok && opts->no_pull)
     {
       /* the store only: never the network */
-      g_autoptr (SysctrRef) ref = sysctr_ref_parse (reference, error);
-      g_autofree char *canonical = ref ? sysctr_ref_to_string (ref) : NULL;
-      ok = canonical != NULL && sysctr_store_lookup_image (ctx->repo, canonical, &image, error);
+      g_autofree char *canonical = sysctr_ref_to_string (ref);
+      ok = sysctr_store_lookup_image (ctx->repo, canonical, &image, error);
       if (ok && image == NULL)
         ok = sysctr_throw (error, SYSCTR_ERROR_NOT_FOUND, "%s is not in the store (--no-pull)", reference);
     }
-  else
+  else if (ok)
     /* the installed reference is resolved again; a --rebase target is
      * taken from the store when it is there */
-    ok = sysctr_install_get_image (ctx, reference, pull, opts->rebase == NULL, &image, error);
+    ok = sysctr_install_get_image (ctx, ref, pull, opts->rebase == NULL, &image, error);
   if (!ok)
     {
       sysctr_pull_options_clear (&stored);
