@@ -74,7 +74,7 @@ sysctr_builtin_install (int argc, char **argv, const SysctrGlobals *globals, GEr
     if (!sysctr_parse_set (set, *s, error))
       return FALSE;
 
-  SysctrPullOptions pull;
+  g_auto (SysctrPullOptions) pull = { 0 };
   if (!sysctr_pull_options_from_cli (&pull, error))
     return FALSE;
   g_autoptr (SysctrContext) ctx = sysctr_context_new (globals->root, TRUE, error);
@@ -92,6 +92,5 @@ sysctr_builtin_install (int argc, char **argv, const SysctrGlobals *globals, GEr
       };
       ok = sysctr_install (ctx, &opts, error);
     }
-  sysctr_pull_options_clear (&pull);
   return ok;
 }

@@ -63,20 +63,18 @@ sysctr_builtin_pull (int argc, char **argv, const SysctrGlobals *globals, GError
   if (argc != 2)
     return sysctr_throw (error, SYSCTR_ERROR_USAGE, "usage: sysctr pull [OPTION…] IMAGE");
 
-  SysctrPullOptions opts;
+  g_auto (SysctrPullOptions) opts = { 0 };
   if (!sysctr_pull_options_from_cli (&opts, error))
     return FALSE;
   g_autoptr (SysctrContext) ctx = sysctr_context_new (globals->root, TRUE, error);
   if (ctx == NULL || !sysctr_reconcile (ctx, error))
     {
-      sysctr_pull_options_clear (&opts);
       return FALSE;
     }
   g_autoptr (SysctrImage) image = NULL;
   SysctrPullResult result;
   gint64 start = g_get_monotonic_time ();
   gboolean ok = sysctr_pull (ctx, argv[1], &opts, &image, &result, error);
-  sysctr_pull_options_clear (&opts);
   if (!ok)
     return FALSE;
   if (!cli.quiet)

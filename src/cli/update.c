@@ -56,14 +56,13 @@ sysctr_builtin_update (int argc, char **argv, const SysctrGlobals *globals, GErr
   for (char **s = opt_set; s && *s; s++)
     if (!sysctr_parse_set (set, *s, error))
       return FALSE;
-  SysctrPullOptions pull;
+  g_auto (SysctrPullOptions) pull = { 0 };
   gboolean have_pull = sysctr_pull_options_given ();
   if (!sysctr_pull_options_from_cli (&pull, error))
     return FALSE;
   g_autoptr (SysctrContext) ctx = sysctr_context_new (globals->root, TRUE, error);
   if (ctx == NULL || !sysctr_reconcile (ctx, error))
     {
-      sysctr_pull_options_clear (&pull);
       return FALSE;
     }
   SysctrUpdateOptions opts = {
@@ -113,6 +112,5 @@ sysctr_builtin_update (int argc, char **argv, const SysctrGlobals *globals, GErr
       if (ok && (failed || held))
         ok = sysctr_throw (error, SYSCTR_ERROR_FAILED, "%u container(s) failed to update, %u held back", failed, held);
     }
-  sysctr_pull_options_clear (&pull);
   return ok;
 }

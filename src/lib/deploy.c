@@ -170,3 +170,24 @@ sysctr_open_in_root (int root_dfd, const char *path, gboolean create_dir, gboole
   *out_fd = fd;
   return TRUE;
 }
+
+gboolean
+sysctr_open_in_root_optional (int root_dfd, const char *path, int *out_fd, GError **error)
+{
+  g_autoptr (GError) local_error = NULL;
+  *out_fd = -1;
+  if (sysctr_open_in_root (root_dfd, path, FALSE, FALSE, out_fd, &local_error))
+    return TRUE;
+  if (g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND))
+    return TRUE;
+  g_propagate_error (error, g_steal_pointer (&local_error));
+  return FALSE;
+}
+
+int
+sysctr_reopen_fd (int path_fd, int flags)
+{
+  char proc[64];
+  g_snprintf (proc, sizeof proc, "/proc/self/fd/%d", path_fd);
+  return open (proc, O_RDONLY | O_CLOEXEC | flags);
+}

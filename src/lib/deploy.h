@@ -17,4 +17,13 @@ gboolean sysctr_deploy_rootfs (OstreeRepo *repo, char **layer_digests, int slot_
 gboolean sysctr_open_in_root (int root_dfd, const char *path, gboolean create_dir, gboolean create_file, int *out_fd,
                               GError **error);
 
+/* sysctr_open_in_root, for a path that may be absent: TRUE and
+ * *out_fd = -1 when it is. */
+gboolean sysctr_open_in_root_optional (int root_dfd, const char *path, int *out_fd, GError **error);
+
+/* A real fd (O_RDONLY | @flags, e.g. O_DIRECTORY) for the O_PATH fd
+ * @path_fd, through /proc/self/fd: the one way sysctr reopens what it
+ * resolved inside a root. -1 with errno set on failure. */
+int sysctr_reopen_fd (int path_fd, int flags);
+
 G_END_DECLS

@@ -58,7 +58,7 @@ sysctr_install_get_image (SysctrContext *ctx, const SysctrRef *ref, const Sysctr
       if (*out)
         return TRUE;
     }
-  SysctrPullOptions defaults;
+  g_auto (SysctrPullOptions) defaults = { 0 };
   sysctr_pull_options_init (&defaults);
   return sysctr_pull_ref (ctx, ref, pull ? pull : &defaults, out, NULL, error);
 }

@@ -461,7 +461,7 @@ sysctr_reconcile (SysctrContext *ctx, GError **error)
     sysctr_autofd int unit_dfd = -1;
     g_autoptr (GError) local_error = NULL;
     if (sysctr_open_in_root (ctx->root_dfd, "/etc/systemd/system", FALSE, FALSE, &unit_dir, &local_error)
-        && (unit_dfd = openat (unit_dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0)
+        && (unit_dfd = sysctr_reopen_fd (unit_dir, O_DIRECTORY)) >= 0)
       {
         g_clear_pointer (&unit_files, g_ptr_array_unref);
         if (!sysctr_dir_list_at (unit_dfd, ".", FALSE, &unit_files, error))

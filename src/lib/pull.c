@@ -202,6 +202,14 @@ typedef struct
 } PullState;
 
 static void
+pull_state_clear (PullState *st)
+{
+  g_clear_object (&st->cancellable);
+  g_mutex_clear (&st->lock);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (PullState, pull_state_clear)
+
+static void
 progress_cb (gpointer data, guint64 bytes)
 {
   PullState *st = data;
@@ -423,7 +431,7 @@ pull_inner (SysctrContext *ctx, const SysctrRef *ref, const SysctrPullOptions *o
   /* Fetch and import the layers the store lacks, several at a time. */
   guint n = json_array_size (layers);
   g_autofree LayerJob *jobs = g_new0 (LayerJob, n);
-  PullState st = {
+  g_auto (PullState) st = {
     .ctx = ctx,
     .src = src,
     .cancellable = g_cancellable_new (),
@@ -463,18 +471,10 @@ pull_inner (SysctrContext *ctx, const SysctrRef *ref, const SysctrPullOptions *o
         ok = sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "image config: diff_id %u is not a sha256 digest", i + 1);
     }
   if (!ok)
-    {
-      g_object_unref (st.cancellable);
-      g_mutex_clear (&st.lock);
-      return FALSE;
-    }
+    return FALSE;
 
   if (!ostree_repo_prepare_transaction (ctx->repo, NULL, NULL, error))
-    {
-      g_object_unref (st.cancellable);
-      g_mutex_clear (&st.lock);
-      return FALSE;
-    }
+    return FALSE;
 
   /* What the layers declare must fit in the store before anything is
    * fetched: a registry declaring 60 GiB of layers (under the per-layer
@@ -496,8 +496,6 @@ pull_inner (SysctrContext *ctx, const SysctrRef *ref, const SysctrPullOptions *o
         g_autofree char *need_s = sysctr_format_size (needed);
         g_autofree char *free_s = sysctr_format_size (free_bytes);
         (void) ostree_repo_abort_transaction (ctx->repo, NULL, NULL);
-        g_object_unref (st.cancellable);
-        g_mutex_clear (&st.lock);
         return sysctr_throw (error, SYSCTR_ERROR_FAILED,
                              "pulling %s: its layers need about %s in the store (downloaded, then imported), and the "
                              "filesystem of %s%s has %s free; nothing was fetched",
@@ -604,8 +602,6 @@ pull_inner (SysctrContext *ctx, const SysctrRef *ref, const SysctrPullOptions *o
       g_free (jobs[i].commit);
       g_clear_error (&jobs[i].error);
     }
-  g_object_unref (st.cancellable);
-  g_mutex_clear (&st.lock);
   if (!ok)
     return FALSE;
 

@@ -183,6 +183,7 @@ typedef struct
   char *content_type;
   char *location;
   char *docker_digest;
+  GByteArray *owned_buf; /* @buf when the request made it */
 } Request;
 
 static void
@@ -207,14 +208,21 @@ request_reset_response (Request *r)
   r->write_errno = 0;
 }
 
+/* Frees what the request owns; a caller's fd and buffer are left as they
+ * are (g_auto (Request) runs it on every return). */
 static void
 request_clear (Request *r)
 {
-  request_reset_response (r);
-  if (r->curl)
-    curl_easy_cleanup (r->curl);
-  g_byte_array_unref (r->error_body);
+  g_clear_pointer (&r->www_authenticate, g_free);
+  g_clear_pointer (&r->content_type, g_free);
+  g_clear_pointer (&r->location, g_free);
+  g_clear_pointer (&r->docker_digest, g_free);
+  g_clear_pointer (&r->curl, curl_easy_cleanup);
+  g_clear_pointer (&r->error_body, g_byte_array_unref);
+  g_clear_pointer (&r->owned_buf, g_byte_array_unref);
+  g_clear_pointer (&r->sum, sysctr_sha256_free);
 }
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Request, request_clear)
 
 static size_t
 header_cb (char *buffer, size_t size, size_t nitems, void *userdata)
@@ -304,14 +312,17 @@ write_cb (char *ptr, size_t size, size_t nmemb, void *userdata)
   return len;
 }
 
+/* @r was zeroed by its g_auto declaration; with @own_buf the body goes
+ * into a buffer the request owns. */
 static gboolean
-request_init (SysctrRegistry *reg, Request *r)
+request_init (SysctrRegistry *reg, Request *r, gboolean own_buf)
 {
-  memset (r, 0, sizeof *r);
   r->reg = reg;
   r->fd = -1;
   r->expect = -1;
   r->error_body = g_byte_array_new ();
+  if (own_buf)
+    r->buf = r->owned_buf = g_byte_array_new ();
   r->curl = curl_easy_init ();
   return r->curl != NULL;
 }
@@ -616,10 +627,9 @@ fetch_token (SysctrRegistry *reg, const SysctrAuthChallenge *c, GError **error)
     return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "token realm %s is not HTTPS; refusing to send credentials there",
                          c->realm);
 
-  Request r;
-  if (!request_init (reg, &r))
+  g_auto (Request) r = { 0 };
+  if (!request_init (reg, &r, TRUE))
     return sysctr_throw (error, SYSCTR_ERROR_FAILED, "curl init failed");
-  r.buf = g_byte_array_new ();
   r.max = MAX_TOKEN_BODY;
 
   GString *url = g_string_new (c->realm);
@@ -645,27 +655,17 @@ fetch_token (SysctrRegistry *reg, const SysctrAuthChallenge *c, GError **error)
   if (!ok)
     {
       sysctr_prefix_error (error, "getting a token from %s", c->realm);
-      g_byte_array_unref (r.buf);
-      request_clear (&r);
       return FALSE;
     }
   if (status == 401 || status == 403)
     {
-      g_byte_array_unref (r.buf);
-      request_clear (&r);
       return sysctr_throw (error, SYSCTR_ERROR_AUTH, "authentication failed for %s: the token server refused %s",
                            reg->domain,
                            reg->creds ? "the given credentials" : "anonymous access (no credentials given)");
     }
   if (status != 200)
-    {
-      g_byte_array_unref (r.buf);
-      request_clear (&r);
-      return sysctr_throw (error, SYSCTR_ERROR_AUTH, "token server %s answered HTTP %ld", c->realm, status);
-    }
+    return sysctr_throw (error, SYSCTR_ERROR_AUTH, "token server %s answered HTTP %ld", c->realm, status);
   g_autoptr (json_t) json = json_loadb ((const char *) r.buf->data, r.buf->len, 0, NULL);
-  g_byte_array_unref (r.buf);
-  request_clear (&r);
   const char *token = sysctr_json_get_string (json, "token");
   if (token == NULL)
     token = sysctr_json_get_string (json, "access_token");
@@ -686,10 +686,9 @@ fetch_token (SysctrRegistry *reg, const SysctrAuthChallenge *c, GError **error)
 static gboolean
 ping (SysctrRegistry *reg, GError **error)
 {
-  Request r;
-  if (!request_init (reg, &r))
+  g_auto (Request) r = { 0 };
+  if (!request_init (reg, &r, TRUE))
     return sysctr_throw (error, SYSCTR_ERROR_FAILED, "curl init failed");
-  r.buf = g_byte_array_new ();
   r.max = 64 * 1024;
   g_autofree char *url = g_strdup_printf ("https://%s/v2/", reg->host);
   long status = 0;
@@ -707,15 +706,11 @@ ping (SysctrRegistry *reg, GError **error)
     }
   if (!ok)
     {
-      g_byte_array_unref (r.buf);
-      request_clear (&r);
       g_propagate_prefixed_error (error, g_steal_pointer (&local_error), "registry %s unreachable: ", reg->domain);
       return FALSE;
     }
   if (status == 401 && r.www_authenticate)
     reg->challenge = sysctr_auth_parse_challenge (r.www_authenticate);
-  g_byte_array_unref (r.buf);
-  request_clear (&r);
   if (status != 200 && status != 401)
     return sysctr_throw (error, SYSCTR_ERROR_NETWORK, "registry %s: /v2/ answered HTTP %ld (not a registry?)",
                          reg->domain, status);
@@ -790,10 +785,9 @@ sysctr_registry_get_manifest (SysctrRegistry *reg, const char *reference, GBytes
   static const char accept[] = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, "
                                "application/vnd.docker.distribution.manifest.v2+json, "
                                "application/vnd.docker.distribution.manifest.list.v2+json";
-  Request r;
-  if (!request_init (reg, &r))
+  g_auto (Request) r = { 0 };
+  if (!request_init (reg, &r, TRUE))
     return sysctr_throw (error, SYSCTR_ERROR_FAILED, "curl init failed");
-  r.buf = g_byte_array_new ();
   r.max = SYSCTR_MAX_MANIFEST_SIZE;
   g_autofree char *path = g_strdup_printf ("/v2/%s/manifests/%s", reg->path, reference);
   g_autofree char *what = g_strdup_printf ("manifest %s:%s", reg->path, reference);
@@ -802,16 +796,12 @@ sysctr_registry_get_manifest (SysctrRegistry *reg, const char *reference, GBytes
   if (!ok)
     {
       sysctr_prefix_error (error, "%s", what);
-      g_byte_array_unref (r.buf);
-      request_clear (&r);
       return FALSE;
     }
   g_autofree char *hex = sysctr_sha256_hex (r.buf->data, r.buf->len);
   g_autofree char *digest = g_strdup_printf ("sha256:%s", hex);
   if (g_str_has_prefix (reference, "sha256:") && strcmp (reference, digest) != 0)
     {
-      g_byte_array_unref (r.buf);
-      request_clear (&r);
       return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "%s: digest mismatch (content hashes to %s)", what, digest);
     }
   if (out_media_type)
@@ -826,8 +816,8 @@ sysctr_registry_get_manifest (SysctrRegistry *reg, const char *reference, GBytes
         }
       *out_media_type = ct;
     }
-  *out_data = g_byte_array_free_to_bytes (r.buf);
-  request_clear (&r);
+  r.buf = NULL;
+  *out_data = g_byte_array_free_to_bytes (g_steal_pointer (&r.owned_buf));
   if (out_digest)
     *out_digest = g_steal_pointer (&digest);
   return TRUE;
@@ -839,11 +829,11 @@ fetch_blob_common (SysctrRegistry *reg, const char *digest, gint64 size, int fd,
 {
   if (!sysctr_digest_valid (digest))
     return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "invalid blob digest \"%.80s\"", digest);
-  Request r;
-  if (!request_init (reg, &r))
+  g_auto (Request) r = { 0 };
+  if (!request_init (reg, &r, FALSE))
     return sysctr_throw (error, SYSCTR_ERROR_FAILED, "curl init failed");
   r.fd = fd;
-  r.buf = buf;
+  r.buf = buf; /* the caller's */
   r.max = max;
   r.expect = size;
   r.sum = sysctr_sha256_new ();
@@ -865,11 +855,6 @@ fetch_blob_common (SysctrRegistry *reg, const char *digest, gint64 size, int fd,
       else if (strcmp (got, digest) != 0)
         ok = sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "%s: digest mismatch (content hashes to %s)", what, got);
     }
-  sysctr_sha256_free (r.sum);
-  r.sum = NULL;
-  r.buf = NULL; /* owned by the caller */
-  r.fd = -1;
-  request_clear (&r);
   return ok;
 }
 

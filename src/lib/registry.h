@@ -20,6 +20,7 @@ typedef struct
 
 void sysctr_pull_options_init (SysctrPullOptions *opts);
 void sysctr_pull_options_clear (SysctrPullOptions *opts);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (SysctrPullOptions, sysctr_pull_options_clear)
 
 #define SYSCTR_MAX_MANIFEST_SIZE (4 * 1024 * 1024)
 #define SYSCTR_MAX_CONFIG_SIZE (8 * 1024 * 1024)

@@ -167,16 +167,14 @@ read_export (int rootfs_dfd, const char *rel, char **out, gsize *out_len, GError
 {
   *out = NULL;
   sysctr_autofd int fd = -1;
-  g_autoptr (GError) local_error = NULL;
-  if (!sysctr_open_in_root (rootfs_dfd, rel, FALSE, FALSE, &fd, &local_error))
-    {
-      if (g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND))
-        return TRUE;
-      g_propagate_error (error, g_steal_pointer (&local_error));
-      return FALSE;
-    }
-  g_autofree char *proc = g_strdup_printf ("/proc/self/fd/%d", fd);
-  return sysctr_read_file_at (AT_FDCWD, proc, MAX_TEMPLATE_SIZE, out, out_len, error);
+  if (!sysctr_open_in_root_optional (rootfs_dfd, rel, &fd, error))
+    return FALSE;
+  if (fd < 0)
+    return TRUE;
+  sysctr_autofd int file = sysctr_reopen_fd (fd, O_NONBLOCK);
+  if (file < 0)
+    return sysctr_throw_errno (error, "opening %s", rel);
+  return sysctr_read_fd (file, MAX_TEMPLATE_SIZE, rel, out, out_len, error);
 }
 
 static json_t *
@@ -929,14 +927,12 @@ static gboolean
 open_hostfs (const SysctrRenderInput *in, int *out_dir, GError **error)
 {
   sysctr_autofd int fd = -1;
-  g_autoptr (GError) local_error = NULL;
   *out_dir = -1;
-  if (!sysctr_open_in_root (in->rootfs_dfd, "/exports/hostfs", FALSE, FALSE, &fd, &local_error))
-    return g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND)
-               ? TRUE
-               : (g_propagate_error (error, g_steal_pointer (&local_error)), FALSE);
-  g_autofree char *proc = g_strdup_printf ("/proc/self/fd/%d", fd);
-  *out_dir = open (proc, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (!sysctr_open_in_root_optional (in->rootfs_dfd, "/exports/hostfs", &fd, error))
+    return FALSE;
+  if (fd < 0)
+    return TRUE;
+  *out_dir = sysctr_reopen_fd (fd, O_DIRECTORY);
   if (*out_dir < 0)
     return sysctr_throw_errno (error, "opening /exports/hostfs");
   return TRUE;

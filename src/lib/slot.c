@@ -195,8 +195,7 @@ copy_from_rootfs (int rootfs_dfd, const char *source, int slot_dfd, const char *
   sysctr_autofd int path_fd = -1;
   if (!sysctr_open_in_root (rootfs_dfd, source, FALSE, FALSE, &path_fd, error))
     return FALSE;
-  g_autofree char *proc = g_strdup_printf ("/proc/self/fd/%d", path_fd);
-  sysctr_autofd int src = open (proc, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  sysctr_autofd int src = sysctr_reopen_fd (path_fd, O_NONBLOCK);
   struct stat st;
   if (src < 0 || fstat (src, &st) < 0)
     return sysctr_throw_errno (error, "hostfs %s", source);

@@ -182,6 +182,12 @@ sysctr_read_file_at (int dfd, const char *path, gsize max_size, char **out_data,
   sysctr_autofd int fd = openat (dfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   if (fd < 0)
     return sysctr_throw_errno (error, "opening %s", path);
+  return sysctr_read_fd (fd, max_size, path, out_data, out_len, error);
+}
+
+gboolean
+sysctr_read_fd (int fd, gsize max_size, const char *path, char **out_data, gsize *out_len, GError **error)
+{
   struct stat st;
   if (fstat (fd, &st) < 0)
     return sysctr_throw_errno (error, "stat %s", path);

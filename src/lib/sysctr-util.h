@@ -55,6 +55,9 @@ void sysctr_prefix_error (GError **error, const char *fmt, ...) G_GNUC_PRINTF (2
 gboolean sysctr_write_file_at (int dfd, const char *path, const void *data, gsize len, mode_t mode, GError **error);
 gboolean sysctr_read_file_at (int dfd, const char *path, gsize max_size, char **out_data, gsize *out_len,
                               GError **error);
+/* The same for an open fd (a regular file, read whole); @path names it in
+ * errors. */
+gboolean sysctr_read_fd (int fd, gsize max_size, const char *path, char **out_data, gsize *out_len, GError **error);
 gboolean sysctr_mkdir_p_at (int dfd, const char *path, mode_t mode, GError **error);
 gboolean sysctr_rm_rf_at (int dfd, const char *path, GError **error);
 /* Names in the directory @dfd/@path (without "." and ".."), sorted.

@@ -8,6 +8,11 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-journal.h>
 
+/* sd-bus objects under GLib's cleanup attributes */
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (sd_bus_message, sd_bus_message_unref)
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (sd_bus_error, sd_bus_error_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (sd_journal, sd_journal_close)
+
 #define DEST "org.freedesktop.systemd1"
 #define PATH "/org/freedesktop/systemd1"
 #define MANAGER "org.freedesktop.systemd1.Manager"
@@ -69,8 +74,7 @@ sysctr_systemd_connect (GError **error)
         r = sd_bus_start (sd->bus);
       if (r < 0)
         {
-          sd_bus_unref (sd->bus);
-          sd->bus = NULL;
+          g_clear_pointer (&sd->bus, sd_bus_unref);
         }
     }
   if (sd->bus == NULL)
@@ -90,12 +94,11 @@ sysctr_systemd_connect (GError **error)
       throw_bus (error, r, NULL, "subscribing to systemd jobs");
       return NULL;
     }
-  sd_bus_error e = SD_BUS_ERROR_NULL;
+  g_auto (sd_bus_error) e = SD_BUS_ERROR_NULL;
   r = sd_bus_call_method (sd->bus, DEST, PATH, MANAGER, "Subscribe", &e, NULL, "");
   if (r < 0)
     {
       throw_bus (error, r, &e, "subscribing to systemd");
-      sd_bus_error_free (&e);
       return NULL;
     }
   return g_steal_pointer (&sd);
@@ -104,67 +107,59 @@ sysctr_systemd_connect (GError **error)
 gboolean
 sysctr_systemd_reload (SysctrSystemd *sd, GError **error)
 {
-  sd_bus_error e = SD_BUS_ERROR_NULL;
+  g_auto (sd_bus_error) e = SD_BUS_ERROR_NULL;
   sysctr_debug ("systemd: Reload");
   int r = sd_bus_call_method (sd->bus, DEST, PATH, MANAGER, "Reload", &e, NULL, "");
   gboolean ok = r >= 0 || throw_bus (error, r, &e, "systemd daemon-reload");
-  sd_bus_error_free (&e);
   return ok;
 }
 
 gboolean
 sysctr_systemd_enable (SysctrSystemd *sd, const char *unit, GError **error)
 {
-  sd_bus_error e = SD_BUS_ERROR_NULL;
-  sd_bus_message *reply = NULL;
+  g_auto (sd_bus_error) e = SD_BUS_ERROR_NULL;
+  g_autoptr (sd_bus_message) reply = NULL;
   sysctr_debug ("systemd: EnableUnitFiles %s", unit);
   int r = sd_bus_call_method (sd->bus, DEST, PATH, MANAGER, "EnableUnitFiles", &e, &reply, "asbb", 1, unit, 0, 1);
   g_autofree char *what = g_strdup_printf ("enabling %s", unit);
   gboolean ok = r >= 0 || throw_bus (error, r, &e, what);
-  sd_bus_message_unref (reply);
-  sd_bus_error_free (&e);
   return ok;
 }
 
 gboolean
 sysctr_systemd_disable (SysctrSystemd *sd, const char *unit, GError **error)
 {
-  sd_bus_error e = SD_BUS_ERROR_NULL;
-  sd_bus_message *reply = NULL;
+  g_auto (sd_bus_error) e = SD_BUS_ERROR_NULL;
+  g_autoptr (sd_bus_message) reply = NULL;
   sysctr_debug ("systemd: DisableUnitFiles %s", unit);
   int r = sd_bus_call_method (sd->bus, DEST, PATH, MANAGER, "DisableUnitFiles", &e, &reply, "asb", 1, unit, 0);
   g_autofree char *what = g_strdup_printf ("disabling %s", unit);
   gboolean ok = r >= 0 || throw_bus (error, r, &e, what);
-  sd_bus_message_unref (reply);
-  sd_bus_error_free (&e);
   return ok;
 }
 
 gboolean
 sysctr_systemd_job (SysctrSystemd *sd, const char *method, const char *unit, GError **error)
 {
-  sd_bus_error e = SD_BUS_ERROR_NULL;
-  sd_bus_message *reply = NULL;
+  g_auto (sd_bus_error) e = SD_BUS_ERROR_NULL;
+  g_autoptr (sd_bus_message) reply = NULL;
   g_autofree char *what = g_strdup_printf ("%s %s", method, unit);
   gint64 t0 = g_get_monotonic_time ();
   int r = sd_bus_call_method (sd->bus, DEST, PATH, MANAGER, method, &e, &reply, "ss", unit, "replace");
   if (r < 0)
     {
       gboolean ok = throw_bus (error, r, &e, what);
-      sd_bus_error_free (&e);
       return ok;
     }
   const char *job = NULL;
   r = sd_bus_message_read (reply, "o", &job);
   if (r < 0)
     {
-      sd_bus_message_unref (reply);
       return throw_bus (error, r, NULL, what);
     }
   g_free (sd->waiting_job);
   sd->waiting_job = g_strdup (job);
   g_clear_pointer (&sd->job_result, g_free);
-  sd_bus_message_unref (reply);
 
   while (sd->job_result == NULL)
     {
@@ -189,42 +184,36 @@ sysctr_systemd_job (SysctrSystemd *sd, const char *method, const char *unit, GEr
 gboolean
 sysctr_systemd_reset_failed (SysctrSystemd *sd, const char *unit, GError **error)
 {
-  sd_bus_error e = SD_BUS_ERROR_NULL;
+  g_auto (sd_bus_error) e = SD_BUS_ERROR_NULL;
   int r = sd_bus_call_method (sd->bus, DEST, PATH, MANAGER, "ResetFailedUnit", &e, NULL, "s", unit);
   /* a unit that is not loaded has no failed state to reset */
   gboolean ok
       = r >= 0 || sd_bus_error_has_name (&e, "org.freedesktop.systemd1.NoSuchUnit") || throw_bus (error, r, &e, unit);
-  sd_bus_error_free (&e);
   return ok;
 }
 
 char *
 sysctr_systemd_unit_property (SysctrSystemd *sd, const char *unit, const char *iface, const char *prop, GError **error)
 {
-  sd_bus_error e = SD_BUS_ERROR_NULL;
-  sd_bus_message *reply = NULL;
+  g_auto (sd_bus_error) e = SD_BUS_ERROR_NULL;
+  g_autoptr (sd_bus_message) reply = NULL;
   int r = sd_bus_call_method (sd->bus, DEST, PATH, MANAGER, "LoadUnit", &e, &reply, "s", unit);
   if (r < 0)
     {
       throw_bus (error, r, &e, unit);
-      sd_bus_error_free (&e);
       return NULL;
     }
   const char *path = NULL;
   sd_bus_message_read (reply, "o", &path);
   g_autofree char *p = g_strdup (path);
-  sd_bus_message_unref (reply);
-  char *value = NULL;
+  g_autofree char *value = NULL;
   r = sd_bus_get_property_string (sd->bus, DEST, p, iface, prop, &e, &value);
   if (r < 0)
     {
       throw_bus (error, r, &e, unit);
-      sd_bus_error_free (&e);
       return NULL;
     }
-  char *ret = g_strdup (value);
-  free (value);
-  return ret;
+  return g_steal_pointer (&value);
 }
 
 char *
@@ -236,28 +225,25 @@ sysctr_systemd_active_state (SysctrSystemd *sd, const char *unit, GError **error
 guint32
 sysctr_systemd_main_pid (SysctrSystemd *sd, const char *unit)
 {
-  sd_bus_error e = SD_BUS_ERROR_NULL;
-  sd_bus_message *reply = NULL;
+  g_auto (sd_bus_error) e = SD_BUS_ERROR_NULL;
+  g_autoptr (sd_bus_message) reply = NULL;
   guint32 pid = 0;
   if (sd_bus_call_method (sd->bus, DEST, PATH, MANAGER, "LoadUnit", &e, &reply, "s", unit) < 0)
     {
-      sd_bus_error_free (&e);
       return 0;
     }
   const char *path = NULL;
   sd_bus_message_read (reply, "o", &path);
   g_autofree char *p = g_strdup (path);
-  sd_bus_message_unref (reply);
   if (sd_bus_get_property_trivial (sd->bus, DEST, p, "org.freedesktop.systemd1.Service", "MainPID", &e, 'u', &pid) < 0)
     pid = 0;
-  sd_bus_error_free (&e);
   return pid;
 }
 
 char *
 sysctr_systemd_journal_tail (const char *unit, guint lines)
 {
-  sd_journal *j = NULL;
+  g_autoptr (sd_journal) j = NULL;
   if (sd_journal_open (&j, SD_JOURNAL_LOCAL_ONLY) < 0)
     return NULL;
   g_autofree char *match = g_strdup_printf ("_SYSTEMD_UNIT=%s", unit);
@@ -273,7 +259,6 @@ sysctr_systemd_journal_tail (const char *unit, guint lines)
             g_ptr_array_insert (got, 0, sysctr_printable (msg));
           }
       }
-  sd_journal_close (j);
   if (got->len == 0)
     return NULL;
   GString *s = g_string_new (NULL);

@@ -112,15 +112,11 @@ sysctr_units_offline_disable (SysctrContext *ctx, const char *unit, GError **err
 {
   g_autofree char *unit_path = g_strdup_printf ("/etc/systemd/system/%s", unit);
   sysctr_autofd int path_fd = -1;
-  g_autoptr (GError) local_error = NULL;
-  if (!sysctr_open_in_root (ctx->root_dfd, "/etc/systemd/system", FALSE, FALSE, &path_fd, &local_error))
-    {
-      if (g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND))
-        return TRUE;
-      g_propagate_error (error, g_steal_pointer (&local_error));
-      return FALSE;
-    }
-  sysctr_autofd int dfd = openat (path_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (!sysctr_open_in_root_optional (ctx->root_dfd, "/etc/systemd/system", &path_fd, error))
+    return FALSE;
+  if (path_fd < 0)
+    return TRUE;
+  sysctr_autofd int dfd = sysctr_reopen_fd (path_fd, O_DIRECTORY);
   if (dfd < 0)
     return sysctr_throw_errno (error, "opening /etc/systemd/system");
   g_autoptr (GPtrArray) entries = NULL;

@@ -68,7 +68,7 @@ sysctr_update (SysctrContext *ctx, const char *name, const SysctrUpdateOptions *
   const char *reference = opts->rebase ? opts->rebase : sysctr_json_get_string (image_info, "reference");
   /* The options kept at install, with what this command line says on top:
    * an update re-resolves the reference the same way it was installed. */
-  SysctrPullOptions stored;
+  g_auto (SysctrPullOptions) stored = { 0 };
   sysctr_pull_options_from_json (json_object_get (info, "pull_options"), &stored);
   if (opts->pull)
     {
@@ -108,7 +108,6 @@ sysctr_update (SysctrContext *ctx, const char *name, const SysctrUpdateOptions *
     ok = sysctr_install_get_image (ctx, ref, pull, opts->rebase == NULL, &image, error);
   if (!ok)
     {
-      sysctr_pull_options_clear (&stored);
       return FALSE;
     }
   sysctr_crash_point ("update-image-ready");
@@ -134,14 +133,12 @@ sysctr_update (SysctrContext *ctx, const char *name, const SysctrUpdateOptions *
       && g_strcmp0 (image->reference, sysctr_json_get_string (image_info, "reference")) == 0)
     {
       sysctr_say ("%s: already up to date (%s)", name, image->manifest_digest);
-      sysctr_pull_options_clear (&stored);
       return TRUE;
     }
 
   g_autoptr (SysctrSystemd) sd = NULL;
   if (!sysctr_units_connect (ctx, &sd, error))
     {
-      sysctr_pull_options_clear (&stored);
       return FALSE;
     }
   gboolean was_running = sysctr_units_is_active (sd, info);
@@ -149,7 +146,6 @@ sysctr_update (SysctrContext *ctx, const char *name, const SysctrUpdateOptions *
   g_autofree char *new_slot = sysctr_slot_other (name, slot);
   g_autoptr (GHashTable) previous = sysctr_values_from_json (json_object_get (info, "values"));
   g_autoptr (json_t) pull_json = sysctr_pull_options_to_json (pull);
-  sysctr_pull_options_clear (&stored);
   g_autoptr (json_t) new_info = NULL;
   /* the running deployment's grant: an update never widens it unless this
    * command line says so */

@@ -66,7 +66,7 @@ has_prefix (const char *s, const char *p)
   return strncmp (s, p, strlen (p)) == 0;
 }
 
-static void
+void
 strv_free (char **v)
 {
   if (!v)
@@ -178,7 +178,7 @@ get_strv (json_t *obj, const char *key, const char *what, char ***ret)
   json_t *v = json_object_get (obj, key);
   size_t i;
   json_t *e;
-  char **r;
+  _cleanup_strv_ char **r = NULL;
 
   if (!v || json_is_null (v))
     return 0;
@@ -190,18 +190,12 @@ get_strv (json_t *obj, const char *key, const char *what, char ***ret)
   json_array_foreach (v, i, e)
     {
       if (!json_is_string (e) || strlen (json_string_value (e)) != json_string_length (e))
-        {
-          strv_free (r);
-          return shim_refusef ("config.json: %s.%s[%zu]: not a string", what, key, i);
-        }
+        return shim_refusef ("config.json: %s.%s[%zu]: not a string", what, key, i);
       r[i] = strdup (json_string_value (e));
       if (!r[i])
-        {
-          strv_free (r);
-          return shim_errorf (-ENOMEM, "config.json");
-        }
+        return shim_errorf (-ENOMEM, "config.json");
     }
-  *ret = r;
+  *ret = steal_ptr (&r);
   return 0;
 }
 
@@ -534,7 +528,7 @@ parse_mount (const struct shim_config *c, json_t *m, size_t idx, int bundle_fd, 
 {
   static const char *const known[] = { "destination", "type", "source", "options", "uidMappings", "gidMappings", NULL };
   char what[64];
-  char **options = NULL;
+  _cleanup_strv_ char **options = NULL;
   size_t n_data = 0;
   bool bind = false;
   int r;
@@ -552,7 +546,6 @@ parse_mount (const struct shim_config *c, json_t *m, size_t idx, int bundle_fd, 
     return r;
   if (!sm->destination || sm->destination[0] != '/')
     {
-      strv_free (options);
       return shim_refusef ("config.json: %s.destination: missing or not absolute", what);
     }
   for (char **o = options; o && *o; o++)
@@ -582,7 +575,6 @@ parse_mount (const struct shim_config *c, json_t *m, size_t idx, int bundle_fd, 
     }
   else
     {
-      strv_free (options);
       return shim_refusef ("config.json: %s: unsupported mount type \"%s\" on %s", what, sm->type, sm->destination);
     }
 
@@ -594,7 +586,6 @@ parse_mount (const struct shim_config *c, json_t *m, size_t idx, int bundle_fd, 
   }
   if (!sm->data)
     {
-      strv_free (options);
       return shim_errorf (-ENOMEM, "config.json");
     }
   for (char **o = options; o && *o; o++)
@@ -633,17 +624,14 @@ parse_mount (const struct shim_config *c, json_t *m, size_t idx, int bundle_fd, 
           sm->data[n_data] = strdup (*o);
           if (!sm->data[n_data++])
             {
-              strv_free (options);
               return shim_errorf (-ENOMEM, "config.json");
             }
           continue;
         }
       r = shim_refusef ("config.json: %s: unsupported option \"%s\" for %s mount on %s", what, *o, sm->type,
                         sm->destination);
-      strv_free (options);
       return r;
     }
-  strv_free (options);
 
   if (sm->kind == SHIM_MOUNT_BIND)
     {
@@ -1043,7 +1031,7 @@ config_new (void)
 static int
 parse_json (json_t *doc, int bundle_fd, const char *bundle_path, struct shim_config **ret)
 {
-  struct shim_config *c = config_new ();
+  _cleanup_config_ struct shim_config *c = config_new ();
   int r;
   if (!c)
     return shim_errorf (-ENOMEM, "config.json");
@@ -1051,11 +1039,8 @@ parse_json (json_t *doc, int bundle_fd, const char *bundle_path, struct shim_con
   if (r == 0)
     r = parse_document (doc, bundle_fd, bundle_path, c);
   if (r < 0)
-    {
-      config_free (c);
-      return r;
-    }
-  *ret = c;
+    return r;
+  *ret = steal_ptr (&c);
   return 0;
 }
 

@@ -449,8 +449,8 @@ main (int argc, char **argv)
   _cleanup_close_ int bundle_fd = -1;
   _cleanup_close_ int rootfs_fd = -1;
   _cleanup_close_ int sig_fd = -1;
-  char *root_abs = NULL;
-  struct shim_config *c = NULL;
+  _cleanup_free_ char *root_abs = NULL;
+  _cleanup_config_ struct shim_config *c = NULL;
   struct shim_notify notify = { .listen_fd = -1, .dir_fd = -1, .upstream_fd = -1, .head = NULL };
   struct shim_exec exec = { 0 };
   struct child_args args = { 0 };
@@ -536,8 +536,6 @@ main (int argc, char **argv)
           && (seccomp_compile (c->seccomp) < 0
               || seccomp_cache_write (c->seccomp, bundle_fd, c->text, c->text_len) < 0))
         goto fail;
-      config_free (c);
-      free (root_abs);
       return 0;
     }
   if (c->seccomp)
@@ -637,8 +635,6 @@ main (int argc, char **argv)
       waitpid (pid, NULL, 0);
       exec_free (&exec);
       notify_cleanup (&notify);
-      config_free (c);
-      free (root_abs);
       return SHIM_EXIT_FAILURE;
     }
 
@@ -652,10 +648,8 @@ main (int argc, char **argv)
    * not model */
   bundle_fd = -1; // NOLINT(clang-analyzer-deadcode.DeadStores)
   exec_free (&exec);
-  config_free (c);
-  c = NULL;
-  free (root_abs);
-  root_abs = NULL;
+  config_free (steal_ptr (&c));
+  free (steal_ptr (&root_abs));
   malloc_trim (0);
   shim_release_code ();
 
@@ -714,7 +708,5 @@ fail:
   shim_log_error ();
   exec_free (&exec);
   notify_cleanup (&notify);
-  config_free (c);
-  free (root_abs);
   return SHIM_EXIT_FAILURE;
 }

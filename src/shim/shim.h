@@ -230,6 +230,19 @@ shim_write_all (int fd, const void *buf, size_t len)
 }
 
 void config_free (struct shim_config *c);
+void strv_free (char **v);
+static inline void
+config_freep (struct shim_config **c)
+{
+  config_free (*c);
+}
+static inline void
+strv_freep (char ***v)
+{
+  strv_free (*v);
+}
+#define _cleanup_config_ __attribute__ ((cleanup (config_freep)))
+#define _cleanup_strv_ __attribute__ ((cleanup (strv_freep)))
 /* Keys of a JSON object must all be in `known` (NULL-terminated); `what`
  * names the object in the refusal ("" for the top level). */
 int shim_check_keys (struct json_t *obj, const char *what, const char *const *known);
