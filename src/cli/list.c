@@ -66,22 +66,18 @@ sysctr_builtin_list (int argc, char **argv, const SysctrGlobals *globals, GError
           sysctr_warn ("%s: %s", name, e ? e->message : "not installed");
           continue;
         }
-      json_t *image = json_object_get (info, "image");
-      json_t *units = json_object_get (info, "units");
-      const char *service = json_string_value (json_array_get (units, 0));
+      SysctrDeployment d;
+      sysctr_deployment_view (info, &d);
       g_autofree char *state = NULL;
-      if (sd && service)
-        state = sysctr_systemd_active_state (sd, service, NULL);
+      if (sd && d.service)
+        state = sysctr_systemd_active_state (sd, d.service, NULL);
       /* what the admin granted (info.json format 1 recorded nothing: granted nothing) */
-      json_t *granted = json_object_get (json_object_get (info, "privileges"), "granted");
-      json_t *entry = json_pack ("{s:s, s:s?, s:s?, s:s, s:s?, s:s, s:O, s:O, s:s}", "name", name, "image",
-                                 sysctr_json_get_string (image, "reference"), "digest",
-                                 sysctr_json_get_string (image, "manifest_digest"), "deployment", slot, "runtime",
-                                 sysctr_json_get_string (info, "runtime"), "state", state ? state : "unknown", "units",
-                                 units ? units : json_array (), "granted", granted ? granted : json_object (),
-                                 "network", container_network (ctx, slot));
-      json_t *ports = json_object_get (info, "exposed_ports");
-      json_object_set (entry, "exposed_ports", json_is_array (ports) ? ports : json_array ());
+      json_t *entry = json_pack (
+          "{s:s, s:s?, s:s?, s:s, s:s?, s:s, s:o, s:o, s:s, s:o}", "name", name, "image", d.reference, "digest",
+          d.manifest_digest, "deployment", slot, "runtime", d.runtime, "state", state ? state : "unknown", "units",
+          d.units ? json_incref (d.units) : json_array (), "granted",
+          d.granted ? json_incref (d.granted) : json_object (), "network", container_network (ctx, slot),
+          "exposed_ports", json_is_array (d.exposed_ports) ? json_incref (d.exposed_ports) : json_array ());
       json_array_append_new (arr, entry);
     }
   if (opt_json)

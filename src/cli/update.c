@@ -32,7 +32,9 @@ opted_in (SysctrContext *ctx, const char *name)
   if (!sysctr_container_active_slot (ctx, name, &slot, NULL) || slot == NULL
       || !sysctr_container_read_info (ctx, slot, &info, NULL))
     return FALSE;
-  const char *v = sysctr_json_get_string (json_object_get (info, "values"), "AUTO_UPDATE");
+  SysctrDeployment d;
+  sysctr_deployment_view (info, &d);
+  const char *v = sysctr_json_get_string (d.values, "AUTO_UPDATE");
   return g_strcmp0 (v, "registry") == 0 || g_strcmp0 (v, "true") == 0;
 }
 

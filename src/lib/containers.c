@@ -90,11 +90,12 @@ sysctr_containers_collect_usage (SysctrContext *ctx, GHashTable *images, GHashTa
       g_autoptr (GError) local_error = NULL;
       if (!sysctr_container_read_info (ctx, n, &info, &local_error))
         continue; /* a slot being written or cleared: owns nothing yet */
-      json_t *image = json_object_get (info, "image");
-      const char *digest = sysctr_json_get_string (image, "manifest_digest");
+      SysctrDeployment d;
+      sysctr_deployment_view (info, &d);
+      const char *digest = d.manifest_digest;
       if (digest && images)
         g_hash_table_add (images, g_strdup (digest));
-      json_t *ls = json_object_get (image, "layers");
+      json_t *ls = d.layers;
       size_t i;
       json_t *l;
       json_array_foreach (ls, i, l)
@@ -104,4 +105,93 @@ sysctr_containers_collect_usage (SysctrContext *ctx, GHashTable *images, GHashTa
         g_ptr_array_add (out_names, g_strndup (n, dot - n));
     }
   return TRUE;
+}
+
+void
+sysctr_deployment_view (json_t *info, SysctrDeployment *d)
+{
+  memset (d, 0, sizeof *d);
+  if (!json_is_object (info))
+    return;
+  json_t *privileges = json_object_get (info, "privileges");
+  d->format = (int) json_integer_value (json_object_get (info, "format"));
+  d->name = sysctr_json_get_string (info, "name");
+  d->slot = sysctr_json_get_string (info, "slot");
+  d->deployed_at = sysctr_json_get_string (info, "deployed_at");
+  d->image = json_object_get (info, "image");
+  d->reference = sysctr_json_get_string (d->image, "reference");
+  d->manifest_digest = sysctr_json_get_string (d->image, "manifest_digest");
+  d->layers = json_object_get (d->image, "layers");
+  d->values = json_object_get (info, "values");
+  d->set = json_object_get (info, "set");
+  d->runtime = sysctr_json_get_string (info, "runtime");
+  d->runtime_path = sysctr_json_get_string (info, "runtime_path");
+  d->shim_path = sysctr_json_get_string (info, "shim_path");
+  d->pull_options = json_object_get (info, "pull_options");
+  d->units = json_object_get (info, "units");
+  d->service = json_string_value (json_array_get (d->units, 0));
+  d->enable = sysctr_json_get_string (info, "enable");
+  d->state_path = sysctr_json_get_string (info, "state_path");
+  d->files = json_object_get (info, "files");
+  /* format 2 before it was typed: "created" was the host directories */
+  d->created = json_is_array (json_object_get (info, "created")) ? json_object_get (info, "created") : NULL;
+  d->asked = json_object_get (privileges, "asked");
+  d->granted = json_object_get (privileges, "granted");
+  d->exposed_ports = json_object_get (info, "exposed_ports");
+}
+
+static json_t *
+or_empty_object (json_t *j)
+{
+  return j ? json_incref (j) : json_object ();
+}
+
+static json_t *
+or_empty_array (json_t *j)
+{
+  return j ? json_incref (j) : json_array ();
+}
+
+static json_t *
+string_or_null (const char *s)
+{
+  return s ? json_string (s) : json_null ();
+}
+
+json_t *
+sysctr_deployment_to_json (const SysctrDeployment *d)
+{
+  json_t *info = json_object ();
+  json_object_set_new (info, "format", json_integer (SYSCTR_INFO_FORMAT));
+  json_object_set_new (info, "name", string_or_null (d->name));
+  json_object_set_new (info, "slot", string_or_null (d->slot));
+  json_object_set_new (info, "deployed_at", string_or_null (d->deployed_at));
+  json_object_set_new (info, "image", or_empty_object (d->image));
+  json_object_set_new (info, "values", or_empty_object (d->values));
+  json_object_set_new (info, "set", or_empty_object (d->set));
+  json_object_set_new (info, "runtime", json_string (d->runtime ? d->runtime : "sysctr-shim"));
+  json_object_set_new (info, "runtime_path", string_or_null (d->runtime_path));
+  json_object_set_new (info, "shim_path", string_or_null (d->shim_path));
+  json_object_set_new (info, "pull_options", or_empty_object (d->pull_options));
+  json_object_set_new (info, "units", or_empty_array (d->units));
+  json_object_set_new (info, "enable", string_or_null (d->enable));
+  json_object_set_new (info, "state_path", string_or_null (d->state_path));
+  json_object_set_new (info, "files", or_empty_array (d->files));
+  json_object_set_new (info, "created", or_empty_array (d->created));
+  json_object_set_new (
+      info, "privileges",
+      json_pack ("{s:o, s:o}", "asked", or_empty_object (d->asked), "granted", or_empty_object (d->granted)));
+  json_object_set_new (info, "exposed_ports", or_empty_array (d->exposed_ports));
+  return info;
+}
+
+const char *
+sysctr_deployment_file_sha (const SysctrDeployment *d, const char *path)
+{
+  size_t i;
+  json_t *f;
+  json_array_foreach (d->files, i, f)
+    if (g_strcmp0 (sysctr_json_get_string (f, "path"), path) == 0)
+      return sysctr_json_get_string (f, "sha256");
+  return NULL;
 }

@@ -365,17 +365,6 @@ owners_set (SysctrContext *ctx, const char *path, const char *name, GError **err
 
 /* ---- check, apply ----------------------------------------------------------- */
 
-static const char *
-recorded_sha (json_t *info, const char *path)
-{
-  size_t i;
-  json_t *f;
-  json_array_foreach (json_object_get (info, "files"), i, f)
-    if (g_strcmp0 (sysctr_json_get_string (f, "path"), path) == 0)
-      return sysctr_json_get_string (f, "sha256");
-  return NULL;
-}
-
 /* The nearest existing directory on @path's way must take a new file (a
  * read-only /usr, say): found now, not after the commit point. */
 static gboolean
@@ -407,11 +396,13 @@ writable_where (SysctrContext *ctx, const char *path, GError **error)
 gboolean
 sysctr_host_files_check (SysctrContext *ctx, const char *name, json_t *info, GError **error)
 {
+  SysctrDeployment d;
+  sysctr_deployment_view (info, &d);
   g_autoptr (json_t) owners = owners_load (ctx);
   const char *shown_root = ctx->live ? "" : ctx->root;
   size_t i;
   json_t *f;
-  json_array_foreach (json_object_get (info, "files"), i, f)
+  json_array_foreach (d.files, i, f)
     {
       const char *path = sysctr_json_get_string (f, "path");
       const char *owner = sysctr_json_get_string (owners, path);
@@ -496,12 +487,15 @@ gboolean
 sysctr_host_files_apply (SysctrContext *ctx, const char *name, json_t *info, json_t *old_info, gboolean report,
                          gboolean *out_changed, GError **error)
 {
-  const char *slot = sysctr_json_get_string (info, "slot");
+  SysctrDeployment d, old;
+  sysctr_deployment_view (info, &d);
+  sysctr_deployment_view (old_info, &old);
+  const char *slot = d.slot;
   const char *shown_root = ctx->live ? "" : ctx->root;
   gboolean changed = FALSE;
   size_t i;
   json_t *f;
-  json_array_foreach (json_object_get (info, "files"), i, f)
+  json_array_foreach (d.files, i, f)
     {
       const char *path = sysctr_json_get_string (f, "path");
       const char *sha = sysctr_json_get_string (f, "sha256");
@@ -534,9 +528,10 @@ sysctr_host_files_apply (SysctrContext *ctx, const char *name, json_t *info, jso
           /* ours, and what one of our deployments wrote (units carry the
            * marker: the admin changes them with drop-ins, so a marked unit
            * is replaced whatever its content) */
-          gboolean ours = owner != NULL
-                          && (g_strcmp0 (marker, name) == 0 || g_strcmp0 (recorded_sha (info, path), cur_sha) == 0
-                              || g_strcmp0 (recorded_sha (old_info, path), cur_sha) == 0);
+          gboolean ours
+              = owner != NULL
+                && (g_strcmp0 (marker, name) == 0 || g_strcmp0 (sysctr_deployment_file_sha (&d, path), cur_sha) == 0
+                    || g_strcmp0 (sysctr_deployment_file_sha (&old, path), cur_sha) == 0);
           if (!ours)
             {
               if (report)
@@ -556,10 +551,10 @@ sysctr_host_files_apply (SysctrContext *ctx, const char *name, json_t *info, jso
         changed = TRUE;
       sysctr_crash_point ("host-file-written");
     }
-  json_array_foreach (json_object_get (old_info, "files"), i, f)
+  json_array_foreach (old.files, i, f)
     {
       const char *path = sysctr_json_get_string (f, "path");
-      if (path == NULL || recorded_sha (info, path) != NULL)
+      if (path == NULL || sysctr_deployment_file_sha (&d, path) != NULL)
         continue;
       g_autoptr (json_t) owners = owners_load (ctx);
       if (g_strcmp0 (sysctr_json_get_string (owners, path), name) != 0)
@@ -575,7 +570,7 @@ sysctr_host_files_apply (SysctrContext *ctx, const char *name, json_t *info, jso
       g_autofree char *marker = g_steal_pointer (&st.marker);
       if (st.kind == HOST_REGULAR)
         {
-          if (g_strcmp0 (marker, name) != 0 && g_strcmp0 (recorded_sha (old_info, path), cur_sha) != 0)
+          if (g_strcmp0 (marker, name) != 0 && g_strcmp0 (sysctr_deployment_file_sha (&old, path), cur_sha) != 0)
             {
               /* edited: the admin's from now on */
               if (report)
@@ -611,7 +606,11 @@ slot_lists (SysctrContext *ctx, const char *name, const char *path)
     {
       g_autofree char *slot = g_strdup_printf ("%s.%d", name, s);
       g_autoptr (json_t) info = NULL;
-      if (sysctr_container_read_info (ctx, slot, &info, NULL) && recorded_sha (info, path))
+      if (!sysctr_container_read_info (ctx, slot, &info, NULL))
+        continue;
+      SysctrDeployment d;
+      sysctr_deployment_view (info, &d);
+      if (sysctr_deployment_file_sha (&d, path))
         return TRUE;
     }
   return FALSE;
@@ -651,9 +650,11 @@ sysctr_host_owners_repair (SysctrContext *ctx, GError **error)
       if (!sysctr_container_active_slot (ctx, name, &slot, NULL) || slot == NULL
           || !sysctr_container_read_info (ctx, slot, &info, NULL))
         continue;
+      SysctrDeployment d;
+      sysctr_deployment_view (info, &d);
       size_t i;
       json_t *f;
-      json_array_foreach (json_object_get (info, "files"), i, f)
+      json_array_foreach (d.files, i, f)
         {
           const char *p = sysctr_json_get_string (f, "path");
           if (p == NULL || json_object_get (owners, p))

@@ -87,8 +87,9 @@ sysctr_journal_finish_install (SysctrContext *ctx, SysctrSystemd **sd, const cha
     return sysctr_units_offline_enable (ctx, info, TRUE, error);
   if (!sysctr_units_connect (ctx, sd, error) || !sysctr_systemd_reload (*sd, error))
     return FALSE;
-  const char *unit = sysctr_json_get_string (info, "enable");
-  if (unit && !sysctr_systemd_enable (*sd, unit, error))
+  SysctrDeployment d;
+  sysctr_deployment_view (info, &d);
+  if (d.enable && !sysctr_systemd_enable (*sd, d.enable, error))
     return FALSE;
   return sysctr_units_run_tmpfiles (ctx, name, "--create", error);
 }
@@ -115,15 +116,18 @@ sysctr_journal_finish_switch (SysctrContext *ctx, SysctrSystemd **sd, const char
    * stay loaded and running until stopped; a socket whose file changed
    * (another ListenStream=) listens on the old address until restarted.
    * Services are restarted by the caller, if they were running. */
+  SysctrDeployment old, new;
+  sysctr_deployment_view (old_info, &old);
+  sysctr_deployment_view (new_info, &new);
   size_t i;
   json_t *u;
-  json_array_foreach (old_info ? json_object_get (old_info, "units") : NULL, i, u)
+  json_array_foreach (old.units, i, u)
     {
       const char *unit = json_string_value (u);
       gboolean kept = FALSE;
       size_t k;
       json_t *nu;
-      json_array_foreach (json_object_get (new_info, "units"), k, nu)
+      json_array_foreach (new.units, k, nu)
         kept |= g_strcmp0 (json_string_value (nu), unit) == 0;
       g_autoptr (GError) local_error = NULL;
       if (unit && !kept
@@ -131,22 +135,22 @@ sysctr_journal_finish_switch (SysctrContext *ctx, SysctrSystemd **sd, const char
               || !sysctr_systemd_reset_failed (*sd, unit, &local_error)))
         sysctr_warn ("%s", local_error->message);
     }
-  json_array_foreach (json_object_get (new_info, "units"), i, u)
+  json_array_foreach (new.units, i, u)
     {
       const char *unit = json_string_value (u);
       if (unit == NULL || !g_str_has_suffix (unit, ".socket") || old_info == NULL)
         continue;
       g_autofree char *path = g_strdup_printf ("/etc/systemd/system/%s", unit);
-      const char *was = sysctr_slot_recorded_sha (old_info, path);
-      if (was == NULL || g_strcmp0 (was, sysctr_slot_recorded_sha (new_info, path)) == 0)
+      const char *was = sysctr_deployment_file_sha (&old, path);
+      if (was == NULL || g_strcmp0 (was, sysctr_deployment_file_sha (&new, path)) == 0)
         continue;
       g_autofree char *state = sysctr_systemd_active_state (*sd, unit, NULL);
       g_autoptr (GError) local_error = NULL;
       if (g_strcmp0 (state, "active") == 0 && !sysctr_systemd_job (*sd, "RestartUnit", unit, &local_error))
         sysctr_warn ("%s", local_error->message);
     }
-  const char *old_unit = old_info ? sysctr_json_get_string (old_info, "enable") : NULL;
-  const char *new_unit = sysctr_json_get_string (new_info, "enable");
+  const char *old_unit = old.enable;
+  const char *new_unit = new.enable;
   if (g_strcmp0 (old_unit, new_unit) != 0)
     {
       g_autoptr (GError) local_error = NULL;
@@ -166,6 +170,8 @@ gboolean
 sysctr_journal_finish_uninstall (SysctrContext *ctx, SysctrSystemd **sd, const char *name, const char *slot,
                                  json_t *info, gboolean purge, GError **error)
 {
+  SysctrDeployment d;
+  sysctr_deployment_view (info, &d);
   if (info)
     {
       if (ctx->live)
@@ -173,7 +179,7 @@ sysctr_journal_finish_uninstall (SysctrContext *ctx, SysctrSystemd **sd, const c
           if (!sysctr_units_connect (ctx, sd, error))
             return FALSE;
           /* the socket first, so nothing starts the service again */
-          json_t *units = json_object_get (info, "units");
+          json_t *units = d.units;
           for (ssize_t i = (ssize_t) json_array_size (units) - 1; i >= 0; i--)
             {
               const char *u = json_string_value (json_array_get (units, i));
@@ -190,9 +196,8 @@ sysctr_journal_finish_uninstall (SysctrContext *ctx, SysctrSystemd **sd, const c
               if (u && !sysctr_systemd_reset_failed (*sd, u, &local_error))
                 sysctr_warn ("%s", local_error->message);
             }
-          const char *unit = sysctr_json_get_string (info, "enable");
           g_autoptr (GError) local_error = NULL;
-          if (unit && !sysctr_systemd_disable (*sd, unit, &local_error))
+          if (d.enable && !sysctr_systemd_disable (*sd, d.enable, &local_error))
             sysctr_warn ("%s", local_error->message);
           g_autoptr (GError) tmpfiles_error = NULL;
           if (!sysctr_units_run_tmpfiles (ctx, name, "--remove", &tmpfiles_error))
@@ -201,7 +206,8 @@ sysctr_journal_finish_uninstall (SysctrContext *ctx, SysctrSystemd **sd, const c
       else if (!sysctr_units_offline_enable (ctx, info, FALSE, error))
         return FALSE;
       sysctr_crash_point ("uninstall-disabled");
-      g_autoptr (json_t) empty = json_pack ("{s:s, s:[]}", "slot", slot, "files");
+      SysctrDeployment none = { .slot = slot };
+      g_autoptr (json_t) empty = sysctr_deployment_to_json (&none);
       if (!sysctr_host_files_apply (ctx, name, empty, info, TRUE, NULL, error))
         return FALSE;
       sysctr_crash_point ("uninstall-host-files");
@@ -216,7 +222,7 @@ sysctr_journal_finish_uninstall (SysctrContext *ctx, SysctrSystemd **sd, const c
       g_autoptr (GPtrArray) made = g_ptr_array_new ();
       size_t i;
       json_t *c;
-      json_array_foreach (json_object_get (info, "created"), i, c)
+      json_array_foreach (d.created, i, c)
         if (json_is_string (c) && json_string_value (c)[0] == '/' && !strstr (json_string_value (c), "/../"))
           g_ptr_array_add (made, (gpointer) json_string_value (c));
       g_ptr_array_sort (made, sysctr_strptr_cmp);
@@ -244,7 +250,7 @@ sysctr_journal_finish_uninstall (SysctrContext *ctx, SysctrSystemd **sd, const c
         return error && *error ? FALSE : sysctr_throw_errno (error, "removing %s", si);
     }
   sysctr_crash_point ("uninstall-slots-removed");
-  const char *state = info ? sysctr_json_get_string (info, "state_path") : NULL;
+  const char *state = d.state_path;
   if (state && state[0] == '/' && strlen (state) > strlen ("/var/lib/") && !strstr (state, "/../")
       && !g_str_has_prefix (state, SYSCTR_STATE_DIR))
     {

@@ -135,9 +135,11 @@ sysctr_units_table (SysctrContext *ctx)
       if (!sysctr_container_active_slot (ctx, names->pdata[i], &slot, NULL) || slot == NULL
           || !sysctr_container_read_info (ctx, slot, &info, NULL))
         continue;
+      SysctrDeployment d;
+      sysctr_deployment_view (info, &d);
       size_t k;
       json_t *u;
-      json_array_foreach (json_object_get (info, "units"), k, u)
+      json_array_foreach (d.units, k, u)
         if (json_is_string (u))
           g_hash_table_add (t, g_strdup (json_string_value (u)));
     }
@@ -333,9 +335,7 @@ write_deployment_into (SysctrContext *ctx, const char *name, const char *slot, i
   if (g_strcmp0 (r->runtime_path, SYSCTR_SHIM_PATH) == 0 && !shim_check (ctx, name, slot, r, error))
     return FALSE;
 
-  json_t *files = json_array ();
-  g_autoptr (json_t) info = json_object ();
-  json_object_set_new (info, "files", files);
+  g_autoptr (json_t) files = json_array ();
   for (guint i = 0; i < r->files->len; i++)
     {
       SysctrHostFile *f = r->files->pdata[i];
@@ -358,40 +358,46 @@ write_deployment_into (SysctrContext *ctx, const char *name, const char *slot, i
                              json_pack ("{s:s, s:s, s:i}", "path", f->path, "sha256", sha, "mode", (int) f->mode));
     }
 
-  json_t *units = json_array ();
+  g_autoptr (json_t) units = json_array ();
   for (guint i = 0; i < r->units->len; i++)
     json_array_append_new (units, json_string (r->units->pdata[i]));
   json_t *layers = json_array ();
   for (guint i = 0; image->layers[i]; i++)
     json_array_append_new (layers, json_string (image->layers[i]));
-  g_autofree char *now = iso_now ();
-  json_object_set_new (info, "format", json_integer (SYSCTR_INFO_FORMAT));
-  json_object_set_new (info, "name", json_string (name));
-  json_object_set_new (info, "slot", json_string (slot));
-  json_object_set_new (info, "created", json_string (now));
-  json_object_set_new (info, "image",
-                       json_pack ("{s:s, s:s, s:s, s:s, s:o}", "reference", image->reference, "manifest_digest",
-                                  image->manifest_digest, "commit", image->commit, "platform", image->platform,
-                                  "layers", layers));
-  json_object_set_new (info, "values", values_to_json (r->values));
-  json_object_set_new (info, "set", set ? values_to_json (set) : json_object ());
-  json_object_set_new (info, "runtime", json_string (runtime ? runtime : "sysctr-shim"));
-  json_object_set_new (info, "runtime_path", json_string (r->runtime_path));
-  json_object_set_new (info, "shim_path", json_string (SYSCTR_SHIM_PATH));
-  json_object_set_new (info, "pull_options", json_incref (pull_json));
-  json_object_set_new (info, "units", units);
-  json_object_set_new (info, "enable", r->enable_unit ? json_string (r->enable_unit) : json_null ());
-  json_object_set_new (info, "state_path", json_string (r->state_path));
-  json_object_set_new (info, "privileges", json_pack ("{s:O, s:O}", "asked", r->asks, "granted", granted));
-  json_object_set (info, "created", r->created);
+  g_autoptr (json_t) image_json
+      = json_pack ("{s:s, s:s, s:s, s:s, s:o}", "reference", image->reference, "manifest_digest",
+                   image->manifest_digest, "commit", image->commit, "platform", image->platform, "layers", layers);
   /* with the host's network there is nothing to publish: shown, not done */
   json_t *ports = json_object_get (json_object_get (image->config, "config"), "ExposedPorts");
-  json_t *port_list = json_array ();
+  g_autoptr (json_t) port_list = json_array ();
   const char *port;
   json_t *pv;
   json_object_foreach (ports, port, pv)
     json_array_append_new (port_list, json_string (port));
-  json_object_set_new (info, "exposed_ports", port_list);
+  g_autoptr (json_t) values = values_to_json (r->values);
+  g_autoptr (json_t) set_json = set ? values_to_json (set) : json_object ();
+  g_autofree char *now = iso_now ();
+  SysctrDeployment d = {
+    .name = name,
+    .slot = slot,
+    .deployed_at = now,
+    .image = image_json,
+    .values = values,
+    .set = set_json,
+    .runtime = runtime ? runtime : "sysctr-shim",
+    .runtime_path = r->runtime_path,
+    .shim_path = SYSCTR_SHIM_PATH,
+    .pull_options = pull_json,
+    .units = units,
+    .enable = r->enable_unit,
+    .state_path = r->state_path,
+    .files = files,
+    .created = r->created,
+    .asked = r->asks,
+    .granted = granted,
+    .exposed_ports = port_list,
+  };
+  g_autoptr (json_t) info = sysctr_deployment_to_json (&d);
   g_autofree char *text = sysctr_json_dump (info, TRUE);
   sysctr_crash_point ("deploy-before-info");
   if (!sysctr_write_file_at (slot_dfd, "info.json", text, strlen (text), 0600, error))
@@ -421,17 +427,6 @@ sysctr_slot_switch (SysctrContext *ctx, const char *name, const char *slot, GErr
     (void) fsync (dfd);
   sysctr_crash_point ("symlink-switched");
   return TRUE;
-}
-
-const char *
-sysctr_slot_recorded_sha (json_t *info, const char *path)
-{
-  size_t i;
-  json_t *f;
-  json_array_foreach (json_object_get (info, "files"), i, f)
-    if (g_strcmp0 (sysctr_json_get_string (f, "path"), path) == 0)
-      return sysctr_json_get_string (f, "sha256");
-  return NULL;
 }
 
 gboolean

@@ -37,9 +37,6 @@ gboolean sysctr_slot_write (SysctrContext *ctx, const char *name, const char *sl
 /* The commit point: a new symlink renamed over the old one. */
 gboolean sysctr_slot_switch (SysctrContext *ctx, const char *name, const char *slot, GError **error);
 
-/* The sha256 info.json records for host file @path, or NULL. */
-const char *sysctr_slot_recorded_sha (json_t *info, const char *path);
-
 /* The active slot of @name and its info.json; "not installed"
  * (SYSCTR_ERROR_NOT_FOUND) when there is none. */
 gboolean sysctr_slot_read_active (SysctrContext *ctx, const char *name, char **out_slot, json_t **out_info,

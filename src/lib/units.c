@@ -142,8 +142,10 @@ sysctr_units_offline_disable (SysctrContext *ctx, const char *unit, GError **err
 gboolean
 sysctr_units_offline_enable (SysctrContext *ctx, json_t *info, gboolean enable, GError **error)
 {
-  const char *unit = sysctr_json_get_string (info, "enable");
-  const char *slot = sysctr_json_get_string (info, "slot");
+  SysctrDeployment d;
+  sysctr_deployment_view (info, &d);
+  const char *unit = d.enable;
+  const char *slot = d.slot;
   if (unit == NULL)
     return TRUE;
   if (!enable)
@@ -200,17 +202,19 @@ sysctr_units_connect (SysctrContext *ctx, SysctrSystemd **sd, GError **error)
 gboolean
 sysctr_units_start (SysctrContext *ctx, SysctrSystemd *sd, json_t *info, const char *method, GError **error)
 {
-  const char *unit = sysctr_json_get_string (info, "enable");
-  if (unit == NULL)
+  SysctrDeployment d;
+  sysctr_deployment_view (info, &d);
+  if (d.enable == NULL)
     return TRUE;
-  return sysctr_systemd_job (sd, method, unit, error);
+  return sysctr_systemd_job (sd, method, d.enable, error);
 }
 
 gboolean
 sysctr_units_is_active (SysctrSystemd *sd, json_t *info)
 {
-  json_t *units = json_object_get (info, "units");
-  const char *service = json_string_value (json_array_get (units, 0));
+  SysctrDeployment d;
+  sysctr_deployment_view (info, &d);
+  const char *service = d.service;
   if (sd == NULL || service == NULL)
     return FALSE;
   g_autofree char *state = sysctr_systemd_active_state (sd, service, NULL);
@@ -230,9 +234,10 @@ sysctr_units_wait_settled (SysctrSystemd *sd, json_t *info, GError **error)
 {
   if (sd == NULL)
     return TRUE;
-  json_t *units = json_object_get (info, "units");
-  const char *service = json_string_value (json_array_get (units, 0));
-  const char *enabled = sysctr_json_get_string (info, "enable");
+  SysctrDeployment d;
+  sysctr_deployment_view (info, &d);
+  const char *service = d.service;
+  const char *enabled = d.enable;
   if (service == NULL || (enabled && g_str_has_suffix (enabled, ".socket")))
     return TRUE;
   g_autofree char *type = sysctr_systemd_unit_property (sd, service, "org.freedesktop.systemd1.Service", "Type", NULL);

@@ -33,8 +33,11 @@ static gboolean
 switch_to (SysctrContext *ctx, SysctrSystemd **sd, const char *name, const char *op, json_t *old_info, json_t *new_info,
            gboolean restart, GError **error)
 {
-  const char *new_slot = sysctr_json_get_string (new_info, "slot");
-  const char *old_slot = sysctr_json_get_string (old_info, "slot");
+  SysctrDeployment old, new;
+  sysctr_deployment_view (old_info, &old);
+  sysctr_deployment_view (new_info, &new);
+  const char *new_slot = new.slot;
+  const char *old_slot = old.slot;
   if (!sysctr_journal_write (ctx, name, op, new_slot, old_slot, FALSE, error))
     return FALSE;
   if (!sysctr_slot_switch (ctx, name, new_slot, error))
@@ -47,9 +50,7 @@ switch_to (SysctrContext *ctx, SysctrSystemd **sd, const char *name, const char 
   sysctr_journal_remove (ctx, name);
   if (ctx->live && restart)
     {
-      json_t *units = json_object_get (new_info, "units");
-      const char *service = json_string_value (json_array_get (units, 0));
-      if (service && !sysctr_systemd_job (*sd, "RestartUnit", service, error))
+      if (new.service && !sysctr_systemd_job (*sd, "RestartUnit", new.service, error))
         return FALSE;
     }
   return TRUE;
@@ -64,12 +65,13 @@ sysctr_update (SysctrContext *ctx, const char *name, const SysctrUpdateOptions *
   *out_changed = FALSE;
   if (!sysctr_slot_read_active (ctx, name, &slot, &info, error))
     return FALSE;
-  json_t *image_info = json_object_get (info, "image");
-  const char *reference = opts->rebase ? opts->rebase : sysctr_json_get_string (image_info, "reference");
+  SysctrDeployment cur;
+  sysctr_deployment_view (info, &cur);
+  const char *reference = opts->rebase ? opts->rebase : cur.reference;
   /* The options kept at install, with what this command line says on top:
    * an update re-resolves the reference the same way it was installed. */
   g_auto (SysctrPullOptions) stored = { 0 };
-  sysctr_pull_options_from_json (json_object_get (info, "pull_options"), &stored);
+  sysctr_pull_options_from_json (cur.pull_options, &stored);
   if (opts->pull)
     {
       if (opts->pull->tls_verify_set)
@@ -113,7 +115,7 @@ sysctr_update (SysctrContext *ctx, const char *name, const SysctrUpdateOptions *
   sysctr_crash_point ("update-image-ready");
   g_assert (image != NULL);
 
-  g_autoptr (GHashTable) set = sysctr_values_from_json (json_object_get (info, "set"));
+  g_autoptr (GHashTable) set = sysctr_values_from_json (cur.set);
   if (opts->set)
     {
       GHashTableIter it;
@@ -122,15 +124,15 @@ sysctr_update (SysctrContext *ctx, const char *name, const SysctrUpdateOptions *
       while (g_hash_table_iter_next (&it, &k, &v))
         g_hash_table_replace (set, g_strdup (k), g_strdup (v));
     }
-  g_autoptr (GHashTable) old_set = sysctr_values_from_json (json_object_get (info, "set"));
+  g_autoptr (GHashTable) old_set = sysctr_values_from_json (cur.set);
   gboolean same_values = g_hash_table_size (set) == g_hash_table_size (old_set);
   GHashTableIter it;
   gpointer k, v;
   g_hash_table_iter_init (&it, set);
   while (same_values && g_hash_table_iter_next (&it, &k, &v))
     same_values = g_strcmp0 (g_hash_table_lookup (old_set, k), v) == 0;
-  if (same_values && g_strcmp0 (image->manifest_digest, sysctr_json_get_string (image_info, "manifest_digest")) == 0
-      && g_strcmp0 (image->reference, sysctr_json_get_string (image_info, "reference")) == 0)
+  if (same_values && g_strcmp0 (image->manifest_digest, cur.manifest_digest) == 0
+      && g_strcmp0 (image->reference, cur.reference) == 0)
     {
       sysctr_say ("%s: already up to date (%s)", name, image->manifest_digest);
       return TRUE;
@@ -144,21 +146,20 @@ sysctr_update (SysctrContext *ctx, const char *name, const SysctrUpdateOptions *
   gboolean was_running = sysctr_units_is_active (sd, info);
 
   g_autofree char *new_slot = sysctr_slot_other (name, slot);
-  g_autoptr (GHashTable) previous = sysctr_values_from_json (json_object_get (info, "values"));
+  g_autoptr (GHashTable) previous = sysctr_values_from_json (cur.values);
   g_autoptr (json_t) pull_json = sysctr_pull_options_to_json (pull);
   g_autoptr (json_t) new_info = NULL;
   /* the running deployment's grant: an update never widens it unless this
    * command line says so */
-  json_t *kept = json_object_get (json_object_get (info, "privileges"), "granted");
+  json_t *kept = cur.granted;
   /* a deployment from before grants were recorded was granted nothing */
   g_autoptr (json_t) previous_grant = json_is_object (kept) ? json_incref (kept) : json_object ();
   SysctrSlotRequest grant = {
     .previous_grant = previous_grant,
-    .previous_created = json_object_get (info, "created"),
+    .previous_created = cur.created,
     .options = opts->grant,
   };
-  if (!sysctr_slot_write (ctx, name, new_slot, image, set, previous, sysctr_json_get_string (info, "runtime"),
-                          pull_json, &grant, &new_info, error))
+  if (!sysctr_slot_write (ctx, name, new_slot, image, set, previous, cur.runtime, pull_json, &grant, &new_info, error))
     return FALSE; /* the other slot, the rollback target, is untouched */
   g_autoptr (GError) switch_error = NULL;
   if (!switch_to (ctx, &sd, name, "update", info, new_info, was_running, &switch_error)

@@ -126,6 +126,8 @@ assert_no_file "$R/etc/sysctr-test-etcd" "hostfs: not also at its original path"
 
 # info.json
 assert_eq "$(jq .format "$INFO")" 2 "info.json: format 2"
+assert_match "$(jq -r .deployed_at "$INFO")" '^20[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z$' "info.json: deployed_at, an ISO 8601 time"
+assert_eq "$(jq -c '.created|type' "$INFO")" '"array"' "  ... apart from created, the host directories sysctr made"
 assert_eq "$(jq -r .image.manifest_digest "$INFO")" "$(manifest_digest etcd v1)" "info.json: image digest"
 assert_eq "$(jq -r .image.reference "$INFO")" "$ETCD" "info.json: image reference"
 assert_eq "$(jq -r .values.ETCD_PORT "$INFO")" 12379 "info.json: values (--set)"
