@@ -299,18 +299,31 @@ validate_descriptor (json_t *desc, const char *what, const char **out_digest, gi
   return TRUE;
 }
 
-static gboolean
-pull_inner (SysctrContext *ctx, const SysctrRef *ref, const SysctrPullOptions *opts, SysctrImage **out_image,
-            SysctrPullResult *result, GError **error)
+/* The layer jobs of one pull: what each one stored or why it failed. */
+typedef struct
 {
-  g_autofree char *canonical = sysctr_ref_to_string (ref);
-  g_autofree char *platform = opts->platform ? g_strdup (opts->platform) : sysctr_host_platform ();
+  LayerJob *jobs;
+  guint n;
+} LayerJobs;
 
-  g_autoptr (SysctrSource) src = sysctr_source_open (ref, opts, ctx->tmp_dfd, error);
-  if (src == NULL)
-    return FALSE;
+static void
+layer_jobs_clear (LayerJobs *j)
+{
+  for (guint i = 0; i < j->n; i++)
+    {
+      g_free (j->jobs[i].commit);
+      g_clear_error (&j->jobs[i].error);
+    }
+  g_clear_pointer (&j->jobs, g_free);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (LayerJobs, layer_jobs_clear)
 
-  /* Tag (or digest) -> manifest, through at most MAX_INDEX_DEPTH indexes. */
+/* Phase 1. Tag (or digest) -> manifest, through at most MAX_INDEX_DEPTH
+ * indexes; *out_chosen_platform is the index entry taken, if any. */
+static gboolean
+resolve_manifest (SysctrSource *src, const SysctrRef *ref, const char *platform, GBytes **out_data, char **out_digest,
+                  json_t **out_manifest, char **out_chosen_platform, GError **error)
+{
   const char *want = ref->digest ? ref->digest : ref->tag;
   g_autoptr (GBytes) data = NULL;
   g_autofree char *media_type = NULL;
@@ -358,28 +371,42 @@ pull_inner (SysctrContext *ctx, const SysctrRef *ref, const SysctrPullOptions *o
   if (mt && strcmp (mt, SYSCTR_MT_OCI_MANIFEST) != 0 && strcmp (mt, SYSCTR_MT_DOCKER_MANIFEST) != 0
       && strcmp (mt, "application/json") != 0 && strcmp (mt, "application/octet-stream") != 0)
     return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "manifest %s: unsupported media type %s", digest, mt);
+  *out_data = g_steal_pointer (&data);
+  *out_digest = g_steal_pointer (&digest);
+  *out_manifest = g_steal_pointer (&manifest);
+  *out_chosen_platform = g_steal_pointer (&chosen_platform);
+  return TRUE;
+}
 
-  /* Unchanged since the last pull: no blob request at all. */
+/* Phase 2. Unchanged since the last pull (same manifest, every layer
+ * stored): the stored image, and no blob request at all. */
+static gboolean
+stored_if_unchanged (SysctrContext *ctx, const char *canonical, const char *digest, SysctrImage **out_image,
+                     GError **error)
+{
   g_autoptr (SysctrImage) existing = NULL;
+  *out_image = NULL;
   if (!sysctr_store_lookup_image (ctx->repo, canonical, &existing, error))
     return FALSE;
-  if (existing && strcmp (existing->manifest_digest, digest) == 0)
+  if (existing == NULL || strcmp (existing->manifest_digest, digest) != 0)
+    return TRUE;
+  for (char **l = existing->layers; *l; l++)
     {
-      gboolean complete = TRUE;
-      for (char **l = existing->layers; *l && complete; l++)
-        {
-          g_autofree char *c = sysctr_store_layer_commit (ctx->repo, *l);
-          complete = c != NULL;
-        }
-      if (complete)
-        {
-          result->up_to_date = TRUE;
-          result->requests = sysctr_source_request_count (src);
-          *out_image = g_steal_pointer (&existing);
-          return TRUE;
-        }
+      g_autofree char *c = sysctr_store_layer_commit (ctx->repo, *l);
+      if (c == NULL)
+        return TRUE;
     }
+  *out_image = g_steal_pointer (&existing);
+  return TRUE;
+}
 
+/* Phase 3. The image config: fetched, parsed, one diff_id per layer, for
+ * Linux; *out_chosen_platform from it when no index chose one (with a
+ * warning when it will not run here). */
+static gboolean
+fetch_config (SysctrSource *src, json_t *manifest, const char *digest, const char *canonical, const char *platform,
+              gboolean quiet, GBytes **out_bytes, json_t **out_config, char **out_chosen_platform, GError **error)
+{
   json_t *config_desc = json_object_get (manifest, "config");
   json_t *layers = json_object_get (manifest, "layers");
   const char *config_digest = NULL;
@@ -412,25 +439,98 @@ pull_inner (SysctrContext *ctx, const SysctrRef *ref, const SysctrPullOptions *o
   const char *os = sysctr_json_get_string (config, "os");
   if (os && strcmp (os, "linux") != 0)
     return sysctr_throw (error, SYSCTR_ERROR_INVALID, "image is for os \"%s\", not linux", os);
-  if (chosen_platform == NULL)
+  if (*out_chosen_platform == NULL)
     {
       const char *arch = sysctr_json_get_string (config, "architecture");
       const char *variant = sysctr_json_get_string (config, "variant");
-      chosen_platform = g_strdup_printf ("%s/%s%s%s", os ? os : "linux", arch ? arch : "unknown", variant ? "/" : "",
-                                         variant ? variant : "");
+      *out_chosen_platform = g_strdup_printf ("%s/%s%s%s", os ? os : "linux", arch ? arch : "unknown",
+                                              variant ? "/" : "", variant ? variant : "");
       /* A single-platform image is what it is; say so when it will not
        * run here (an index would have been refused instead). */
       g_auto (GStrv) host = g_strsplit (platform, "/", 3);
-      if (arch && host[0] && host[1] && strcmp (arch, host[1]) != 0 && !opts->quiet)
+      if (arch && host[0] && host[1] && strcmp (arch, host[1]) != 0 && !quiet)
         {
           g_autofree char *a = sysctr_printable (arch);
           sysctr_warn ("%s is built for %s, not %s", canonical, a, platform);
         }
     }
+  *out_bytes = g_steal_pointer (&config_bytes);
+  *out_config = g_steal_pointer (&config);
+  return TRUE;
+}
 
-  /* Fetch and import the layers the store lacks, several at a time. */
+/* Phase 4. One job per layer descriptor, each checked: digest, size
+ * within the limit, a media type sysctr reads, a diff_id. */
+static gboolean
+plan_layers (json_t *layers, json_t *diff_ids, LayerJobs *out, GError **error)
+{
   guint n = json_array_size (layers);
-  g_autofree LayerJob *jobs = g_new0 (LayerJob, n);
+  out->jobs = g_new0 (LayerJob, n);
+  out->n = n;
+  guint64 max_layer_bytes = sysctr_layer_max_bytes ();
+  for (guint i = 0; i < n; i++)
+    {
+      LayerJob *job = &out->jobs[i];
+      json_t *desc = json_array_get (layers, i);
+      g_autofree char *what = g_strdup_printf ("layer %u", i + 1);
+      if (!validate_descriptor (desc, what, &job->digest, &job->size, error))
+        return FALSE;
+      /* The download is bounded by the declared size: a blob declared
+       * larger than any layer may be would fill the disk before the
+       * uncompressed limit is ever reached. */
+      if ((guint64) job->size > max_layer_bytes)
+        return sysctr_throw (error, SYSCTR_ERROR_HOSTILE,
+                             "layer %s: declared size %" G_GINT64_FORMAT " is over the limit (%" G_GUINT64_FORMAT
+                             " bytes)",
+                             job->digest, job->size, max_layer_bytes);
+      job->desc = desc;
+      job->media_type = sysctr_json_get_string (desc, "mediaType");
+      if (job->media_type == NULL)
+        job->media_type = "application/vnd.oci.image.layer.v1.tar+gzip";
+      if (!layer_media_type_ok (job->media_type))
+        return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "layer %s: unsupported media type %s", job->digest,
+                             job->media_type);
+      job->diff_id = json_string_value (json_array_get (diff_ids, i));
+      if (job->diff_id == NULL || !sysctr_digest_valid (job->diff_id))
+        return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "image config: diff_id %u is not a sha256 digest", i + 1);
+    }
+  return TRUE;
+}
+
+/* Phase 5. What the layers declare must fit in the store before anything
+ * is fetched: a registry declaring 60 GiB of layers (under the per-layer
+ * limit) would otherwise fill the disk before any digest could fail. */
+static gboolean
+check_free_space (SysctrContext *ctx, const LayerJobs *jobs, const char *canonical, GError **error)
+{
+  guint64 needed = 0, free_bytes;
+  struct statvfs vfs;
+  for (guint i = 0; i < jobs->n; i++)
+    {
+      g_autofree char *have = sysctr_store_layer_commit (ctx->repo, jobs->jobs[i].digest);
+      if (have == NULL)
+        needed += jobs->jobs[i].size;
+    }
+  /* the download, and at least as much again once it is imported */
+  needed = needed * 2 + 64 * 1024 * 1024;
+  if (fstatvfs (ctx->state_dfd, &vfs) == 0 && (free_bytes = (guint64) vfs.f_bavail * vfs.f_frsize, needed > free_bytes))
+    {
+      g_autofree char *need_s = sysctr_format_size (needed);
+      g_autofree char *free_s = sysctr_format_size (free_bytes);
+      return sysctr_throw (error, SYSCTR_ERROR_FAILED,
+                           "pulling %s: its layers need about %s in the store (downloaded, then imported), and the "
+                           "filesystem of %s%s has %s free; nothing was fetched",
+                           canonical, need_s, ctx->live ? "" : ctx->root, SYSCTR_STATE_DIR, free_s);
+    }
+  return TRUE;
+}
+
+/* Phase 6. Fetch and import the layers the store lacks, several at a
+ * time, and set a ref for every layer in the open transaction. */
+static gboolean
+fetch_layers (SysctrContext *ctx, SysctrSource *src, const SysctrPullOptions *opts, LayerJobs *jobs,
+              SysctrPullResult *result, GError **error)
+{
   g_auto (PullState) st = {
     .ctx = ctx,
     .src = src,
@@ -439,171 +539,149 @@ pull_inner (SysctrContext *ctx, const SysctrRef *ref, const SysctrPullOptions *o
     .start = g_get_monotonic_time (),
   };
   g_mutex_init (&st.lock);
-  gboolean ok = TRUE;
-  guint64 max_layer_bytes = sysctr_layer_max_bytes ();
-  for (guint i = 0; i < n && ok; i++)
-    {
-      json_t *desc = json_array_get (layers, i);
-      g_autofree char *what = g_strdup_printf ("layer %u", i + 1);
-      ok = validate_descriptor (desc, what, &jobs[i].digest, &jobs[i].size, error);
-      if (!ok)
-        break;
-      /* The download is bounded by the declared size: a blob declared
-       * larger than any layer may be would fill the disk before the
-       * uncompressed limit is ever reached. */
-      if ((guint64) jobs[i].size > max_layer_bytes)
-        {
-          ok = sysctr_throw (error, SYSCTR_ERROR_HOSTILE,
-                             "layer %s: declared size %" G_GINT64_FORMAT " is over the limit (%" G_GUINT64_FORMAT
-                             " bytes)",
-                             jobs[i].digest, jobs[i].size, max_layer_bytes);
-          break;
-        }
-      jobs[i].desc = desc;
-      jobs[i].media_type = sysctr_json_get_string (desc, "mediaType");
-      if (jobs[i].media_type == NULL)
-        jobs[i].media_type = "application/vnd.oci.image.layer.v1.tar+gzip";
-      if (!layer_media_type_ok (jobs[i].media_type))
-        ok = sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "layer %s: unsupported media type %s", jobs[i].digest,
-                           jobs[i].media_type);
-      jobs[i].diff_id = json_string_value (json_array_get (diff_ids, i));
-      if (ok && (jobs[i].diff_id == NULL || !sysctr_digest_valid (jobs[i].diff_id)))
-        ok = sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "image config: diff_id %u is not a sha256 digest", i + 1);
-    }
-  if (!ok)
-    return FALSE;
-
-  if (!ostree_repo_prepare_transaction (ctx->repo, NULL, NULL, error))
-    return FALSE;
-
-  /* What the layers declare must fit in the store before anything is
-   * fetched: a registry declaring 60 GiB of layers (under the per-layer
-   * limit) would otherwise fill the disk before any digest could fail. */
-  {
-    guint64 needed = 0, free_bytes;
-    struct statvfs vfs;
-    for (guint i = 0; i < n; i++)
-      {
-        g_autofree char *have = sysctr_store_layer_commit (ctx->repo, jobs[i].digest);
-        if (have == NULL)
-          needed += jobs[i].size;
-      }
-    /* the download, and at least as much again once it is imported */
-    needed = needed * 2 + 64 * 1024 * 1024;
-    if (fstatvfs (ctx->state_dfd, &vfs) == 0
-        && (free_bytes = (guint64) vfs.f_bavail * vfs.f_frsize, needed > free_bytes))
-      {
-        g_autofree char *need_s = sysctr_format_size (needed);
-        g_autofree char *free_s = sysctr_format_size (free_bytes);
-        (void) ostree_repo_abort_transaction (ctx->repo, NULL, NULL);
-        return sysctr_throw (error, SYSCTR_ERROR_FAILED,
-                             "pulling %s: its layers need about %s in the store (downloaded, then imported), and the "
-                             "filesystem of %s%s has %s free; nothing was fetched",
-                             canonical, need_s, ctx->live ? "" : ctx->root, SYSCTR_STATE_DIR, free_s);
-      }
-  }
-
+  guint n = jobs->n;
+  LayerJob *job = jobs->jobs;
   g_autoptr (GHashTable) queued = g_hash_table_new (g_str_hash, g_str_equal);
   GThreadPool *pool
       = g_thread_pool_new (layer_worker, &st, MIN (4, MAX (2, (int) g_get_num_processors ())), FALSE, NULL);
   for (guint i = 0; i < n; i++)
     {
-      jobs[i].commit = sysctr_store_layer_commit (ctx->repo, jobs[i].digest);
-      if (jobs[i].commit)
-        sysctr_debug ("layer %s: already in the store", jobs[i].digest);
-      if (jobs[i].commit || g_hash_table_contains (queued, jobs[i].digest))
+      job[i].commit = sysctr_store_layer_commit (ctx->repo, job[i].digest);
+      if (job[i].commit)
+        sysctr_debug ("layer %s: already in the store", job[i].digest);
+      if (job[i].commit || g_hash_table_contains (queued, job[i].digest))
         continue;
-      g_hash_table_add (queued, (gpointer) jobs[i].digest);
-      st.total_bytes += jobs[i].size;
-      g_thread_pool_push (pool, &jobs[i], NULL);
+      g_hash_table_add (queued, (gpointer) job[i].digest);
+      st.total_bytes += job[i].size;
+      g_thread_pool_push (pool, &job[i], NULL);
     }
   g_thread_pool_free (pool, FALSE, TRUE);
   if (st.tty && st.total_bytes > 0)
     g_printerr ("\r\033[K");
 
+  /* the first error that is not a cancellation another one caused */
   GError *first = NULL;
   for (guint i = 0; i < n; i++)
-    {
-      if (jobs[i].error && (first == NULL || g_error_matches (first, G_IO_ERROR, G_IO_ERROR_CANCELLED)))
-        first = jobs[i].error;
-    }
+    if (job[i].error && (first == NULL || g_error_matches (first, G_IO_ERROR, G_IO_ERROR_CANCELLED)))
+      first = job[i].error;
   if (first)
     {
       g_propagate_error (error, g_error_copy (first));
-      ok = FALSE;
+      return FALSE;
     }
 
-  for (guint i = 0; i < n && ok; i++)
+  for (guint i = 0; i < n; i++)
     {
-      if (jobs[i].commit == NULL)
+      if (job[i].commit == NULL)
         {
           /* A duplicate of a layer imported by another job. */
           for (guint j = 0; j < n; j++)
-            if (jobs[j].commit && strcmp (jobs[j].digest, jobs[i].digest) == 0)
-              jobs[i].commit = g_strdup (jobs[j].commit);
+            if (job[j].commit && strcmp (job[j].digest, job[i].digest) == 0)
+              job[i].commit = g_strdup (job[j].commit);
         }
-      if (jobs[i].commit == NULL)
-        {
-          ok = sysctr_throw (error, SYSCTR_ERROR_FAILED, "layer %s was not imported", jobs[i].digest);
-          break;
-        }
-      g_autofree char *lref = sysctr_layer_ref_for_digest (jobs[i].digest);
-      ostree_repo_transaction_set_ref (ctx->repo, NULL, lref, jobs[i].commit);
-      result->layers_fetched += g_hash_table_contains (queued, jobs[i].digest) && jobs[i].fetched ? 1 : 0;
-      result->bytes_fetched += jobs[i].fetched;
+      if (job[i].commit == NULL)
+        return sysctr_throw (error, SYSCTR_ERROR_FAILED, "layer %s was not imported", job[i].digest);
+      g_autofree char *lref = sysctr_layer_ref_for_digest (job[i].digest);
+      ostree_repo_transaction_set_ref (ctx->repo, NULL, lref, job[i].commit);
+      result->layers_fetched += g_hash_table_contains (queued, job[i].digest) && job[i].fetched ? 1 : 0;
+      result->bytes_fetched += job[i].fetched;
+    }
+  return TRUE;
+}
+
+/* Phase 7. The image commit: an empty tree whose metadata holds the
+ * manifest, the config, the digest and the platform; its ref set in the
+ * open transaction. */
+static gboolean
+commit_image (SysctrContext *ctx, const char *canonical, GBytes *manifest_bytes, GBytes *config_bytes,
+              const char *digest, const char *chosen_platform, GError **error)
+{
+  gsize mlen, clen;
+  const char *mdata = g_bytes_get_data (manifest_bytes, &mlen);
+  const char *cdata = g_bytes_get_data (config_bytes, &clen);
+  g_autofree char *mstr = g_strndup (mdata, mlen);
+  g_autofree char *cstr = g_strndup (cdata, clen);
+  if (!g_utf8_validate (mstr, -1, NULL) || !g_utf8_validate (cstr, -1, NULL) || strlen (mstr) != mlen
+      || strlen (cstr) != clen)
+    return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "manifest or config is not UTF-8 text");
+  GVariantBuilder b;
+  g_variant_builder_init (&b, G_VARIANT_TYPE ("a{sv}"));
+  g_variant_builder_add (&b, "{sv}", "sysctr.reference", g_variant_new_string (canonical));
+  g_variant_builder_add (&b, "{sv}", "sysctr.manifest", g_variant_new_string (mstr));
+  g_variant_builder_add (&b, "{sv}", "sysctr.config", g_variant_new_string (cstr));
+  g_variant_builder_add (&b, "{sv}", "sysctr.manifest-digest", g_variant_new_string (digest));
+  g_variant_builder_add (&b, "{sv}", "sysctr.platform", g_variant_new_string (chosen_platform));
+  g_autoptr (GVariant) meta = g_variant_ref_sink (g_variant_builder_end (&b));
+  /* The image commit's tree is empty: its content is its layers. */
+  g_autoptr (OstreeMutableTree) mtree = ostree_mutable_tree_new ();
+  g_autofree char *csum = NULL;
+  g_autoptr (GFile) root = NULL;
+  g_autofree char *image_commit = NULL;
+  if (!sysctr_write_default_dirmeta (ctx->repo, &csum, NULL, error))
+    return FALSE;
+  ostree_mutable_tree_set_metadata_checksum (mtree, csum);
+  if (!ostree_repo_write_mtree (ctx->repo, mtree, &root, NULL, error)
+      || !ostree_repo_write_commit (ctx->repo, NULL, canonical, NULL, meta, OSTREE_REPO_FILE (root), &image_commit,
+                                    NULL, error))
+    return FALSE;
+  g_autofree char *iref = sysctr_image_ref_for_reference (canonical);
+  ostree_repo_transaction_set_ref (ctx->repo, NULL, iref, image_commit);
+  return TRUE;
+}
+
+static gboolean
+pull_inner (SysctrContext *ctx, const SysctrRef *ref, const SysctrPullOptions *opts, SysctrImage **out_image,
+            SysctrPullResult *result, GError **error)
+{
+  g_autofree char *canonical = sysctr_ref_to_string (ref);
+  g_autofree char *platform = opts->platform ? g_strdup (opts->platform) : sysctr_host_platform ();
+  g_autoptr (SysctrSource) src = sysctr_source_open (ref, opts, ctx->tmp_dfd, error);
+  if (src == NULL)
+    return FALSE;
+
+  g_autoptr (GBytes) manifest_bytes = NULL;
+  g_autofree char *digest = NULL;
+  g_autoptr (json_t) manifest = NULL;
+  g_autofree char *chosen_platform = NULL;
+  if (!resolve_manifest (src, ref, platform, &manifest_bytes, &digest, &manifest, &chosen_platform, error))
+    return FALSE;
+
+  if (!stored_if_unchanged (ctx, canonical, digest, out_image, error))
+    return FALSE;
+  if (*out_image)
+    {
+      result->up_to_date = TRUE;
+      result->requests = sysctr_source_request_count (src);
+      return TRUE;
     }
 
-  g_autofree char *image_commit = NULL;
+  g_autoptr (GBytes) config_bytes = NULL;
+  g_autoptr (json_t) config = NULL;
+  if (!fetch_config (src, manifest, digest, canonical, platform, opts->quiet, &config_bytes, &config, &chosen_platform,
+                     error))
+    return FALSE;
+
+  g_auto (LayerJobs) jobs = { 0 };
+  json_t *diff_ids = json_object_get (json_object_get (config, "rootfs"), "diff_ids");
+  if (!plan_layers (json_object_get (manifest, "layers"), diff_ids, &jobs, error))
+    return FALSE;
+
+  /* Everything below is one OSTree transaction: an interrupted or failed
+   * pull leaves no image ref pointing at partial data. */
+  if (!ostree_repo_prepare_transaction (ctx->repo, NULL, NULL, error))
+    return FALSE;
+  gboolean ok = check_free_space (ctx, &jobs, canonical, error) && fetch_layers (ctx, src, opts, &jobs, result, error)
+                && commit_image (ctx, canonical, manifest_bytes, config_bytes, digest, chosen_platform, error);
   if (ok)
     {
-      gsize mlen;
-      const char *mdata = g_bytes_get_data (data, &mlen);
-      g_autofree char *mstr = g_strndup (mdata, mlen);
-      g_autofree char *cstr = g_strndup (config_data, config_len);
-      if (!g_utf8_validate (mstr, -1, NULL) || !g_utf8_validate (cstr, -1, NULL) || strlen (mstr) != mlen
-          || strlen (cstr) != config_len)
-        ok = sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "manifest or config is not UTF-8 text");
-      GVariantBuilder b;
-      g_variant_builder_init (&b, G_VARIANT_TYPE ("a{sv}"));
-      g_variant_builder_add (&b, "{sv}", "sysctr.reference", g_variant_new_string (canonical));
-      g_variant_builder_add (&b, "{sv}", "sysctr.manifest", g_variant_new_string (ok ? mstr : ""));
-      g_variant_builder_add (&b, "{sv}", "sysctr.config", g_variant_new_string (ok ? cstr : ""));
-      g_variant_builder_add (&b, "{sv}", "sysctr.manifest-digest", g_variant_new_string (digest));
-      g_variant_builder_add (&b, "{sv}", "sysctr.platform", g_variant_new_string (chosen_platform));
-      g_autoptr (GVariant) meta = g_variant_ref_sink (g_variant_builder_end (&b));
-      if (ok)
-        {
-          /* The image commit's tree is empty: its content is its layers. */
-          g_autoptr (OstreeMutableTree) mtree = ostree_mutable_tree_new ();
-          g_autofree char *csum = NULL;
-          g_autoptr (GFile) root = NULL;
-          ok = sysctr_write_default_dirmeta (ctx->repo, &csum, NULL, error);
-          if (ok)
-            {
-              ostree_mutable_tree_set_metadata_checksum (mtree, csum);
-              ok = ostree_repo_write_mtree (ctx->repo, mtree, &root, NULL, error)
-                   && ostree_repo_write_commit (ctx->repo, NULL, canonical, NULL, meta, OSTREE_REPO_FILE (root),
-                                                &image_commit, NULL, error);
-            }
-        }
-    }
-  if (ok)
-    {
-      g_autofree char *iref = sysctr_image_ref_for_reference (canonical);
-      ostree_repo_transaction_set_ref (ctx->repo, NULL, iref, image_commit);
       sysctr_crash_point ("pull-before-commit");
       ok = ostree_repo_commit_transaction (ctx->repo, NULL, NULL, error);
     }
   if (!ok)
-    (void) ostree_repo_abort_transaction (ctx->repo, NULL, NULL);
-
-  for (guint i = 0; i < n; i++)
     {
-      g_free (jobs[i].commit);
-      g_clear_error (&jobs[i].error);
+      (void) ostree_repo_abort_transaction (ctx->repo, NULL, NULL);
+      return FALSE;
     }
-  if (!ok)
-    return FALSE;
 
   result->requests = sysctr_source_request_count (src);
   return sysctr_store_lookup_image (ctx->repo, canonical, out_image, error);
