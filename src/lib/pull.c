@@ -388,7 +388,7 @@ stored_if_unchanged (SysctrContext *ctx, const char *canonical, const char *dige
   *out_image = NULL;
   if (!sysctr_store_lookup_image (ctx->repo, canonical, &existing, error))
     return FALSE;
-  if (existing == NULL || strcmp (existing->manifest_digest, digest) != 0)
+  if (existing == NULL || g_strcmp0 (existing->manifest_digest, digest) != 0)
     return TRUE;
   for (char **l = existing->layers; *l; l++)
     {

@@ -40,6 +40,8 @@ sysctr_debug (const char *fmt, ...)
   g_printerr ("sysctr: %s\n", shown);
 }
 
+static void print_line (FILE *f, const char *prefix, const char *fmt, va_list args) G_GNUC_PRINTF (3, 0);
+
 static void
 print_line (FILE *f, const char *prefix, const char *fmt, va_list args)
 {

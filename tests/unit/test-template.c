@@ -120,6 +120,7 @@ test_unit_values (void)
   g_autoptr (GError) ee = NULL;
   g_autofree char *eo = render ("[Service]\nExecStart=$EXEC_START\n", SYSCTR_TEMPLATE_UNIT, ev, &ee);
   g_assert_no_error (ee);
+  g_assert_nonnull (eo);
 
   g_autofree char *huge = g_strnfill (10000, 'x');
   g_autoptr (GHashTable) hv = values ("D", huge, "ARG", "x", NULL);
