@@ -1016,6 +1016,181 @@ render_hostfs (const SysctrRenderInput *in, SysctrRendered *r, const SysctrOwn *
   return TRUE;
 }
 
+/* Phase: config.json, from the image's template, its plain config.json
+ * or derived from the image config; normalised (ociconfig.c) and, when
+ * the image wrote it, classified for what it asks. */
+static gboolean
+render_config (const SysctrRenderInput *in, SysctrRendered *r, const SysctrOwn *own, GError **error)
+{
+  gboolean image_config = TRUE;
+  g_autofree char *tmpl = NULL;
+  gsize tmpl_len = 0;
+  if (!read_export (in->rootfs_dfd, "/exports/config.json.template", &tmpl, &tmpl_len, error))
+    return FALSE;
+  if (tmpl)
+    {
+      g_autofree char *rendered
+          = sysctr_template_render (tmpl, SYSCTR_TEMPLATE_JSON, r->values, "config.json.template", error);
+      if (rendered == NULL)
+        return FALSE;
+      r->config = sysctr_json_parse (rendered, strlen (rendered), "rendered config.json.template", error);
+    }
+  else
+    {
+      if (!read_export (in->rootfs_dfd, "/exports/config.json", &tmpl, &tmpl_len, error))
+        return FALSE;
+      if (tmpl)
+        r->config = sysctr_json_parse (tmpl, tmpl_len, "/exports/config.json", error);
+      else
+        {
+          r->config = derive_config (in, r, error);
+          image_config = FALSE;
+        }
+    }
+  if (r->config == NULL || !sysctr_config_normalize (in, r, r->config, error))
+    return FALSE;
+  /* a derived config is sysctr's own: it asks for nothing */
+  return !image_config || sysctr_classify_config (r->asks, own, r->config, error);
+}
+
+/* Phase: the units, NAME.service from the image's template, its label or
+ * sysctr's default, and NAME.socket from its label; the one enabled is the
+ * socket when there is one. */
+static gboolean
+render_units (const SysctrRenderInput *in, SysctrRendered *r, const SysctrOwn *own, json_t *manifest, GError **error)
+{
+  if (json_is_true (json_object_get (manifest, "noContainerService")))
+    return TRUE;
+  g_autofree char *service_tmpl = NULL;
+  gsize len = 0;
+  if (!read_export (in->rootfs_dfd, "/exports/service.template", &service_tmpl, &len, error))
+    return FALSE;
+  if (service_tmpl == NULL && label (in->image, "org.sysctr.unit"))
+    service_tmpl = g_strdup (label (in->image, "org.sysctr.unit"));
+  gboolean image_unit = service_tmpl != NULL;
+  if (service_tmpl == NULL)
+    {
+      service_tmpl = load_default_template ("service.template", error);
+      if (service_tmpl == NULL)
+        return FALSE;
+      const char *notify = label (in->image, "org.sysctr.notify");
+      g_hash_table_insert (r->values, g_strdup ("SERVICE_TYPE"),
+                           g_strdup (notify && strcmp (notify, "true") == 0 ? "notify" : "exec"));
+      const char *stop = sysctr_json_get_string (json_object_get (in->image->config, "config"), "StopSignal");
+      g_hash_table_insert (r->values, g_strdup ("KILL_SIGNAL"),
+                           g_strdup (stop && g_str_has_prefix (stop, "SIG") ? stop : "SIGTERM"));
+    }
+  g_autofree char *svc
+      = sysctr_template_render (service_tmpl, SYSCTR_TEMPLATE_UNIT, r->values, "service template", error);
+  if (svc == NULL)
+    return FALSE;
+  if (image_unit)
+    sysctr_classify_unit (r->asks, own, svc);
+  GString *unit = NULL;
+  if (!finish_unit (in, r, own, svc, TRUE, &unit, error))
+    return FALSE;
+  g_autofree char *path = g_strdup_printf ("/etc/systemd/system/%s.service", in->name);
+  add_file (r, path, unit->str, unit->len, 0644);
+  g_ptr_array_add (r->units, g_strdup_printf ("%s.service", in->name));
+  g_string_free (unit, TRUE);
+
+  const char *sock = label (in->image, "org.sysctr.socket");
+  if (sock == NULL)
+    {
+      r->enable_unit = g_strdup_printf ("%s.service", in->name);
+      return TRUE;
+    }
+  g_autofree char *s = sysctr_template_render (sock, SYSCTR_TEMPLATE_UNIT, r->values, "socket template", error);
+  if (s == NULL)
+    return FALSE;
+  sysctr_classify_unit (r->asks, own, s);
+  if (!finish_unit (in, r, own, s, FALSE, &unit, error))
+    return FALSE;
+  g_autofree char *spath = g_strdup_printf ("/etc/systemd/system/%s.socket", in->name);
+  add_file (r, spath, unit->str, unit->len, 0644);
+  g_ptr_array_add (r->units, g_strdup_printf ("%s.socket", in->name));
+  g_string_free (unit, TRUE);
+  r->enable_unit = g_strdup_printf ("%s.socket", in->name);
+  return TRUE;
+}
+
+/* Phase: the tmpfiles.d file: the image's template (or, for a native
+ * image, its state directory and volumes), then what sysctr makes for it
+ * (hostfs directories, empty ones too, and missing bind sources) unless
+ * the image's own lines make the path; what sysctr adds is recorded as
+ * created. */
+static gboolean
+render_tmpfiles (const SysctrRenderInput *in, SysctrRendered *r, const SysctrOwn *own, GError **error)
+{
+  g_autofree char *tmpfiles = NULL;
+  gsize len = 0;
+  if (!read_export (in->rootfs_dfd, "/exports/tmpfiles.template", &tmpfiles, &len, error))
+    return FALSE;
+  g_autoptr (GString) tf = g_string_new (NULL);
+  g_autofree char *tmarker = sysctr_marker_line (in->name);
+  g_string_append (tf, tmarker);
+  if (tmpfiles)
+    {
+      g_autofree char *t
+          = sysctr_template_render (tmpfiles, SYSCTR_TEMPLATE_TMPFILES, r->values, "tmpfiles.template", error);
+      if (t == NULL)
+        return FALSE;
+      g_string_append (tf, t);
+      sysctr_classify_tmpfiles (r->asks, own, t);
+    }
+  else
+    {
+      /* native images: the state directory and their volumes under it */
+      g_string_append_printf (tf, "d %s 0700 0 0 - -\n", r->state_path);
+      json_t *ic = json_object_get (in->image->config, "config");
+      const char *vol;
+      json_t *a;
+      json_object_foreach (json_object_get (ic, "Volumes"), vol, a)
+        if (line_path_valid (vol))
+          g_string_append_printf (tf, "d %s%s 0755 0 0 - -\n", r->state_path, vol);
+        else
+          sysctr_rendered_warn (
+              r, "image volume \"%.100s\" is not a clean absolute path; no state directory made for it", vol);
+    }
+  if (!render_hostfs_dirs (in, r, own, error))
+    return FALSE;
+  g_autoptr (json_t) created = json_array ();
+  g_auto (GStrv) extra = g_strsplit (r->tmpfiles_lines->str, "\n", -1);
+  for (char **l = extra; *l; l++)
+    {
+      g_auto (GStrv) f = g_strsplit (*l, " ", 3);
+      if (f[0] == NULL || f[1] == NULL || tmpfiles_lists (tf->str, f[1]) || host_file_listed (r, f[1]))
+        continue;
+      g_string_append_printf (tf, "%s\n", *l);
+      add_created (in, created, f[1]);
+    }
+  json_decref (r->created);
+  r->created = g_steal_pointer (&created);
+  g_autofree char *tpath = g_strdup_printf ("/etc/tmpfiles.d/sysctr-%s.conf", in->name);
+  add_file (r, tpath, tf->str, tf->len, 0644);
+  return TRUE;
+}
+
+/* /exports/manifest.json, or NULL (no error) when the image has none. */
+static gboolean
+read_manifest (const SysctrRenderInput *in, json_t **out, GError **error)
+{
+  g_autofree char *text = NULL;
+  gsize len = 0;
+  *out = NULL;
+  if (!read_export (in->rootfs_dfd, "/exports/manifest.json", &text, &len, error))
+    return FALSE;
+  if (text == NULL)
+    return TRUE;
+  g_autoptr (json_t) manifest = sysctr_json_parse (text, len, "/exports/manifest.json", error);
+  if (manifest == NULL)
+    return FALSE;
+  if (!json_is_object (manifest))
+    return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "/exports/manifest.json is not a JSON object");
+  *out = g_steal_pointer (&manifest);
+  return TRUE;
+}
+
 SysctrRendered *
 sysctr_render (const SysctrRenderInput *in, GError **error)
 {
@@ -1032,23 +1207,9 @@ sysctr_render (const SysctrRenderInput *in, GError **error)
   if (r->runtime_path == NULL)
     return NULL;
 
-  g_autofree char *manifest_text = NULL;
-  gsize manifest_len = 0;
+  /* values: --set, the OS's defaults, the image's (manifest.json, labels) */
   g_autoptr (json_t) manifest = NULL;
-  if (!read_export (in->rootfs_dfd, "/exports/manifest.json", &manifest_text, &manifest_len, error))
-    return NULL;
-  if (manifest_text)
-    {
-      manifest = sysctr_json_parse (manifest_text, manifest_len, "/exports/manifest.json", error);
-      if (manifest == NULL)
-        return NULL;
-      if (!json_is_object (manifest))
-        {
-          sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "/exports/manifest.json is not a JSON object");
-          return NULL;
-        }
-    }
-  if (!build_values (in, manifest, r, error))
+  if (!read_manifest (in, &manifest, error) || !build_values (in, manifest, r, error))
     return NULL;
   r->state_path = g_strdup_printf ("%s/%s", (char *) g_hash_table_lookup (r->values, "STATE_DIRECTORY"), in->name);
   /* it goes into RequiresMountsFor=, tmpfiles.d, and uninstall --purge */
@@ -1073,159 +1234,9 @@ sysctr_render (const SysctrRenderInput *in, GError **error)
     .sysctr_units = in->sysctr_units,
   };
 
-  /* config.json */
-  gboolean image_config = TRUE;
-  g_autofree char *tmpl = NULL;
-  gsize tmpl_len = 0;
-  if (!read_export (in->rootfs_dfd, "/exports/config.json.template", &tmpl, &tmpl_len, error))
-    return NULL;
-  if (tmpl)
-    {
-      g_autofree char *rendered
-          = sysctr_template_render (tmpl, SYSCTR_TEMPLATE_JSON, r->values, "config.json.template", error);
-      if (rendered == NULL)
-        return NULL;
-      r->config = sysctr_json_parse (rendered, strlen (rendered), "rendered config.json.template", error);
-    }
-  else
-    {
-      if (!read_export (in->rootfs_dfd, "/exports/config.json", &tmpl, &tmpl_len, error))
-        return NULL;
-      if (tmpl)
-        r->config = sysctr_json_parse (tmpl, tmpl_len, "/exports/config.json", error);
-      else
-        {
-          r->config = derive_config (in, r, error);
-          image_config = FALSE;
-        }
-    }
-  if (r->config == NULL)
-    return NULL;
-  if (!sysctr_config_normalize (in, r, r->config, error))
-    return NULL;
-  /* a derived config is sysctr's own: it asks for nothing */
-  if (image_config && !sysctr_classify_config (r->asks, &own, r->config, error))
-    return NULL;
-
-  gboolean no_service = json_is_true (json_object_get (manifest, "noContainerService"));
-
-  /* units */
-  g_autofree char *service_tmpl = NULL;
-  gsize len = 0;
-  if (!no_service)
-    {
-      if (!read_export (in->rootfs_dfd, "/exports/service.template", &service_tmpl, &len, error))
-        return NULL;
-      if (service_tmpl == NULL && label (in->image, "org.sysctr.unit"))
-        service_tmpl = g_strdup (label (in->image, "org.sysctr.unit"));
-      gboolean image_unit = service_tmpl != NULL;
-      if (service_tmpl == NULL)
-        {
-          service_tmpl = load_default_template ("service.template", error);
-          if (service_tmpl == NULL)
-            return NULL;
-          const char *notify = label (in->image, "org.sysctr.notify");
-          g_hash_table_insert (r->values, g_strdup ("SERVICE_TYPE"),
-                               g_strdup (notify && strcmp (notify, "true") == 0 ? "notify" : "exec"));
-          const char *stop = sysctr_json_get_string (json_object_get (in->image->config, "config"), "StopSignal");
-          g_hash_table_insert (r->values, g_strdup ("KILL_SIGNAL"),
-                               g_strdup (stop && g_str_has_prefix (stop, "SIG") ? stop : "SIGTERM"));
-        }
-      g_autofree char *svc
-          = sysctr_template_render (service_tmpl, SYSCTR_TEMPLATE_UNIT, r->values, "service template", error);
-      if (svc == NULL)
-        return NULL;
-      if (image_unit)
-        sysctr_classify_unit (r->asks, &own, svc);
-      GString *unit = NULL;
-      if (!finish_unit (in, r, &own, svc, TRUE, &unit, error))
-        return NULL;
-      g_autofree char *path = g_strdup_printf ("/etc/systemd/system/%s.service", in->name);
-      add_file (r, path, unit->str, unit->len, 0644);
-      g_ptr_array_add (r->units, g_strdup_printf ("%s.service", in->name));
-      g_string_free (unit, TRUE);
-
-      const char *sock = label (in->image, "org.sysctr.socket");
-      if (sock)
-        {
-          g_autofree char *s = sysctr_template_render (sock, SYSCTR_TEMPLATE_UNIT, r->values, "socket template", error);
-          if (s == NULL)
-            return NULL;
-          sysctr_classify_unit (r->asks, &own, s);
-          if (!finish_unit (in, r, &own, s, FALSE, &unit, error))
-            return NULL;
-          g_autofree char *spath = g_strdup_printf ("/etc/systemd/system/%s.socket", in->name);
-          add_file (r, spath, unit->str, unit->len, 0644);
-          g_ptr_array_add (r->units, g_strdup_printf ("%s.socket", in->name));
-          g_string_free (unit, TRUE);
-          r->enable_unit = g_strdup_printf ("%s.socket", in->name);
-        }
-      else
-        r->enable_unit = g_strdup_printf ("%s.service", in->name);
-    }
-
-  if (!render_hostfs (in, r, &own, manifest, error))
-    return NULL;
-
-  /* tmpfiles.d */
-  g_autofree char *tmpfiles = NULL;
-  if (!read_export (in->rootfs_dfd, "/exports/tmpfiles.template", &tmpfiles, &len, error))
-    return NULL;
-  GString *tf = g_string_new (NULL);
-  g_autofree char *tmarker = sysctr_marker_line (in->name);
-  g_string_append (tf, tmarker);
-  if (tmpfiles)
-    {
-      g_autofree char *t
-          = sysctr_template_render (tmpfiles, SYSCTR_TEMPLATE_TMPFILES, r->values, "tmpfiles.template", error);
-      if (t == NULL)
-        {
-          g_string_free (tf, TRUE);
-          return NULL;
-        }
-      g_string_append (tf, t);
-      sysctr_classify_tmpfiles (r->asks, &own, t);
-    }
-  else
-    {
-      /* native images: the state directory and their volumes under it */
-      g_string_append_printf (tf, "d %s 0700 0 0 - -\n", r->state_path);
-      json_t *ic = json_object_get (in->image->config, "config");
-      const char *vol;
-      json_t *a;
-      json_object_foreach (json_object_get (ic, "Volumes"), vol, a)
-        if (line_path_valid (vol))
-          g_string_append_printf (tf, "d %s%s 0755 0 0 - -\n", r->state_path, vol);
-        else
-          sysctr_rendered_warn (
-              r, "image volume \"%.100s\" is not a clean absolute path; no state directory made for it", vol);
-    }
-  /* hostfs directories (empty ones too) and missing bind sources: made
-   * by these lines at install and at every boot, unless the image's own
-   * lines make the path */
-  if (!render_hostfs_dirs (in, r, &own, error))
-    {
-      g_string_free (tf, TRUE);
-      return NULL;
-    }
-  {
-    g_autoptr (json_t) created = json_array ();
-    g_auto (GStrv) extra = g_strsplit (r->tmpfiles_lines->str, "\n", -1);
-    for (char **l = extra; *l; l++)
-      {
-        g_auto (GStrv) f = g_strsplit (*l, " ", 3);
-        if (f[0] == NULL || f[1] == NULL || tmpfiles_lists (tf->str, f[1]) || host_file_listed (r, f[1]))
-          continue;
-        g_string_append_printf (tf, "%s\n", *l);
-        add_created (in, created, f[1]);
-      }
-    json_decref (r->created);
-    r->created = g_steal_pointer (&created);
-  }
-  g_autofree char *tpath = g_strdup_printf ("/etc/tmpfiles.d/sysctr-%s.conf", in->name);
-  add_file (r, tpath, tf->str, tf->len, 0644);
-  g_string_free (tf, TRUE);
-  if (!sysctr_config_make_mountpoints (in, r, r->config, error))
+  if (!render_config (in, r, &own, error) || !render_units (in, r, &own, manifest, error)
+      || !render_hostfs (in, r, &own, manifest, error) || !render_tmpfiles (in, r, &own, error)
+      || !sysctr_config_make_mountpoints (in, r, r->config, error))
     return NULL;
   return g_steal_pointer (&r);
 }
