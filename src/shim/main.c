@@ -429,6 +429,262 @@ die_like (int status)
   _exit (WIFEXITED (status) ? WEXITSTATUS (status) : SHIM_EXIT_FAILURE);
 }
 
+/* What the start path holds; run_clear releases it on every way out that
+ * is not the payload's own exit (die_like). */
+struct run
+{
+  const char *name;
+  char bundle_abs[PATH_MAX];
+  int check_root_fd;
+  int bundle_fd;
+  int rootfs_fd;
+  int sig_fd;
+  char *root_abs;
+  struct shim_config *c;
+  struct shim_notify notify;
+  struct shim_exec exec;
+  int sync_fds[2];
+  int status_fds[2];
+  unsigned n_listen_fds;
+  pid_t pid;
+};
+
+static void
+run_close (int *fd)
+{
+  if (*fd >= 0)
+    close (*fd);
+  *fd = -1;
+}
+
+static void
+run_clear (struct run *run)
+{
+  run_close (&run->check_root_fd);
+  run_close (&run->bundle_fd);
+  run_close (&run->rootfs_fd);
+  run_close (&run->sig_fd);
+  for (int i = 0; i < 2; i++)
+    {
+      run_close (&run->sync_fds[i]);
+      run_close (&run->status_fds[i]);
+    }
+  /* the environment borrows the config's strings: freed before it */
+  exec_free (&run->exec);
+  free (steal_ptr (&run->root_abs));
+  config_free (steal_ptr (&run->c));
+  notify_cleanup (&run->notify);
+}
+
+/* 1. Validate everything; nothing privileged happens before this is
+ * done. With --check, this (and compiling the filter) is all. */
+static int
+validate (struct run *run, const char *bundle, const char *name, bool check, const char *check_root)
+{
+  run->bundle_fd = open (bundle, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (run->bundle_fd < 0 || !realpath (bundle, run->bundle_abs))
+    return shim_errorf (-errno, "bundle %s", bundle);
+  if (!name)
+    {
+      name = strrchr (run->bundle_abs, '/') + 1;
+      if (!*name)
+        name = "root";
+    }
+  if (!valid_name (name))
+    return shim_refusef ("--name=%s: invalid name (letters, digits, '.', '_' and '-', at most 64)", name);
+  run->name = name;
+  if (check_root && !check)
+    return shim_refusef ("--root is for --check only");
+  if (check)
+    {
+      if (check_root && (run->check_root_fd = open (check_root, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+        return shim_errorf (-errno, "--root=%s", check_root);
+      config_set_check (run->check_root_fd);
+    }
+  int r;
+  if ((r = config_load (run->bundle_fd, run->bundle_abs, &run->c)) < 0
+      || (r = open_rootfs (run->bundle_fd, run->bundle_abs, run->c->root_path, &run->root_abs, &run->rootfs_fd)) < 0)
+    return r;
+  return 0;
+}
+
+/* --check: everything above, the filter compiled and kept for the starts */
+static int
+keep_filter (struct run *run)
+{
+  struct shim_config *c = run->c;
+  int r;
+  if (c == NULL)
+    return shim_errorf (-EINVAL, "no configuration");
+  if (c->seccomp
+      && ((r = seccomp_compile (c->seccomp)) < 0
+          || (r = seccomp_cache_write (c->seccomp, run->bundle_fd, c->text, c->text_len)) < 0))
+    return r;
+  return 0;
+}
+
+/* 2. On the host: the filter, limits, the notify relay, the payload's
+ * environment, the signals to forward, the pipes to the child. */
+static int
+prepare_host (struct run *run)
+{
+  struct shim_config *c = run->c;
+  int r;
+  if (c == NULL)
+    return shim_errorf (-EINVAL, "no configuration");
+  if (c->seccomp)
+    {
+      if (!seccomp_cache_load (c->seccomp, run->bundle_fd, c->text, c->text_len)
+          && (r = seccomp_compile (c->seccomp)) < 0)
+        return r;
+      /* what the container's init inherits at clone() should be small */
+      seccomp_release_profile (c->seccomp);
+    }
+  free (steal_ptr (&c->text));
+  malloc_trim (0);
+  if ((r = parse_listen_fds (&run->n_listen_fds)) < 0 || (r = apply_host_limits (c)) < 0)
+    return r;
+  run->notify.upstream = getenv ("NOTIFY_SOCKET");
+  if (run->notify.upstream && *run->notify.upstream && (r = notify_setup (&run->notify, run->name, c->uid, c->gid)) < 0)
+    return r;
+  if ((r = exec_prepare (c, run->n_listen_fds, run->notify.dir_path != NULL, &run->exec)) < 0)
+    return r;
+
+  sigset_t sigs;
+  sigemptyset (&sigs);
+  sigaddset (&sigs, SIGCHLD);
+  for (size_t i = 0; i < sizeof forwarded_signals / sizeof forwarded_signals[0]; i++)
+    sigaddset (&sigs, forwarded_signals[i]);
+  /* Blocked before clone(), so the init inherits a mask that queues them. */
+  sigprocmask (SIG_BLOCK, &sigs, NULL);
+  run->sig_fd = signalfd (-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (run->sig_fd < 0)
+    return shim_errorf (-errno, "signalfd");
+  if (socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, run->sync_fds) < 0)
+    return shim_errorf (-errno, "socketpair");
+  if (pipe2 (run->status_fds, O_CLOEXEC) < 0)
+    return shim_errorf (-errno, "pipe2");
+  for (size_t i = 0; i < c->n_ns_fds; i++)
+    /* pid namespaces apply to children: join before clone() */
+    if (c->ns_types[i] == CLONE_NEWPID && setns (c->ns_fds[i], CLONE_NEWPID) < 0)
+      return shim_errorf (-errno, "joining the pid namespace from linux.namespaces");
+  return 0;
+}
+
+/* 3. clone(): fork semantics (no new stack), new namespaces. The process
+ * stays in the unit's cgroup; a cgroup namespace rooted there, if asked.
+ * 0: the payload runs; 1: the child failed and said why; < 0: our error
+ * (the child, if any, is killed and reaped). */
+static int
+start_container (struct run *run)
+{
+  struct child_args args = { .config = run->c,
+                             .exec = &run->exec,
+                             .rootfs_fd = run->rootfs_fd,
+                             .root_path = run->root_abs,
+                             .notify_dir = run->notify.dir_path,
+                             .sync_fd = run->sync_fds[1],
+                             .status_fd = run->status_fds[1] };
+  char byte = 'G';
+  ssize_t n;
+  int r;
+
+  if (run->c == NULL)
+    return shim_errorf (-EINVAL, "no configuration");
+  run->pid = (pid_t) syscall (SYS_clone, (unsigned long) run->c->clone_flags | SIGCHLD, NULL, NULL, NULL, NULL);
+  if (run->pid < 0)
+    return shim_errorf (-errno, "clone");
+  if (run->pid == 0)
+    {
+      close (run->sync_fds[0]);
+      close (run->status_fds[0]);
+      child_main (&args);
+    }
+  run_close (&run->sync_fds[1]);
+  run_close (&run->status_fds[1]);
+  if ((r = shim_write_all (run->sync_fds[0], &byte, 1)) < 0)
+    {
+      shim_errorf (r, "starting the container");
+      kill (run->pid, SIGKILL);
+      waitpid (run->pid, NULL, 0);
+      return r;
+    }
+  /* EOF: the payload's execve() closed the last copy. 'E': it failed and
+   * already said why. */
+  do
+    n = read (run->sync_fds[0], &byte, 1);
+  while (n < 0 && errno == EINTR);
+  run_close (&run->sync_fds[0]);
+  if (n != 0)
+    {
+      kill (run->pid, SIGKILL);
+      waitpid (run->pid, NULL, 0);
+      return 1;
+    }
+  return 0;
+}
+
+/* 4. Steady state: keep the resident parent small, relay notify messages,
+ * forward signals, until the container ends; its status in *status. */
+static int
+relay_until_exit (struct run *run, int *status)
+{
+  for (unsigned i = 0; i < run->n_listen_fds; i++)
+    close (3 + (int) i);
+  run_close (&run->rootfs_fd);
+  run_close (&run->bundle_fd);
+  exec_free (&run->exec);
+  config_free (steal_ptr (&run->c));
+  free (steal_ptr (&run->root_abs));
+  malloc_trim (0);
+  shim_release_code ();
+
+  for (;;)
+    {
+      bool want_write;
+      int timeout = notify_flush (&run->notify, &want_write);
+      struct pollfd pfd[3] = {
+        { .fd = run->sig_fd, .events = POLLIN },
+        { .fd = run->notify.listen_fd, .events = POLLIN },
+        { .fd = want_write ? run->notify.upstream_fd : -1, .events = POLLOUT },
+      };
+      struct signalfd_siginfo si;
+      if (poll (pfd, 3, timeout) < 0)
+        {
+          if (errno == EINTR)
+            continue;
+          /* the shim can no longer relay or forward: end the container
+           * and fail, never report the payload's status as ours */
+          int r = shim_errorf (-errno, "poll");
+          kill (run->pid, SIGKILL);
+          waitpid (run->pid, NULL, 0);
+          return r;
+        }
+      if (pfd[1].revents & POLLIN)
+        notify_receive (&run->notify);
+      while (read (run->sig_fd, &si, sizeof si) == sizeof si)
+        {
+          if (si.ssi_signo == SIGCHLD)
+            continue;
+          if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT || si.ssi_signo == SIGQUIT)
+            run->notify.stopping = true;
+          kill (run->pid, (int) si.ssi_signo);
+        }
+      if (waitpid (run->pid, status, WNOHANG) == run->pid)
+        break;
+    }
+
+  /* The init reports the payload's status; without it (payload is pid 1, or
+   * the init was killed) the child's own status is the answer. */
+  int payload_status;
+  if (read (run->status_fds[0], &payload_status, sizeof payload_status) == sizeof payload_status)
+    *status = payload_status;
+  notify_receive (&run->notify);
+  bool want_write;
+  (void) notify_flush (&run->notify, &want_write);
+  return 0;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -444,23 +700,16 @@ main (int argc, char **argv)
   const char *bundle = ".", *name = NULL;
   bool check = false;
   const char *check_root = NULL;
-  _cleanup_close_ int check_root_fd = -1;
-  char bundle_abs[PATH_MAX];
-  _cleanup_close_ int bundle_fd = -1;
-  _cleanup_close_ int rootfs_fd = -1;
-  _cleanup_close_ int sig_fd = -1;
-  _cleanup_free_ char *root_abs = NULL;
-  _cleanup_config_ struct shim_config *c = NULL;
-  struct shim_notify notify = { .listen_fd = -1, .dir_fd = -1, .upstream_fd = -1, .head = NULL };
-  struct shim_exec exec = { 0 };
-  struct child_args args = { 0 };
-  int sync_fds[2] = { -1, -1 }, status_fds[2] = { -1, -1 };
-  unsigned n_listen_fds = 0;
-  sigset_t sigs;
-  pid_t pid;
+  struct run run = {
+    .check_root_fd = -1,
+    .bundle_fd = -1,
+    .rootfs_fd = -1,
+    .sig_fd = -1,
+    .notify = { .listen_fd = -1, .dir_fd = -1, .upstream_fd = -1, .head = NULL },
+    .sync_fds = { -1, -1 },
+    .status_fds = { -1, -1 },
+  };
   int opt, r, status = 0;
-  char byte;
-  ssize_t n;
 
   while ((opt = getopt_long (argc, argv, "", opts, NULL)) >= 0)
     switch (opt)
@@ -493,220 +742,29 @@ main (int argc, char **argv)
       return SHIM_EXIT_FAILURE;
     }
 
-  /* 1. Validate everything; nothing privileged happens before this is done. */
-  bundle_fd = open (bundle, O_PATH | O_DIRECTORY | O_CLOEXEC);
-  if (bundle_fd < 0 || !realpath (bundle, bundle_abs))
-    {
-      shim_errorf (-errno, "bundle %s", bundle);
-      goto fail;
-    }
-  if (!name)
-    {
-      name = strrchr (bundle_abs, '/') + 1;
-      if (!*name)
-        name = "root";
-    }
-  if (!valid_name (name))
-    {
-      shim_refusef ("--name=%s: invalid name (letters, digits, '.', '_' and '-', at most 64)", name);
-      goto fail;
-    }
-  if (check_root && !check)
-    {
-      shim_refusef ("--root is for --check only");
-      goto fail;
-    }
-  if (check)
-    {
-      if (check_root && (check_root_fd = open (check_root, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
-        {
-          shim_errorf (-errno, "--root=%s", check_root);
-          goto fail;
-        }
-      config_set_check (check_root_fd);
-    }
-  if (config_load (bundle_fd, bundle_abs, &c) < 0)
-    goto fail;
-  if (open_rootfs (bundle_fd, bundle_abs, c->root_path, &root_abs, &rootfs_fd) < 0)
+  if (validate (&run, bundle, name, check, check_root) < 0)
     goto fail;
   if (check)
     {
-      /* everything above, the filter compiled and kept for the starts */
-      if (c->seccomp
-          && (seccomp_compile (c->seccomp) < 0
-              || seccomp_cache_write (c->seccomp, bundle_fd, c->text, c->text_len) < 0))
+      if (keep_filter (&run) < 0)
         goto fail;
+      run_clear (&run);
       return 0;
     }
-  if (c->seccomp)
-    {
-      if (!seccomp_cache_load (c->seccomp, bundle_fd, c->text, c->text_len) && seccomp_compile (c->seccomp) < 0)
-        goto fail;
-      /* what the container's init inherits at clone() should be small */
-      seccomp_release_profile (c->seccomp);
-    }
-  free (c->text);
-  c->text = NULL;
-  malloc_trim (0);
-  if (parse_listen_fds (&n_listen_fds) < 0)
+  if (prepare_host (&run) < 0 || (r = start_container (&run)) < 0)
     goto fail;
-
-  /* 2. On the host: limits, the notify relay, the payload's environment. */
-  if (apply_host_limits (c) < 0)
-    goto fail;
-  notify.upstream = getenv ("NOTIFY_SOCKET");
-  if (notify.upstream && *notify.upstream && notify_setup (&notify, name, c->uid, c->gid) < 0)
-    goto fail;
-  if (exec_prepare (c, n_listen_fds, notify.dir_path != NULL, &exec) < 0)
-    goto fail;
-
-  sigemptyset (&sigs);
-  sigaddset (&sigs, SIGCHLD);
-  for (size_t i = 0; i < sizeof forwarded_signals / sizeof forwarded_signals[0]; i++)
-    sigaddset (&sigs, forwarded_signals[i]);
-  /* Blocked before clone(), so the init inherits a mask that queues them. */
-  sigprocmask (SIG_BLOCK, &sigs, NULL);
-  sig_fd = signalfd (-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
-  if (sig_fd < 0)
+  if (r == 1)
     {
-      shim_errorf (-errno, "signalfd");
-      goto fail;
-    }
-  if (socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sync_fds) < 0)
-    {
-      shim_errorf (-errno, "socketpair");
-      goto fail;
-    }
-  if (pipe2 (status_fds, O_CLOEXEC) < 0)
-    {
-      shim_errorf (-errno, "pipe2");
-      goto fail;
-    }
-  for (size_t i = 0; i < c->n_ns_fds; i++)
-    /* pid namespaces apply to children: join before clone() */
-    if (c->ns_types[i] == CLONE_NEWPID && setns (c->ns_fds[i], CLONE_NEWPID) < 0)
-      {
-        shim_errorf (-errno, "joining the pid namespace from linux.namespaces");
-        goto fail;
-      }
-
-  args = (struct child_args){ .config = c,
-                              .exec = &exec,
-                              .rootfs_fd = rootfs_fd,
-                              .root_path = root_abs,
-                              .notify_dir = notify.dir_path,
-                              .sync_fd = sync_fds[1],
-                              .status_fd = status_fds[1] };
-
-  /* 3. clone(): fork semantics (no new stack), new namespaces. The process
-   * stays in the unit's cgroup; a cgroup namespace rooted there, if asked. */
-  pid = (pid_t) syscall (SYS_clone, (unsigned long) c->clone_flags | SIGCHLD, NULL, NULL, NULL, NULL);
-  if (pid < 0)
-    {
-      shim_errorf (-errno, "clone");
-      goto fail;
-    }
-  if (pid == 0)
-    {
-      close (sync_fds[0]);
-      close (status_fds[0]);
-      child_main (&args);
-    }
-
-  close (sync_fds[1]);
-  close (status_fds[1]);
-  byte = 'G';
-  if ((r = shim_write_all (sync_fds[0], &byte, 1)) < 0)
-    {
-      shim_errorf (r, "starting the container");
-      kill (pid, SIGKILL);
-      goto fail_reap;
-    }
-  /* EOF: the payload's execve() closed the last copy. 'E': it failed and
-   * already said why. */
-  do
-    n = read (sync_fds[0], &byte, 1);
-  while (n < 0 && errno == EINTR);
-  close (sync_fds[0]);
-  if (n != 0)
-    {
-      /* the child said why already */
-      kill (pid, SIGKILL);
-      waitpid (pid, NULL, 0);
-      exec_free (&exec);
-      notify_cleanup (&notify);
+      run_clear (&run); /* the child said why already */
       return SHIM_EXIT_FAILURE;
     }
-
-  /* 4. Steady state: keep the resident parent small. */
-  for (unsigned i = 0; i < n_listen_fds; i++)
-    close (3 + (int) i);
-  close (rootfs_fd);
-  rootfs_fd = -1;
-  close (bundle_fd);
-  /* read by its _cleanup_close_ handler, which clang 14's analyzer does
-   * not model */
-  bundle_fd = -1; // NOLINT(clang-analyzer-deadcode.DeadStores)
-  exec_free (&exec);
-  config_free (steal_ptr (&c));
-  free (steal_ptr (&root_abs));
-  malloc_trim (0);
-  shim_release_code ();
-
-  for (;;)
-    {
-      bool want_write;
-      int timeout = notify_flush (&notify, &want_write);
-      struct pollfd pfd[3] = {
-        { .fd = sig_fd, .events = POLLIN },
-        { .fd = notify.listen_fd, .events = POLLIN },
-        { .fd = want_write ? notify.upstream_fd : -1, .events = POLLOUT },
-      };
-      struct signalfd_siginfo si;
-      if (poll (pfd, 3, timeout) < 0)
-        {
-          if (errno == EINTR)
-            continue;
-          /* the shim can no longer relay or forward: end the container
-           * and fail, never report the payload's status as ours */
-          shim_errorf (-errno, "poll");
-          kill (pid, SIGKILL);
-          goto fail_reap;
-        }
-      if (pfd[1].revents & POLLIN)
-        notify_receive (&notify);
-      while (read (sig_fd, &si, sizeof si) == sizeof si)
-        {
-          if (si.ssi_signo == SIGCHLD)
-            continue;
-          if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT || si.ssi_signo == SIGQUIT)
-            notify.stopping = true;
-          kill (pid, (int) si.ssi_signo);
-        }
-      if (waitpid (pid, &status, WNOHANG) == pid)
-        break;
-    }
-
-  /* The init reports the payload's status; without it (payload is pid 1, or
-   * the init was killed) the child's own status is the answer. */
-  {
-    int payload_status;
-    if (read (status_fds[0], &payload_status, sizeof payload_status) == sizeof payload_status)
-      status = payload_status;
-  }
-  notify_receive (&notify);
-  {
-    bool want_write;
-    (void) notify_flush (&notify, &want_write);
-  }
-  notify_cleanup (&notify);
+  if (relay_until_exit (&run, &status) < 0)
+    goto fail;
+  notify_cleanup (&run.notify);
   die_like (status);
 
-fail_reap:
-  waitpid (pid, NULL, 0);
 fail:
   shim_log_error ();
-  exec_free (&exec);
-  notify_cleanup (&notify);
+  run_clear (&run);
   return SHIM_EXIT_FAILURE;
 }
