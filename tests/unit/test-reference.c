@@ -36,6 +36,10 @@ test_docker_refs (void)
   check ("index.docker.io/library/alpine", "docker.io/library/alpine:latest");
   check ("user/repo", "docker.io/user/repo:latest");
   check ("[::1]:5000/x:y", "[::1]:5000/x:y");
+  /* a registry host spelled like a transport stays docker:// (fuzz find) */
+  check ("docker://oci-archive:70/a/b", "docker://oci-archive:70/a/b:latest");
+  check ("docker://oci:5000/a:t", "docker://oci:5000/a:t");
+  check ("docker://docker-archive:1/x", "docker://docker-archive:1/x:latest");
   check ("reg.example/x@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
          "reg.example/x@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
   check ("reg.example/x:t@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
