@@ -641,6 +641,18 @@ add_to_section (GString *unit, const char *section, const char *lines)
   g_string_insert (unit, (at - unit->str) + strlen (header), lines);
 }
 
+/* Targets reached before basic.target: a unit ordered before one of them
+ * needs DefaultDependencies=no (with the defaults it comes after
+ * sysinit.target and basic.target, and systemd reports a cycle). */
+static gboolean
+early_target (const char *target)
+{
+  static const char *const early[] = { "sysinit.target",     "basic.target",      "local-fs.target",
+                                       "network-pre.target", "sockets.target",    "paths.target",
+                                       "timers.target",      "cryptsetup.target", NULL };
+  return target && g_strv_contains (early, target);
+}
+
 static gboolean
 finish_unit (const SysctrRenderInput *in, SysctrRendered *r, const SysctrOwn *own, const char *rendered,
              gboolean is_service, GString **out, GError **error)
@@ -662,7 +674,29 @@ finish_unit (const SysctrRenderInput *in, SysctrRendered *r, const SysctrOwn *ow
     { "org.sysctr.wanted-by", "WantedBy", install_lines }, { "org.sysctr.required-by", "RequiredBy", install_lines },
   };
   gboolean ok = TRUE;
-  for (guint i = 0; is_service && i < G_N_ELEMENTS (deps); i++)
+  /* org.sysctr.target: part of that target, done before it is reached (a
+   * boot task before sysinit.target or network-pre.target) */
+  const char *target = is_service ? label (in->image, "org.sysctr.target") : NULL;
+  if (target && (!unit_names_valid (target) || strchr (target, ' ') || !g_str_has_suffix (target, ".target")))
+    {
+      g_autofree char *shown = g_strescape (target, NULL);
+      ok = sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "label org.sysctr.target: \"%.80s\" is not one target unit",
+                         shown);
+    }
+  else if (target)
+    {
+      if (early_target (target))
+        g_string_append (unit_lines, "DefaultDependencies=no\nConflicts=shutdown.target\nBefore=shutdown.target\n");
+      g_string_append_printf (unit_lines, "Before=%s\n", target);
+      g_string_append_printf (install_lines, "WantedBy=%s\n", target);
+      sysctr_classify_unit_dependency (r->asks, own, "WantedBy", target);
+    }
+  /* org.sysctr.network-online=true: started once the network is up (only
+   * when the image asks: a host without a network manager reaches
+   * network-online.target at once, and nothing else waits for it) */
+  if (is_service && g_strcmp0 (label (in->image, "org.sysctr.network-online"), "true") == 0)
+    g_string_append (unit_lines, "Wants=network-online.target\nAfter=network-online.target\n");
+  for (guint i = 0; ok && is_service && i < G_N_ELEMENTS (deps); i++)
     {
       const char *v = label (in->image, deps[i].label);
       if (v == NULL)
@@ -1073,9 +1107,25 @@ render_units (const SysctrRenderInput *in, SysctrRendered *r, const SysctrOwn *o
       service_tmpl = load_default_template ("service.template", error);
       if (service_tmpl == NULL)
         return FALSE;
+      /* a boot task runs to completion, once: oneshot, not restarted */
       const char *notify = label (in->image, "org.sysctr.notify");
+      gboolean oneshot = g_strcmp0 (label (in->image, "org.sysctr.type"), "oneshot") == 0;
+      if (label (in->image, "org.sysctr.type") && !oneshot)
+        sysctr_rendered_warn (r, "label org.sysctr.type=%s is not oneshot; the service runs as a long-lived one",
+                              label (in->image, "org.sysctr.type"));
+      if (oneshot && g_strcmp0 (notify, "true") == 0)
+        sysctr_rendered_warn (r, "labels org.sysctr.type=oneshot and org.sysctr.notify=true: a oneshot sends no "
+                                 "READY=1; oneshot it is");
       g_hash_table_insert (r->values, g_strdup ("SERVICE_TYPE"),
-                           g_strdup (notify && strcmp (notify, "true") == 0 ? "notify" : "exec"));
+                           g_strdup (oneshot                                  ? "oneshot"
+                                     : notify && strcmp (notify, "true") == 0 ? "notify"
+                                                                              : "exec"));
+      g_hash_table_insert (r->values, g_strdup ("REMAIN_AFTER_EXIT"), g_strdup (oneshot ? "yes" : "no"));
+      g_hash_table_insert (r->values, g_strdup ("RESTART"), g_strdup (oneshot ? "no" : "on-failure"));
+      /* a unit ordered before sysinit.target cannot come after network.target */
+      g_hash_table_insert (
+          r->values, g_strdup ("DEFAULT_AFTER"),
+          g_strdup (early_target (label (in->image, "org.sysctr.target")) ? "local-fs.target" : "network.target"));
       const char *stop = sysctr_json_get_string (json_object_get (in->image->config, "config"), "StopSignal");
       g_hash_table_insert (r->values, g_strdup ("KILL_SIGNAL"),
                            g_strdup (stop && g_str_has_prefix (stop, "SIG") ? stop : "SIGTERM"));

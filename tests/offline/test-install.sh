@@ -76,6 +76,11 @@ build_busybox_image hx badlabel "$HX" --config.label=org.sysctr.default.VAL=$'x\
 # a unit template (label) that uses a variable nobody sets
 build_busybox_image hx badafter "$HX" --config.label='org.sysctr.after=a.service\' >/dev/null ||
 	bail_out "cannot build the hx:badafter image"
+# boot-task labels: a target with a second unit line, a target that is not one
+build_busybox_image hx badtarget "$HX" --config.label=$'org.sysctr.target=sysinit.target\nExecStartPre=/bin/sh' >/dev/null ||
+	bail_out "cannot build the hx:badtarget image"
+build_busybox_image hx nottarget "$HX" --config.label=org.sysctr.target=sshd.service >/dev/null ||
+	bail_out "cannot build the hx:nottarget image"
 build_busybox_image bbunset v1 "" --config.cmd=-c --config.cmd='sleep 1' \
 	--config.label=org.sysctr.unit=$'[Service]\nExecStart=$EXEC_START\nEnvironment=X=$NOT_SET_ANYWHERE\n' >/dev/null ||
 	bail_out "cannot build bbunset"
@@ -288,6 +293,8 @@ hostile 'DIR with a quote (tmpfiles quoting)' --set 'DIR=a"' "$HXREF"
 hostile 'DIR into sysctr state' --set 'DIR=../../var/lib/sysctr/x' "$HXREF"
 hostile "a label default with a newline" "$(image_ref hx badlabel)"
 hostile "an ordering label ending in a backslash (joins the next unit line)" "$(image_ref hx badafter)"
+hostile "a target label with a newline (a second unit line)" "$(image_ref hx badtarget)"
+hostile "a target label naming a service" "$(image_ref hx nottarget)"
 hostile "STATE_DIRECTORY with a newline (RequiresMountsFor=, tmpfiles, --purge)" --set $'STATE_DIRECTORY=/var/lib\nUser=root' "$HXREF"
 hostile "STATE_DIRECTORY with a space" --set 'STATE_DIRECTORY=/var/lib /etc' "$HXREF"
 hostile "STATE_DIRECTORY climbing out (/var/lib/../../etc)" --set 'STATE_DIRECTORY=/var/lib/../../etc' "$HXREF"
