@@ -157,6 +157,21 @@ rows.append(("B9", f"N = 1, 10, {nmax} installs in one root",
              " / ".join(verdict(x) for x in (None if i3 is None or i2 is None else i3 / i2 <= 1.25,
                                              None if l50 is None else l50 < 0.1))))
 
+a10, p10 = v("B10.sysctr.all_ready"), v("B10.plain.all_ready")
+rows.append(("B10", "boot until 10 units are ready (etcd + 4 Type=notify + 2 Type=exec + 3 sockets), systemd's clock",
+             f"all {t('B10.sysctr.all_ready')}<br>the 9 other than etcd {t('B10.sysctr.light_ready')}<br>"
+             f"until is-system-running {t('B10.sysctr.wall')}",
+             f"10 plain units: all {t('B10.plain.all_ready')}<br>the 9 other than etcd {t('B10.plain.light_ready')}<br>"
+             f"until is-system-running {t('B10.plain.wall')}",
+             f"{fr(ratio(a10, p10))} all<br>{fr(ratio(v('B10.sysctr.light_ready'), v('B10.plain.light_ready')))} the 9",
+             "≤ 1.1× the plain units", verdict(None if a10 is None or p10 is None else a10 / p10 <= 1.1)))
+p11 = v("B11.shim_pss_kib_per_container")
+rows.append(("B11", "cost per container at boot: added start latency, resident shim memory",
+             f"added start per container {t('B11.added_start_per_container')} (unit medians); "
+             f"boot: (all ready − plain) / 10 = {t('B11.added_boot_per_container')}<br>"
+             + (f"shim PSS {p11:.0f} KiB per running container" if p11 is not None else "PSS not run"),
+             "—", "—", "PSS < 1 MiB per container", verdict(None if p11 is None else p11 < 1024)))
+
 print("| # | what | sysctr | side by side | ratio | goal | verdict |")
 print("|---|---|---|---|---|---|---|")
 for r in rows:

@@ -7,7 +7,7 @@
 # It builds sysctr (meson, into $BENCH_BUILDDIR, installed to $BENCH_PREFIX),
 # builds its own inputs (a ~300 MB / ~17k file, 5-layer image from Debian files
 # on this machine, and a v2 that changes one 10 MiB file), starts a loopback
-# registry (tests/lib/registry.sh), runs B1..B9 and writes
+# registry (tests/lib/registry.sh), runs B1..B11 and writes
 #   $BENCH_OUT/results.tsv   one line per measurement (seconds / bytes)
 #   $BENCH_OUT/RESULTS.md    the table (bench/report.py), pasted into BENCHMARKS.md
 #   $BENCH_OUT/run.log       everything the tools printed
@@ -471,6 +471,13 @@ if ! skipped B6; then
 	else
 		notrun B6 "not implemented yet in bench/ (needs the nspawn systemd of tests/lib/nspawn.sh and a Type=notify payload image; left for a follow-up)"
 	fi
+fi
+
+# ------------------------------------------------------------- B10/B11 ---
+if ! skipped B10; then
+	say "== B10/B11 boot with 10 system containers vs 10 plain units (nspawn systemd)"
+	BENCH_PREFIX=$BENCH_PREFIX RES=$RES BENCH_QUICK=$BENCH_QUICK \
+		bash "$BENCH_DIR/b10-boot.sh" 2>&1 | tee -a "$LOG" | grep -E '^(B10|B11|unit )' || true
 fi
 
 rec total.run_s "$(( $(date +%s) - T_START ))"

@@ -69,6 +69,7 @@ echo "${B}sysctr demo${N}: container images installed as systemd system containe
 echo "  etcd    (Debian's etcd-server, Project-Atomic image format, Type=notify)"
 echo "  flannel (a busybox service in flannel's role: After=/Requires=etcd, writes its key into etcd at start)"
 echo "  greeter (a tiny socket-activated server: systemd listens, the container starts on the first connection)"
+echo "then the same, plus a boot task, installed offline into a tree that is booted: no sysctr at boot"
 
 # ---------------------------------------------------------------- build ---
 say "Building sysctr into a temporary prefix"
@@ -176,6 +177,61 @@ sysctr images prune --all || die "sysctr images prune failed"
 sysctr list
 note "leftovers in /etc/systemd/system, /etc/tmpfiles.d, /var/lib/sysctr/containers: $(in_systemd bash -c \
 	'ls /etc/systemd/system/{etcd,flannel,greeter}.* /etc/tmpfiles.d/sysctr-* /var/lib/sysctr/containers/ 2>/dev/null | grep -v :$ | grep . || echo none')"
+
+nspawn_teardown >/dev/null 2>&1 || note "(teardown reported leftovers; they were removed)"
+note "that systemd is powered off"
+
+# ------------------------------------------------------ the offline host ---
+say "Building a host offline: sysctr --root=TREE install --system, with no systemd running for it"
+note "how an image-based host gets its infrastructure: the containers go into the tree it will boot"
+note "bootprep: a boot task (labels org.sysctr.type=oneshot, org.sysctr.target=sysinit.target) that writes"
+note "          a token under /run/bootprep; reader: Requires=/After=bootprep.service, reads the token"
+TOKEN="prepared-at-boot-$RANDOM"
+{ build_boot_task_images latest "$TOKEN" && image_push bootprep latest && image_push reader latest; } \
+	>"$work/img-boot.log" 2>&1 || { indent <"$work/img-boot.log"; die "building the boot task images failed"; }
+TREE=$work/tree
+mkdir -p "$TREE/etc" "$TREE/var/log/journal"
+systemd-id128 new >"$TREE/etc/machine-id"
+# (the same ports as before: that systemd is gone, and flannel's image names etcd's port)
+# host ARGS...: the freshly built sysctr run on this machine, printed as typed
+host() { printf '    %s$ sysctr %s%s\n' "$G" "$*" "$N"; "$SYSCTR" "$@" 2>&1 | tail -n 1 | indent; return "${PIPESTATUS[0]}"; }
+t=$(date +%s%N)
+host --root="$TREE" install --system --privileged --tls-verify=false \
+	--set "ETCD_PORT=$ETCD_PORT" --set "ETCD_PEER_PORT=$ETCD_PEER_PORT" "$REG/etcd:latest" || die "install etcd into the tree failed"
+host --root="$TREE" install --system --tls-verify=false "$REG/flannel:latest" || die "install flannel into the tree failed"
+host --root="$TREE" install --system --tls-verify=false --set "PORT=$GREETER_PORT" "$REG/greeter:latest" ||
+	die "install greeter into the tree failed"
+host --root="$TREE" install --system --privileged --tls-verify=false "$REG/bootprep:latest" || die "install bootprep failed"
+host --root="$TREE" install --system --privileged --tls-verify=false "$REG/reader:latest" || die "install reader failed"
+note "5 containers in $(( ($(date +%s%N) - t) / 1000000 )) ms; the tree now holds (besides the store in var/lib/sysctr):"
+(cd "$TREE" && find etc -type f -newer etc/machine-id -o -type l -newer etc/machine-id) | sort | sed 's/^/      /'
+note "the boot task's unit:"
+grep -E '^(Type|RemainAfterExit|Restart|DefaultDependencies|Before|After|WantedBy)=' \
+	"$TREE/etc/systemd/system/bootprep.service" | indent
+
+say "Booting that tree: its /etc/systemd/system, /etc/tmpfiles.d, /etc/etcd, /var; nothing run after boot"
+NSPAWN_BINDS="$TREE/var:/var"
+for d in "$TREE"/etc/*/; do d=${d%/}; NSPAWN_BINDS+=" $d:/etc/${d##*/}"; done
+NSPAWN_BINDS_RO="$TREE/etc/machine-id:/etc/machine-id"
+export NSPAWN_BINDS NSPAWN_BINDS_RO
+nspawn_boot "sysctr-demo-tree-$TEST_RUN_ID" 2>>"$work/boot2.log" || { indent <"$work/boot2.log"; die "the tree did not boot"; }
+note "booted ($NSPAWN_STATE) in ${NSPAWN_BOOT_MS} ms; what systemd started on its own:"
+wait_until 30 eval '[[ $(in_systemctl is-active etcd.service flannel.service reader.service greeter.socket | sort -u) == active ]]'
+inside systemctl is-active bootprep.service reader.service etcd.service flannel.service greeter.socket ||
+	die "not everything came up"
+bp=$(in_systemctl show -p ExecMainExitTimestampMonotonic --value bootprep.service)
+si=$(in_systemctl show -p ActiveEnterTimestampMonotonic --value sysinit.target)
+rd=$(in_systemctl show -p ExecMainStartTimestampMonotonic --value reader.service)
+note "bootprep ran once and exited $(( (si - bp) / 1000 )) ms before sysinit.target, $(( (rd - bp) / 1000 )) ms before reader started;"
+note "reader's journal:"
+systemd_journal -u reader.service | grep 'reader got' | sed 's/.*\]: //' | indent
+wait_until 10 eval '[[ -n "$(etcdctl --endpoints "127.0.0.1:$ETCD_PORT" get --print-value-only /sysctr-demo/flannel/config 2>/dev/null)" ]]' ||
+	die "flannel's key is not in the tree's etcd"
+show etcdctl --endpoints "127.0.0.1:$ETCD_PORT" get /sysctr-demo/flannel/config
+answer=$(timeout 10 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" && head -n1 <&3' _ "$GREETER_PORT" 2>&1)
+note "greeter on 127.0.0.1:$GREETER_PORT answers: $answer"
+[[ "$answer" == sockserve* ]] || die "greeter did not answer"
+inside systemd-analyze critical-chain flannel.service
 
 say "Tearing down: powering the systemd off, stopping the registry"
 nspawn_teardown >/dev/null 2>&1 || note "(teardown reported leftovers; they were removed)"

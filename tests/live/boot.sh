@@ -54,36 +54,8 @@ KEY=/sysctr-boot/flannel/config
 TOKEN=boot-$TEST_RUN_ID
 
 # ------------------------------------------------------------------ images ---
-# a config.json.template in atomic form around busybox sh -c SCRIPT, with
-# extra mounts (JSON list)
-BASE=$TEST_TMPDIR/base.json
-cat >"$BASE" <<'J'
-{ "ociVersion": "1.0.0",
-  "process": { "terminal": false, "user": {"uid": 0, "gid": 0}, "args": ["/bin/sh", "-c", "true"],
-    "env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], "cwd": "/",
-    "capabilities": { "bounding": ["CAP_DAC_OVERRIDE"], "effective": ["CAP_DAC_OVERRIDE"], "permitted": ["CAP_DAC_OVERRIDE"] } },
-  "root": {"path": "rootfs", "readonly": true},
-  "mounts": [ {"destination": "/proc", "type": "proc", "source": "proc"},
-    {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
-    {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]} ],
-  "linux": { "namespaces": [{"type": "pid"}, {"type": "ipc"}, {"type": "mount"}] } }
-J
-# atomic_busybox NAME SCRIPT MOUNTS-JSON [UMOCI-CONFIG-ARGS...]
-atomic_busybox() {
-	local name=$1 script=$2 mounts=$3 d; shift 3
-	d=$TEST_TMPDIR/x/$name; mkdir -p "$d/exports"
-	jq --arg s "$script" --argjson m "$mounts" '.process.args = ["/bin/sh", "-c", $s] | .mounts += $m' "$BASE" \
-		>"$d/exports/config.json.template" &&
-		build_busybox_image "$name" v1 "$d" --config.cmd=-c --config.cmd=true "$@" >/dev/null
-}
-RUNDIR='{"destination": "/bootprep", "type": "bind", "source": "/run/bootprep", "options": ["bind", "rw"]}'
-ok "build the boot task image (oneshot, before sysinit.target)" atomic_busybox bootprep \
-	"echo ran >>/bootprep/runs; echo $TOKEN >/bootprep/token" "[$RUNDIR]" \
-	--config.label=org.sysctr.type=oneshot --config.label=org.sysctr.target=sysinit.target \
-	--config.label=org.sysctr.after=systemd-tmpfiles-setup.service
-ok "build the image that needs it (Requires=/After=bootprep.service)" atomic_busybox reader \
-	'echo "reader got $(cat /bootprep/token)"; exec sleep 100000' "[${RUNDIR/rw/ro}]" \
-	--config.label=org.sysctr.requires=bootprep.service --config.label=org.sysctr.after=bootprep.service
+ok "build the boot task (oneshot, before sysinit.target) and the service that needs it" \
+	build_boot_task_images v1 "$TOKEN"
 ok "build a boot task that fails" build_busybox_image badprep v1 "" --config.cmd=-c \
 	--config.cmd='echo badprep cannot prepare; exit 3' \
 	--config.label=org.sysctr.type=oneshot --config.label=org.sysctr.target=sysinit.target
@@ -97,6 +69,35 @@ ok "build the socket-activated image" build_greeter_image greeter v1 "$SOCKSERVE
 ok "build an image that waits for the network (org.sysctr.network-online=true)" \
 	build_busybox_image netwait v1 "" --config.cmd=-c --config.cmd='exec sleep 100000' \
 	--config.label=org.sysctr.network-online=true
+
+# the boot task of sysctr-image(5) that loads kernel modules: CAP_SYS_MODULE,
+# the host's /lib/modules read-only, a filter that allows finit_module. It is
+# installed (into a scratch root: this kernel has no module support), not
+# booted: refused without a grant, naming what it asks; installed with the
+# grant the man page gives
+MODSEC=$(jq -c '.syscalls |= map(.names -= ["finit_module", "init_module"])
+	| .syscalls += [{"names": ["finit_module", "init_module"], "action": "SCMP_ACT_ALLOW"}]' "$SYSCTR_SRCDIR/data/seccomp.json")
+MODS='{"destination": "/lib/modules", "type": "bind", "source": "/lib/modules", "options": ["rbind", "ro"]}'
+MR=$TEST_TMPDIR/modroot; mkdir -p "$MR/etc"
+# its template: what sysctr derives for a plain image (locked down), plus
+# exactly those three
+"$SYSCTR_BIN" --root="$MR" install --system --name=base "$(image_ref netwait v1)" >/dev/null 2>&1
+mkdir -p "$TEST_TMPDIR/x/modload/exports"
+jq --argjson sec "$MODSEC" --argjson m "$MODS" 'del(.annotations) | .hostname = "$NAME"
+	| .process.args = ["/bin/sh", "-c", "modprobe -a $MODULES"] | .mounts += [$m] | .linux.seccomp = $sec
+	| .process.capabilities |= with_entries(.value += ["CAP_SYS_MODULE"])' \
+	"$MR/var/lib/sysctr/containers/base.0/config.json" >"$TEST_TMPDIR/x/modload/exports/config.json.template"
+ok "build the module-loading boot task of sysctr-image(5)" build_busybox_image modload v1 "$TEST_TMPDIR/x/modload" \
+	--config.cmd=-c --config.cmd=true --config.label=org.sysctr.type=oneshot \
+	--config.label=org.sysctr.target=sysinit.target --config.label=org.sysctr.default.MODULES=br_netfilter
+out=$("$SYSCTR_BIN" --root="$MR" install --system --name=modules-load "$(image_ref modload v1)" 2>&1); rc=$?
+if (( rc != 0 )) && grep -q 'CAP_SYS_MODULE' <<<"$out" && grep -q '/lib/modules' <<<"$out" &&
+	[[ ! -e $MR/etc/systemd/system/modules-load.service ]]; then
+	pass "the module loader is refused without a grant, naming CAP_SYS_MODULE and /lib/modules"
+else fail "the module loader is refused without a grant, naming what it asks (rc $rc)"; diag "$out"; fi
+out=$("$SYSCTR_BIN" --root="$MR" install --system --allow=capabilities,host-mounts --name=modules-load "$(image_ref modload v1)" 2>&1)
+assert_eq "$?/$(grep -E '^Type=' "$MR/etc/systemd/system/modules-load.service" 2>/dev/null)" 0/Type=oneshot \
+	"  ... and installed with --allow=capabilities,host-mounts, as a oneshot" || diag "$out"
 
 # ---------------------------------------------------------- the offline tree ---
 TREE=$TEST_TMPDIR/tree STORE=$TEST_TMPDIR/store

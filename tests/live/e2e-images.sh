@@ -14,6 +14,14 @@
 #       listening on 127.0.0.1:$PORT (install with --set PORT=...).
 #   build_exit3_image NAME TAG
 #       busybox `sh -c 'exit 3'` (after one line of output).
+#   build_boot_task_images TAG TOKEN
+#       bootprep:TAG, a boot task (org.sysctr.type=oneshot,
+#       org.sysctr.target=sysinit.target, after systemd-tmpfiles-setup): it
+#       appends "ran" to /run/bootprep/runs and writes TOKEN to
+#       /run/bootprep/token (host /run/bootprep bound read-write: atomic
+#       form, installed with --privileged); and reader:TAG, which
+#       Requires=/After= bootprep.service, prints "reader got TOKEN" and
+#       stays up
 #   sockserve_path         print the sockserve binary (built by meson, else
 #       compiled into TEST_TMPDIR)
 
@@ -92,4 +100,38 @@ WantedBy=sockets.target
 build_exit3_image() {
 	build_busybox_image "$1" "$2" "" \
 		--config.cmd=-c --config.cmd='echo "exit3: exiting with status 3"; exit 3'
+}
+
+# _atomic_busybox NAME TAG SCRIPT MOUNTS-JSON [UMOCI-CONFIG-ARGS...]: busybox
+# sh -c SCRIPT with a config.json.template in atomic form, plus MOUNTS
+_atomic_busybox() {
+	local name=$1 tag=$2 script=$3 mounts=$4 d rc; shift 4
+	d=$(mktemp -d "$TEST_TMPDIR/$name.XXXXXX") || return 1
+	mkdir -p "$d/exports"
+	jq --arg s "$script" --argjson m "$mounts" '.process.args = ["/bin/sh", "-c", $s] | .mounts += $m' >"$d/exports/config.json.template" <<'J' &&
+{ "ociVersion": "1.0.0",
+  "process": { "terminal": false, "user": {"uid": 0, "gid": 0}, "args": ["/bin/sh", "-c", "true"],
+    "env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], "cwd": "/",
+    "capabilities": { "bounding": ["CAP_DAC_OVERRIDE"], "effective": ["CAP_DAC_OVERRIDE"], "permitted": ["CAP_DAC_OVERRIDE"] } },
+  "root": {"path": "rootfs", "readonly": true},
+  "mounts": [ {"destination": "/proc", "type": "proc", "source": "proc"},
+    {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+    {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]} ],
+  "linux": { "namespaces": [{"type": "pid"}, {"type": "ipc"}, {"type": "mount"}] } }
+J
+		build_busybox_image "$name" "$tag" "$d" --config.cmd=-c --config.cmd=true "$@" >/dev/null
+	rc=$?
+	rm -rf "$d"
+	return $rc
+}
+
+build_boot_task_images() {
+	local tag=$1 token=$2
+	local rundir='{"destination": "/bootprep", "type": "bind", "source": "/run/bootprep", "options": ["bind", "rw"]}'
+	_atomic_busybox bootprep "$tag" "echo ran >>/bootprep/runs; echo $token >/bootprep/token" "[$rundir]" \
+		--config.label=org.sysctr.type=oneshot --config.label=org.sysctr.target=sysinit.target \
+		--config.label=org.sysctr.after=systemd-tmpfiles-setup.service \
+		--config.label=org.opencontainers.image.title=boot-task &&
+		_atomic_busybox reader "$tag" 'echo "reader got $(cat /bootprep/token)"; exec sleep 2147483647' "[${rundir/rw/ro}]" \
+			--config.label=org.sysctr.requires=bootprep.service --config.label=org.sysctr.after=bootprep.service
 }
