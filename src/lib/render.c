@@ -685,8 +685,11 @@ finish_unit (const SysctrRenderInput *in, SysctrRendered *r, const SysctrOwn *ow
     }
   else if (target)
     {
+      /* without the default dependencies it still needs its tmpfiles.d
+       * entries (state directories, bind sources) made first */
       if (early_target (target))
-        g_string_append (unit_lines, "DefaultDependencies=no\nConflicts=shutdown.target\nBefore=shutdown.target\n");
+        g_string_append (unit_lines, "DefaultDependencies=no\nConflicts=shutdown.target\nBefore=shutdown.target\n"
+                                     "After=systemd-tmpfiles-setup.service\n");
       g_string_append_printf (unit_lines, "Before=%s\n", target);
       g_string_append_printf (install_lines, "WantedBy=%s\n", target);
       sysctr_classify_unit_dependency (r->asks, own, "WantedBy", target);

@@ -120,6 +120,8 @@ assert_eq "$(grep -E '^(Type|RemainAfterExit|Restart|DefaultDependencies)=' "$U/
 	"the boot task's unit: Type=oneshot, RemainAfterExit=yes, Restart=no, DefaultDependencies=no"
 assert_match "$(grep -E '^(Before|WantedBy)=' "$U/bootprep.service" | tr '\n' ' ')" 'Before=sysinit.target.*WantedBy=sysinit.target' \
 	"  ... Before= and WantedBy=sysinit.target"
+assert_eq "$(grep -c '^After=systemd-tmpfiles-setup.service$' "$U/bootprep.service")" 1 \
+	"  ... and After=systemd-tmpfiles-setup.service (its bind source /run/bootprep is a tmpfiles.d entry)"
 assert_eq "$(grep -cE '^After=network-online.target$|^Wants=network-online.target$' "$U/netwait.service")" 2 \
 	"org.sysctr.network-online=true: Wants= and After=network-online.target"
 assert_eq "$(grep -l 'network-online' "$U"/*.service | xargs -n1 basename | tr '\n' ' ')" "netwait.service " \

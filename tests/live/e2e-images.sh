@@ -16,7 +16,7 @@
 #       busybox `sh -c 'exit 3'` (after one line of output).
 #   build_boot_task_images TAG TOKEN
 #       bootprep:TAG, a boot task (org.sysctr.type=oneshot,
-#       org.sysctr.target=sysinit.target, after systemd-tmpfiles-setup): it
+#       org.sysctr.target=sysinit.target): it
 #       appends "ran" to /run/bootprep/runs and writes TOKEN to
 #       /run/bootprep/token (host /run/bootprep bound read-write: atomic
 #       form, installed with --privileged); and reader:TAG, which
@@ -130,7 +130,6 @@ build_boot_task_images() {
 	local rundir='{"destination": "/bootprep", "type": "bind", "source": "/run/bootprep", "options": ["bind", "rw"]}'
 	_atomic_busybox bootprep "$tag" "echo ran >>/bootprep/runs; echo $token >/bootprep/token" "[$rundir]" \
 		--config.label=org.sysctr.type=oneshot --config.label=org.sysctr.target=sysinit.target \
-		--config.label=org.sysctr.after=systemd-tmpfiles-setup.service \
 		--config.label=org.opencontainers.image.title=boot-task &&
 		_atomic_busybox reader "$tag" 'echo "reader got $(cat /bootprep/token)"; exec sleep 2147483647' "[${rundir/rw/ro}]" \
 			--config.label=org.sysctr.requires=bootprep.service --config.label=org.sysctr.after=bootprep.service
