@@ -22,6 +22,7 @@ static const Command commands[] = {
   { "list", sysctr_builtin_list, "List installed system containers" },
   { "update", sysctr_builtin_update, "Update installed containers to the image their reference names now" },
   { "rollback", sysctr_builtin_rollback, "Switch a container back to its previous deployment" },
+  { "exec", sysctr_builtin_exec, "Run a command in a running container" },
 };
 
 static void
@@ -130,6 +131,10 @@ main (int argc, char **argv)
           g_autofree char *msg = sysctr_printable (error->message);
           fprintf (stderr, "sysctr %s: %s\n", cmd->name, msg);
         }
+      /* exec passes the command's status through: its own failures are
+       * 125, as podman exec's and the shim's */
+      if (cmd->fn == sysctr_builtin_exec)
+        return 125;
       return g_error_matches (error, SYSCTR_ERROR, SYSCTR_ERROR_USAGE) ? 2 : 1;
     }
   return 0;

@@ -725,8 +725,13 @@ finish_unit (const SysctrRenderInput *in, SysctrRendered *r, const SysctrOwn *ow
         {
           /* what config.json asked of the cgroup (linux.resources,
            * linux.devices), as the unit's own directives */
-          g_autofree char *lines
-              = g_strdup_printf ("DevicePolicy=closed\nDeviceAllow=char-pts rw\n%s", r->service_lines->str);
+          /* the payload's lines under the container's name (journalctl
+           * -t NAME), unless the template names them itself */
+          gboolean has_ident = g_str_has_prefix (unit->str, "SyslogIdentifier=")
+                               || strstr (unit->str, "\nSyslogIdentifier=") != NULL;
+          g_autofree char *ident = has_ident ? g_strdup ("") : g_strdup_printf ("SyslogIdentifier=%s\n", in->name);
+          g_autofree char *lines = g_strdup_printf ("DevicePolicy=closed\nDeviceAllow=char-pts rw\n%s%s", ident,
+                                                    r->service_lines->str);
           add_to_section (unit, "Service", lines);
         }
       if (unit_lines->len)

@@ -360,50 +360,18 @@ open_rootfs (int bundle_fd, const char *bundle_abs, const char *root, char **abs
   return 0;
 }
 
-static int
-apply_host_limits (const struct shim_config *c)
-{
-  int r;
-  for (size_t i = 0; i < c->n_rlimits; i++)
-    {
-      struct rlimit rl = { .rlim_cur = c->rlimits[i].soft, .rlim_max = c->rlimits[i].hard };
-      if (setrlimit (c->rlimits[i].resource, &rl) == 0)
-        continue;
-      /* Raising a hard limit above what the unit was given fails without
-       * CAP_SYS_RESOURCE (e.g. in a container): the unit's Limit*= is the
-       * operator's word, so keep within it rather than refuse to start. */
-      struct rlimit cur;
-      if (errno != EPERM || getrlimit (c->rlimits[i].resource, &cur) < 0)
-        return shim_errorf (-errno, "process.rlimits: setrlimit %d", c->rlimits[i].resource);
-      rl.rlim_max = rl.rlim_max > cur.rlim_max ? cur.rlim_max : rl.rlim_max;
-      rl.rlim_cur = rl.rlim_cur > rl.rlim_max ? rl.rlim_max : rl.rlim_cur;
-      if (setrlimit (c->rlimits[i].resource, &rl) < 0)
-        return shim_errorf (-errno, "process.rlimits: setrlimit %d", c->rlimits[i].resource);
-      shim_warn ("process.rlimits: limit %d capped at the unit's hard limit %llu", c->rlimits[i].resource,
-                 (unsigned long long) rl.rlim_max);
-    }
-  if (c->has_oom_score_adj)
-    {
-      char buf[16];
-      int len = snprintf (buf, sizeof buf, "%d", c->oom_score_adj);
-      _cleanup_close_ int fd = open ("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
-      if (fd < 0)
-        return shim_errorf (-errno, "process.oomScoreAdj");
-      if ((r = shim_write_all (fd, buf, (size_t) len)) < 0)
-        return shim_errorf (r, "process.oomScoreAdj");
-    }
-  return 0;
-}
-
 static void
 usage (FILE *f)
 {
   fputs ("Usage: sysctr-shim [--bundle=DIR] [--name=NAME] [--check [--root=TREE]]\n"
+         "       sysctr-shim --exec=PID [--tty] [--user=UID[:GID]] [--env=K=V]... [--workdir=DIR] -- CMD [ARG...]\n"
          "Run the OCI runtime bundle DIR (default: the working directory) as a system container.\n"
          "--check: validate the bundle as a start would, do nothing privileged, and keep the\n"
          "compiled seccomp filter in DIR/seccomp.bpf; exit 0 when a start would proceed. Bind\n"
          "sources that do not exist yet are listed as \"missing-bind-source PATH\"; with\n"
-         "--root, absolute ones are looked up inside TREE.\n",
+         "--root, absolute ones are looked up inside TREE.\n"
+         "--exec: run CMD in the container whose shim is PID, confined as its payload is\n"
+         "(sysctr exec).\n",
          f);
 }
 
@@ -493,6 +461,7 @@ validate (struct run *run, const char *bundle, const char *name, bool check, con
   if (!valid_name (name))
     return shim_refusef ("--name=%s: invalid name (letters, digits, '.', '_' and '-', at most 64)", name);
   run->name = name;
+  shim_log_set_name (name);
   if (check_root && !check)
     return shim_refusef ("--root is for --check only");
   if (check)
@@ -542,7 +511,7 @@ prepare_host (struct run *run)
     }
   free (steal_ptr (&c->text));
   malloc_trim (0);
-  if ((r = parse_listen_fds (&run->n_listen_fds)) < 0 || (r = apply_host_limits (c)) < 0)
+  if ((r = parse_listen_fds (&run->n_listen_fds)) < 0 || (r = shim_apply_limits (c)) < 0)
     return r;
   run->notify.upstream = getenv ("NOTIFY_SOCKET");
   if (run->notify.upstream && *run->notify.upstream && (r = notify_setup (&run->notify, run->name, c->uid, c->gid)) < 0)
@@ -689,14 +658,15 @@ int
 main (int argc, char **argv)
 {
   static const struct option opts[] = {
-    { "bundle", required_argument, NULL, 'b' },
-    { "name", required_argument, NULL, 'n' },
-    { "help", no_argument, NULL, 'h' },
-    { "version", no_argument, NULL, 'V' },
-    { "check", no_argument, NULL, 'c' },
-    { "root", required_argument, NULL, 'r' },
-    { NULL, 0, NULL, 0 },
+    { "bundle", required_argument, NULL, 'b' },  { "name", required_argument, NULL, 'n' },
+    { "help", no_argument, NULL, 'h' },          { "version", no_argument, NULL, 'V' },
+    { "check", no_argument, NULL, 'c' },         { "root", required_argument, NULL, 'r' },
+    { "exec", required_argument, NULL, 'x' },    { "tty", no_argument, NULL, 't' },
+    { "user", required_argument, NULL, 'u' },    { "env", required_argument, NULL, 'e' },
+    { "workdir", required_argument, NULL, 'w' }, { NULL, 0, NULL, 0 },
   };
+  struct shim_exec_request rq = { 0 };
+  char *env_set[64];
   const char *bundle = ".", *name = NULL;
   bool check = false;
   const char *check_root = NULL;
@@ -711,31 +681,87 @@ main (int argc, char **argv)
   };
   int opt, r, status = 0;
 
-  while ((opt = getopt_long (argc, argv, "", opts, NULL)) >= 0)
-    switch (opt)
-      {
-      case 'b':
-        bundle = optarg;
-        break;
-      case 'n':
-        name = optarg;
-        break;
-      case 'h':
-        usage (stdout);
-        return 0;
-      case 'V':
-        puts ("sysctr-shim " PACKAGE_VERSION);
-        return 0;
-      case 'c':
-        check = true;
-        break;
-      case 'r':
-        check_root = optarg;
-        break;
-      default:
-        usage (stderr);
-        return SHIM_EXIT_FAILURE;
-      }
+  /* "+": options end at the first argument (the command of --exec) */
+  while ((opt = getopt_long (argc, argv, "+", opts, NULL)) >= 0)
+    {
+      /* optarg is never NULL for a required_argument; "" keeps the analyzer
+       * from following NULL through every option */
+      const char *arg = optarg ? optarg : "";
+      switch (opt)
+        {
+        case 'b':
+          bundle = rq.bundle = arg;
+          break;
+        case 'n':
+          name = arg;
+          break;
+        case 'h':
+          usage (stdout);
+          return 0;
+        case 'V':
+          puts ("sysctr-shim " PACKAGE_VERSION);
+          return 0;
+        case 'c':
+          check = true;
+          break;
+        case 'r':
+          check_root = arg;
+          break;
+        case 'x':
+          {
+            char *end;
+            long pid = strtol (arg, &end, 10);
+            if (*end || pid <= 1 || pid > INT_MAX)
+              {
+                dprintf (STDERR_FILENO, "sysctr-shim: --exec=%s: not a process id\n", arg);
+                return SHIM_EXIT_FAILURE;
+              }
+            rq.shim_pid = (pid_t) pid;
+            break;
+          }
+        case 't':
+          rq.tty = true;
+          break;
+        case 'u':
+          rq.user = arg;
+          break;
+        case 'w':
+          rq.workdir = arg;
+          break;
+        case 'e':
+          if (!strchr (arg, '=') || arg[0] == '=' || rq.n_env >= sizeof env_set / sizeof env_set[0])
+            {
+              dprintf (STDERR_FILENO, "sysctr-shim: --env=%s: not K=V (at most 64)\n", arg);
+              return SHIM_EXIT_FAILURE;
+            }
+          env_set[rq.n_env++] = (char *) arg;
+          break;
+        default:
+          usage (stderr);
+          return SHIM_EXIT_FAILURE;
+        }
+    }
+  if (rq.shim_pid)
+    {
+      if (optind >= argc || check)
+        {
+          dprintf (STDERR_FILENO, "sysctr-shim: --exec needs a command (and no --check)\n");
+          return SHIM_EXIT_FAILURE;
+        }
+      rq.env = env_set;
+      rq.argv = argv + optind;
+      if ((r = shim_exec_main (&rq)) < 0)
+        {
+          shim_log_error ();
+          return SHIM_EXIT_FAILURE;
+        }
+      return r;
+    }
+  if (rq.tty || rq.user || rq.workdir || rq.n_env)
+    {
+      dprintf (STDERR_FILENO, "sysctr-shim: --tty, --user, --env and --workdir are for --exec\n");
+      return SHIM_EXIT_FAILURE;
+    }
   if (optind < argc)
     {
       dprintf (STDERR_FILENO, "sysctr-shim: unexpected argument \"%s\"\n", argv[optind]);

@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 
@@ -286,4 +287,41 @@ exec_payload (const struct shim_config *c, struct shim_exec *e, struct shim_step
   r = exec_search (e->argv, e->envp);
   *err = (struct shim_step_error){ .what = "executing", .arg = e->argv[0], .num = -1 };
   return r;
+}
+
+/* process.rlimits and oomScoreAdj, on the calling process (inherited by
+ * what it starts) */
+int
+shim_apply_limits (const struct shim_config *c)
+{
+  int r;
+  for (size_t i = 0; i < c->n_rlimits; i++)
+    {
+      struct rlimit rl = { .rlim_cur = c->rlimits[i].soft, .rlim_max = c->rlimits[i].hard };
+      if (setrlimit (c->rlimits[i].resource, &rl) == 0)
+        continue;
+      /* Raising a hard limit above what the unit was given fails without
+       * CAP_SYS_RESOURCE (e.g. in a container): the unit's Limit*= is the
+       * operator's word, so keep within it rather than refuse to start. */
+      struct rlimit cur;
+      if (errno != EPERM || getrlimit (c->rlimits[i].resource, &cur) < 0)
+        return shim_errorf (-errno, "process.rlimits: setrlimit %d", c->rlimits[i].resource);
+      rl.rlim_max = rl.rlim_max > cur.rlim_max ? cur.rlim_max : rl.rlim_max;
+      rl.rlim_cur = rl.rlim_cur > rl.rlim_max ? rl.rlim_max : rl.rlim_cur;
+      if (setrlimit (c->rlimits[i].resource, &rl) < 0)
+        return shim_errorf (-errno, "process.rlimits: setrlimit %d", c->rlimits[i].resource);
+      shim_warn ("process.rlimits: limit %d capped at the unit's hard limit %llu", c->rlimits[i].resource,
+                 (unsigned long long) rl.rlim_max);
+    }
+  if (c->has_oom_score_adj)
+    {
+      char buf[16];
+      int len = snprintf (buf, sizeof buf, "%d", c->oom_score_adj);
+      _cleanup_close_ int fd = open ("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+      if (fd < 0)
+        return shim_errorf (-errno, "process.oomScoreAdj");
+      if ((r = shim_write_all (fd, buf, (size_t) len)) < 0)
+        return shim_errorf (r, "process.oomScoreAdj");
+    }
+  return 0;
 }

@@ -24,6 +24,8 @@ int shim_errorf (int r, const char *fmt, ...) __attribute__ ((format (printf, 2,
 int shim_refusef (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
 /* Print the recorded error as one line on stderr. */
 void shim_log_error (void);
+/* The container's name, sent with the shim's own journal lines. */
+void shim_log_set_name (const char *name);
 /* One warning line on stderr. */
 void shim_warn (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
 
@@ -328,4 +330,20 @@ struct shim_exec
 };
 int exec_prepare (const struct shim_config *c, unsigned n_listen_fds, bool notify, struct shim_exec *e);
 void exec_free (struct shim_exec *e);
+int shim_apply_limits (const struct shim_config *c);
 int exec_payload (const struct shim_config *c, struct shim_exec *e, struct shim_step_error *err);
+
+/* exec.c: sysctr-shim --exec */
+struct shim_exec_request
+{
+  pid_t shim_pid;      /* the unit's main process */
+  const char *bundle;  /* NULL: the shim's working directory */
+  bool tty;
+  const char *user;    /* UID[:GID] or NULL */
+  const char *workdir; /* or NULL */
+  char **env;          /* K=V to set */
+  size_t n_env;
+  char **argv;
+};
+/* Returns the exit status to exit with, or -errno (error recorded). */
+int shim_exec_main (const struct shim_exec_request *rq);

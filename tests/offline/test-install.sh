@@ -254,7 +254,7 @@ hostile() { # DESC ARGS...  (install --name=hx ARGS... [image])
 		fail "$desc: refused, but not cleanly"; diag "$SC_ERR"; diag_file "$TEST_TMPDIR/snap.diff" 20; return 1
 	fi
 	local u=$R/etc/systemd/system/hx.service why=""
-	[[ "$(grep -c '' "$u")" == 14 ]] || why+=" unit has $(grep -c '' "$u") lines, not 14 (12 + the device policy);"
+	[[ "$(grep -c '' "$u")" == 15 ]] || why+=" unit has $(grep -c '' "$u") lines, not 15 (12 + the device policy + SyslogIdentifier=);"
 	grep -q '^User=' "$u" && why+=" User= in unit;"
 	[[ "$(grep -c '^ExecStartPre=' "$u")" == 1 ]] || why+=" ExecStartPre= count;"
 	[[ "$(grep -c '^Environment=' "$u")" == 1 ]] || why+=" Environment= count;"

@@ -1,0 +1,479 @@
+/* exec.c: sysctr-shim --exec, a command in a running container.
+ *
+ *   sysctr-shim --exec=PID [--bundle=DIR] [--name=NAME] [--tty] [--user=UID[:GID]]
+ *               [--env=K=V]... [--workdir=DIR] -- CMD [ARG...]
+ *
+ * PID is the unit's main process, a sysctr-shim running the container.
+ * Invariant: the command gets what the container's payload got and nothing
+ * of the host. It joins the namespaces of the container's init (through a
+ * pidfd, checked to be that shim's child while the pidfd is held) and its
+ * root (/proc/INIT/root), the unit's cgroup; the credentials, capabilities,
+ * no_new_privs, seccomp filter, rlimits, environment and cwd come from the
+ * bundle the shim runs (its working directory), and are applied by the same
+ * code as the payload's (exec_payload: fds other than 0-2 closed, a cwd that
+ * must resolve inside the root). This process is not dumpable from the
+ * start, so nothing in the container can open its /proc/PID (exe, fds, cwd:
+ * runc's CVE-2019-5736 and CVE-2024-21626), and it is never in the
+ * container's pid namespace (only its child is).
+ *
+ * Exit status: the command's; 128+N if a signal N ended it; 125 when this
+ * could not run it, 126 when it could not be executed, 127 when not found.
+ * No lock is taken: a health check never waits for an install. */
+#include "shim.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/vfs.h>
+#include <sys/wait.h>
+#include <termios.h>
+
+#include <linux/magic.h>
+
+#ifndef PIDFD_NONBLOCK
+#define PIDFD_NONBLOCK O_NONBLOCK
+#endif
+
+static int
+pidfd_open_ (pid_t pid)
+{
+  return (int) syscall (SYS_pidfd_open, pid, 0);
+}
+
+/* the process behind @pidfd is still running (so a /proc/PID path read
+ * since it was opened was that process's) */
+static bool
+pidfd_alive (int pidfd)
+{
+  return syscall (SYS_pidfd_send_signal, pidfd, 0, NULL, 0) == 0;
+}
+
+static int
+read_small (const char *path, char *buf, size_t size)
+{
+  _cleanup_close_ int fd = open (path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return negative_errno ();
+  ssize_t n = read (fd, buf, size - 1);
+  if (n < 0)
+    return negative_errno ();
+  buf[n] = '\0';
+  return (int) n;
+}
+
+/* the parent pid in /proc/PID/stat (after the last ')' of the comm) */
+static pid_t
+parent_of (pid_t pid)
+{
+  char path[64], buf[1024];
+  snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
+  if (read_small (path, buf, sizeof buf) < 0)
+    return -1;
+  char *p = strrchr (buf, ')');
+  int ppid;
+  char state;
+  if (!p || sscanf (p + 1, " %c %d", &state, &ppid) != 2)
+    return -1;
+  return (pid_t) ppid;
+}
+
+/* @shim is a sysctr-shim: the same file as this one */
+static int
+check_is_shim (pid_t shim)
+{
+  char path[64];
+  struct stat a, b;
+  snprintf (path, sizeof path, "/proc/%d/exe", (int) shim);
+  if (stat (path, &a) < 0)
+    return shim_errorf (negative_errno (), "process %d", (int) shim);
+  if (stat ("/proc/self/exe", &b) < 0)
+    return shim_errorf (negative_errno (), "/proc/self/exe");
+  if (a.st_dev != b.st_dev || a.st_ino != b.st_ino)
+    return shim_refusef ("process %d is not a sysctr-shim (a container run by runc or crun: use its exec)",
+                         (int) shim);
+  return 0;
+}
+
+/* The container's init: the one child of the shim. A pidfd of it in
+ * *pidfd_ret, checked to be the shim's child while held. */
+static int
+find_init (pid_t shim, int *pidfd_ret)
+{
+  char path[96], buf[256];
+  snprintf (path, sizeof path, "/proc/%d/task/%d/children", (int) shim, (int) shim);
+  int r = read_small (path, buf, sizeof buf);
+  if (r < 0)
+    return shim_errorf (r, "%s", path);
+  int init = atoi (buf);
+  if (init <= 0)
+    return shim_refusef ("the container is not running (its shim, pid %d, has no child)", (int) shim);
+  int fd = pidfd_open_ (init);
+  if (fd < 0)
+    return shim_errorf (negative_errno (), "pidfd_open %d", init);
+  if (parent_of (init) != shim || !pidfd_alive (fd))
+    {
+      close (fd);
+      return shim_refusef ("the container's init (pid %d) went away", init);
+    }
+  *pidfd_ret = fd;
+  return init;
+}
+
+/* Moves this process into the cgroups of @pid (v2 and the named v1
+ * hierarchies systemd tracks units by; v1 controllers too where their
+ * mount is writable), so the unit's limits and stop reach the command. */
+static void
+join_cgroups (pid_t pid)
+{
+  char path[64], buf[4096];
+  snprintf (path, sizeof path, "/proc/%d/cgroup", (int) pid);
+  if (read_small (path, buf, sizeof buf) < 0)
+    {
+      shim_warn ("%s: %m; the command runs outside the unit's cgroup", path);
+      return;
+    }
+  for (char *line = strtok (buf, "\n"); line; line = strtok (NULL, "\n"))
+    {
+      char *c1 = strchr (line, ':'), *c2 = c1 ? strchr (c1 + 1, ':') : NULL;
+      if (!c2 || c2[1] != '/' || strstr (c2 + 1, "/.."))
+        continue;
+      *c2 = '\0';
+      const char *ctrl = c1 + 1, *cg = c2 + 1;
+      char procs[PATH_MAX];
+      struct statfs sf;
+      if (*ctrl == '\0')
+        {
+          /* cgroup2: /sys/fs/cgroup itself, or /sys/fs/cgroup/unified (hybrid) */
+          const char *base = statfs ("/sys/fs/cgroup", &sf) == 0 && sf.f_type == CGROUP2_SUPER_MAGIC
+                                 ? "/sys/fs/cgroup"
+                                 : "/sys/fs/cgroup/unified";
+          snprintf (procs, sizeof procs, "%s%s/cgroup.procs", base, cg);
+        }
+      else
+        snprintf (procs, sizeof procs, "/sys/fs/cgroup/%s%s/cgroup.procs",
+                  strncmp (ctrl, "name=", 5) == 0 ? ctrl + 5 : ctrl, cg);
+      _cleanup_close_ int fd = open (procs, O_WRONLY | O_CLOEXEC);
+      if (fd < 0 || shim_write_all (fd, "0", 1) < 0)
+        {
+          /* v1 controllers are often read-only (in a container) */
+          if (*ctrl == '\0' || strcmp (ctrl, "name=systemd") == 0)
+            shim_warn ("%s: %m; the command runs outside the unit's cgroup", procs);
+        }
+    }
+}
+
+static int
+parse_user (const char *s, struct shim_config *c)
+{
+  char *end;
+  errno = 0;
+  unsigned long uid = strtoul (s, &end, 10), gid = 0;
+  if (errno || end == s || uid > 0xfffffffeUL || (*end && *end != ':'))
+    return shim_refusef ("--user=%s: not UID[:GID] (numbers)", s);
+  if (*end == ':')
+    {
+      const char *g = end + 1;
+      gid = strtoul (g, &end, 10);
+      if (errno || end == g || *end || gid > 0xfffffffeUL)
+        return shim_refusef ("--user=%s: not UID[:GID] (numbers)", s);
+    }
+  c->uid = (uid_t) uid;
+  c->gid = (gid_t) gid;
+  c->n_additional_gids = 0;
+  return 0;
+}
+
+/* c->env with @set (K=V, replacing K) appended; the strings stay owned by
+ * their arrays */
+static char **
+merge_env (char **env, char *const *set, size_t n_set, bool tty)
+{
+  size_t n = 0;
+  for (char **p = env; p && *p; p++)
+    n++;
+  char **out = calloc (n + n_set + 2, sizeof (char *));
+  if (!out)
+    return NULL;
+  size_t o = 0;
+  for (char **p = env; p && *p; p++)
+    {
+      size_t klen = strcspn (*p, "=");
+      bool replaced = false;
+      for (size_t i = 0; i < n_set; i++)
+        replaced |= strncmp (set[i], *p, klen) == 0 && set[i][klen] == '=';
+      replaced |= tty && strncmp (*p, "TERM=", 5) == 0 && getenv ("TERM");
+      if (!replaced)
+        out[o++] = *p;
+    }
+  for (size_t i = 0; i < n_set; i++)
+    out[o++] = set[i];
+  static char term[256];
+  if (tty && getenv ("TERM") && snprintf (term, sizeof term, "TERM=%s", getenv ("TERM")) < (int) sizeof term)
+    out[o++] = term;
+  out[o] = NULL;
+  return out;
+}
+
+static struct termios saved_termios;
+static bool termios_saved;
+
+static void
+restore_terminal (void)
+{
+  if (termios_saved)
+    tcsetattr (STDIN_FILENO, TCSAFLUSH, &saved_termios);
+}
+
+static void
+copy_winsize (int to)
+{
+  struct winsize ws;
+  if (ioctl (STDIN_FILENO, TIOCGWINSZ, &ws) == 0)
+    ioctl (to, TIOCSWINSZ, &ws);
+}
+
+/* copies what can be read from @from to @to; false at EOF or error */
+static bool
+pump (int from, int to)
+{
+  char buf[4096];
+  ssize_t n = read (from, buf, sizeof buf);
+  if (n < 0 && (errno == EINTR || errno == EAGAIN))
+    return true;
+  if (n <= 0)
+    return false;
+  return shim_write_all (to, buf, (size_t) n) == 0;
+}
+
+static int
+exit_code (int status)
+{
+  if (WIFSIGNALED (status))
+    return 128 + WTERMSIG (status);
+  return WIFEXITED (status) ? WEXITSTATUS (status) : SHIM_EXIT_FAILURE;
+}
+
+int
+shim_exec_main (const struct shim_exec_request *rq)
+{
+  _cleanup_config_ struct shim_config *c = NULL;
+  _cleanup_close_ int shim_fd = -1, init_fd = -1, root_fd = -1, bundle_fd = -1, master = -1, slave = -1,
+                      sig_fd = -1;
+  struct shim_exec e = { 0 };
+  char bundle_abs[PATH_MAX];
+  int r;
+
+  /* first: nothing in the container may open our /proc/PID */
+  if (prctl (PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+    return shim_errorf (negative_errno (), "PR_SET_DUMPABLE");
+  if ((shim_fd = pidfd_open_ (rq->shim_pid)) < 0)
+    return shim_errorf (negative_errno (), "process %d", (int) rq->shim_pid);
+  if ((r = check_is_shim (rq->shim_pid)) < 0)
+    return r;
+
+  /* the bundle the running shim started from: its working directory */
+  if (rq->bundle)
+    snprintf (bundle_abs, sizeof bundle_abs, "%s", rq->bundle);
+  else
+    {
+      char cwd[64];
+      snprintf (cwd, sizeof cwd, "/proc/%d/cwd", (int) rq->shim_pid);
+      ssize_t n = readlink (cwd, bundle_abs, sizeof bundle_abs - 1);
+      if (n < 0)
+        return shim_errorf (negative_errno (), "%s", cwd);
+      bundle_abs[n] = '\0';
+    }
+  if (!pidfd_alive (shim_fd))
+    return shim_refusef ("the container's shim (pid %d) went away", (int) rq->shim_pid);
+  bundle_fd = open (bundle_abs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (bundle_fd < 0)
+    return shim_errorf (negative_errno (), "bundle %s", bundle_abs);
+  if ((r = config_load (bundle_fd, bundle_abs, &c)) < 0)
+    return r;
+  if (c->seccomp)
+    {
+      if (!seccomp_cache_load (c->seccomp, bundle_fd, c->text, c->text_len) && (r = seccomp_compile (c->seccomp)) < 0)
+        return r;
+      seccomp_release_profile (c->seccomp);
+    }
+
+  /* what this command runs as, with, and where */
+  if (rq->user && (r = parse_user (rq->user, c)) < 0)
+    return r;
+  if (rq->workdir)
+    {
+      if (rq->workdir[0] != '/')
+        return shim_refusef ("--workdir=%s: not an absolute path", rq->workdir);
+      free (c->cwd);
+      c->cwd = strdup (rq->workdir);
+    }
+  _cleanup_free_ char **env = merge_env (c->env, rq->env, rq->n_env, rq->tty);
+  if (!env)
+    return shim_errorf (-ENOMEM, "environment");
+  char **config_env = c->env, **config_args = c->args;
+  c->env = env;
+  c->args = rq->argv;
+  r = exec_prepare (c, 0, false, &e);
+  c->env = config_env;
+  c->args = config_args;
+  if (r < 0)
+    return r;
+
+  /* the container's init, its root */
+  pid_t init = find_init (rq->shim_pid, &init_fd);
+  if (init < 0)
+    {
+      exec_free (&e);
+      return init;
+    }
+  char root[64];
+  snprintf (root, sizeof root, "/proc/%d/root", (int) init);
+  root_fd = open (root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (root_fd < 0 || !pidfd_alive (init_fd))
+    {
+      exec_free (&e);
+      return root_fd < 0 ? shim_errorf (negative_errno (), "%s", root)
+                         : shim_refusef ("the container's init (pid %d) went away", (int) init);
+    }
+
+  if (rq->tty)
+    {
+      master = posix_openpt (O_RDWR | O_NOCTTY | O_CLOEXEC);
+      if (master < 0 || grantpt (master) < 0 || unlockpt (master) < 0)
+        {
+          exec_free (&e);
+          return shim_errorf (negative_errno (), "allocating a pty");
+        }
+      const char *pts = ptsname (master);
+      slave = pts ? open (pts, O_RDWR | O_NOCTTY | O_CLOEXEC) : -1;
+      if (slave < 0)
+        {
+          exec_free (&e);
+          return shim_errorf (negative_errno (), "opening the pty");
+        }
+      copy_winsize (master);
+    }
+
+  /* on the host still: the unit's cgroup, the limits */
+  join_cgroups (init);
+  if ((r = shim_apply_limits (c)) < 0)
+    {
+      exec_free (&e);
+      return r;
+    }
+  /* into the container: its namespaces (the pid namespace applies to the
+   * child), then its root */
+  if (setns (init_fd, CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET | CLONE_NEWCGROUP) < 0)
+    {
+      exec_free (&e);
+      return shim_errorf (negative_errno (), "joining the container's namespaces");
+    }
+  if (fchdir (root_fd) < 0 || chroot (".") < 0 || chdir ("/") < 0)
+    {
+      exec_free (&e);
+      return shim_errorf (negative_errno (), "entering the container's root");
+    }
+
+  sigset_t sigs;
+  sigemptyset (&sigs);
+  sigaddset (&sigs, SIGCHLD);
+  static const int forwarded[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH };
+  for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)
+    sigaddset (&sigs, forwarded[i]);
+  sigprocmask (SIG_BLOCK, &sigs, NULL);
+  sig_fd = signalfd (-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (sig_fd < 0)
+    {
+      exec_free (&e);
+      return shim_errorf (negative_errno (), "signalfd");
+    }
+
+  pid_t pid = fork ();
+  if (pid < 0)
+    {
+      exec_free (&e);
+      return shim_errorf (negative_errno (), "fork");
+    }
+  if (pid == 0)
+    {
+      struct shim_step_error err;
+      if (rq->tty
+          && (setsid () < 0 || ioctl (slave, TIOCSCTTY, 0) < 0 || dup2 (slave, 0) < 0 || dup2 (slave, 1) < 0
+              || dup2 (slave, 2) < 0))
+        {
+          shim_errorf (negative_errno (), "the pty");
+          shim_log_error ();
+          _exit (SHIM_EXIT_FAILURE);
+        }
+      r = exec_payload (c, &e, &err);
+      dprintf (STDERR_FILENO, "sysctr exec: %s%s%s: %s%s%s%s\n", err.what ? err.what : "executing",
+               err.arg ? " " : "", err.arg ? err.arg : "", strerror (-r), err.hint ? " (" : "",
+               err.hint ? err.hint : "", err.hint ? ")" : "");
+      bool executing = err.what && strcmp (err.what, "executing") == 0;
+      _exit (!executing ? SHIM_EXIT_FAILURE : r == -ENOENT ? 127 : 126);
+    }
+  exec_free (&e);
+  close (steal_fd (&slave));
+  close (steal_fd (&root_fd));
+  close (steal_fd (&bundle_fd));
+
+  if (rq->tty && isatty (STDIN_FILENO) && tcgetattr (STDIN_FILENO, &saved_termios) == 0)
+    {
+      struct termios raw = saved_termios;
+      cfmakeraw (&raw);
+      termios_saved = tcsetattr (STDIN_FILENO, TCSANOW, &raw) == 0;
+    }
+
+  int status = 0;
+  bool in_open = rq->tty, out_open = rq->tty;
+  for (;;)
+    {
+      struct pollfd pfd[3] = {
+        { .fd = sig_fd, .events = POLLIN },
+        { .fd = in_open ? STDIN_FILENO : -1, .events = POLLIN },
+        { .fd = out_open ? master : -1, .events = POLLIN },
+      };
+      if (poll (pfd, 3, -1) < 0 && errno != EINTR)
+        {
+          r = shim_errorf (negative_errno (), "poll");
+          kill (pid, SIGKILL);
+          waitpid (pid, NULL, 0);
+          restore_terminal ();
+          return r;
+        }
+      if (pfd[2].revents & (POLLIN | POLLHUP | POLLERR))
+        out_open = pump (master, STDOUT_FILENO);
+      if (pfd[1].revents & (POLLIN | POLLHUP | POLLERR) && !pump (STDIN_FILENO, master))
+        in_open = false; /* end of input: the terminal's EOF character goes through the pty anyway */
+      struct signalfd_siginfo si;
+      while (read (sig_fd, &si, sizeof si) == sizeof si)
+        {
+          if (si.ssi_signo == SIGCHLD)
+            continue;
+          if (si.ssi_signo == SIGWINCH && rq->tty)
+            copy_winsize (master);
+          else
+            kill (pid, (int) si.ssi_signo);
+        }
+      if (waitpid (pid, &status, WNOHANG) == pid)
+        break;
+    }
+  /* what the command wrote just before it exited */
+  while (rq->tty && out_open)
+    {
+      struct pollfd p = { .fd = master, .events = POLLIN };
+      if (poll (&p, 1, 0) <= 0 || !pump (master, STDOUT_FILENO))
+        break;
+    }
+  restore_terminal ();
+  return exit_code (status);
+}

@@ -1,0 +1,143 @@
+#!/bin/bash
+# Day two, in a booted systemd: what an operator does with a running system
+# container (issue 15). `sysctr exec` runs a command inside it, confined as
+# the payload is (namespaces, root, capabilities, no_new_privs, seccomp,
+# cgroup) and with nothing of the host; the payload's journal lines carry the
+# container's name, the shim's own lines are told apart.
+#
+#   etcd  atomic form, with etcdctl added: `sysctr exec etcd etcdctl endpoint
+#         health` and its status code
+#   box   busybox: says hello, then waits; a marker file in its root
+# shellcheck disable=SC2016  # single-quoted $ in shell text is meant literally
+
+LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")/../lib" && pwd)
+# shellcheck source=../lib/libtest.sh
+. "$LIB/libtest.sh"
+# shellcheck source=../lib/registry.sh
+. "$LIB/registry.sh"
+# shellcheck source=../lib/images.sh
+. "$LIB/images.sh"
+# shellcheck source=../lib/nspawn.sh
+. "$LIB/nspawn.sh"
+
+require_root
+require_cmd systemd-nspawn nsenter umoci jq python3 dpkg-deb etcdctl busybox script
+
+SYSCTR_BIN=${SYSCTR_BIN:-${SYSCTR_PREFIX:-}/bin/sysctr}
+[[ -n "${SYSCTR_PREFIX:-}" && -x "$SYSCTR_BIN" ]] ||
+	skip_all "no installed sysctr (SYSCTR_PREFIX=${SYSCTR_PREFIX:-unset}); run scripts/test.sh or meson install first"
+
+prop() { in_systemctl show -p "$2" --value "$1" 2>/dev/null; }
+# sx ARGS...: sysctr inside the booted systemd; output in SX_OUT (stdout and
+# stderr), status in SX_RC
+sx() { SX_OUT=$(in_sysctr "$@" 2>&1); SX_RC=$?; }
+
+ETCD_PORT=$(alloc_port) ETCD_PEER_PORT=$(alloc_port) || bail_out "alloc_port"
+TOKEN=operate-$TEST_RUN_ID
+
+# ------------------------------------------------------------------ images ---
+d=$TEST_TMPDIR/etcdctl; mkdir -p "$d"
+ok "build the atomic etcd image, with etcdctl" eval 'build_atomic_etcd_image etcd v1 >/dev/null &&
+	image_add_binary "$d" /usr/bin/etcdctl /usr/bin/etcdctl && image_add_layer etcd v1 "$d" >/dev/null'
+d=$TEST_TMPDIR/box; mkdir -p "$d"; echo "inside $TOKEN" >"$d/box-marker"
+ok "build the box image" build_busybox_image box v1 "$d" --config.cmd=-c \
+	--config.cmd="echo box says hello $TOKEN; while :; do sleep 1; done"
+
+nspawn_boot || { fail_with_journal "boot"; bail_out "no systemd"; }
+pass "booted ($NSPAWN_STATE, ${NSPAWN_BOOT_MS} ms)"
+sx install --system --now --privileged --name=etcd --set "ETCD_PORT=$ETCD_PORT" --set "ETCD_PEER_PORT=$ETCD_PEER_PORT" \
+	"$(image_ref etcd v1)"
+assert_eq "$SX_RC" 0 "install --now etcd" || diag "$SX_OUT"
+sx install --system --now --name=box "$(image_ref box v1)"
+assert_eq "$SX_RC" 0 "install --now box (granted nothing)" || diag "$SX_OUT"
+
+# ----------------------------------------------------------- journal identity
+wait_until 10 eval 'systemd_journal -t box | grep -q "box says hello"'
+assert_match "$(systemd_journal -t box -o cat)" "^box says hello $TOKEN" \
+	"journalctl -t box: the payload's lines under the container's name"
+assert_eq "$(systemd_journal -t box -o json | jq -r '._SYSTEMD_UNIT' | sort -u)" box.service "  ... and they are box.service's"
+assert_match "$(systemd_journal -t etcd -o cat)" 'ready to serve client requests|serving insecure client requests' \
+	"journalctl -t etcd: etcd's own lines (an image with its own unit template)"
+assert_eq "$(prop box.service SyslogIdentifier)" box "box.service has SyslogIdentifier=box"
+# the shim's own lines: a deployment broken after install makes the shim refuse
+sx install --system --name=broken "$(image_ref box v1)"
+in_systemd sh -c 'p=/var/lib/sysctr/containers/broken/config.json; jq ".bogusKey = 1" $p >$p.new && mv $p.new $p'
+in_systemctl start broken.service >/dev/null 2>&1
+wait_until 10 eval 'systemd_journal -t sysctr-shim | grep -q bogusKey'
+assert_match "$(systemd_journal -u broken.service -t sysctr-shim -o cat)" '^sysctr-shim: .*bogusKey' \
+	"the shim's own refusal is logged as sysctr-shim, and journalctl -u broken.service shows it"
+assert_eq "$(systemd_journal -t sysctr-shim -o json | jq -r 'select(.OBJECT_SYSTEMD_UNIT == "broken.service") | .SYSCTR_CONTAINER' | sort -u)" \
+	broken "  ... with SYSCTR_CONTAINER=broken"
+assert_not_match "$(systemd_journal -t broken -o cat)" 'bogusKey' "  ... and not as the payload's (journalctl -t broken)"
+in_systemctl stop broken.service >/dev/null 2>&1
+sx uninstall broken
+
+# -------------------------------------------------------------------- exec ---
+sx exec etcd etcdctl --endpoints="127.0.0.1:$ETCD_PORT" endpoint health
+assert_eq "$SX_RC" 0 "sysctr exec etcd etcdctl endpoint health: status 0" || diag "$SX_OUT"
+assert_match "$SX_OUT" 'is healthy' "  ... and etcd says it is healthy"
+sx exec etcd etcdctl --endpoints=127.0.0.1:1 --dial-timeout=1s --command-timeout=2s endpoint health
+assert_eq "$SX_RC" 1 "  ... etcdctl's failure status passes back (1, against a closed port)"
+sx exec box sh -c 'exit 7'
+assert_eq "$SX_RC" 7 "the command's exit status passes back (7)"
+sx exec box sh -c 'kill -9 $$'
+assert_eq "$SX_RC" 137 "a command killed by SIGKILL: 137"
+assert_eq "$(echo piped-in | in_systemd "$SYSCTR_BIN" exec box cat 2>&1)" piped-in "stdin passes through"
+sx exec box cat /box-marker
+assert_eq "$SX_OUT" "inside $TOKEN" "the command sees the container's root (its marker file)"
+sx exec box test -e /etc/debian_version
+assert_eq "$SX_RC" 1 "  ... and not the host's (/etc/debian_version)"
+sx exec box cat /proc/1/comm /proc/2/comm
+assert_eq "$SX_OUT" $'sysctr-shim\nsh' "the container's pid namespace: pid 1 is its init, pid 2 its payload"
+sx exec box sh -c 'ls -d /proc/[0-9]* | wc -l'
+assert_eq "$SX_OUT" 6 "  ... and nothing else of the host: init, payload, its sleep, and sh, ls, wc"
+for field in CapBnd CapEff CapPrm CapInh CapAmb NoNewPrivs Seccomp; do
+	sx exec box sh -c "grep '^$field:' /proc/self/status; grep '^$field:' /proc/2/status"
+	a=$(sed -n 1p <<<"$SX_OUT") b=$(sed -n 2p <<<"$SX_OUT")
+	if [[ -n "$a" && "$a" == "${b}" ]]; then pass "the command's $field is the payload's ($(tr -s '\t ' ' ' <<<"$a"))"
+	else fail "the command's $field is the payload's ($a vs $b)"; fi
+done
+# run from nsenter, the command inherits no filter of nspawn's (the payload,
+# started by the booted systemd, has nspawn's too): the one it has is ours
+sx exec box grep '^Seccomp_filters:' /proc/self/status
+assert_match "$SX_OUT" 'Seccomp_filters:[[:space:]]+1$' "  ... the container's filter, loaded (Seccomp_filters: 1)"
+sx exec box grep '^CapBnd' /proc/self/status
+assert_not_match "$SX_OUT" '000001ffffffffff|000003ffffffffff' "  ... nor the host's full bounding set"
+sx exec box ls /proc/self/fd
+assert_eq "$(tr '\n' ' ' <<<"$SX_OUT")" "0 1 2 3 " "no fd of the host reaches the command (0-2, and ls's own)"
+# an fd the caller left open on a host directory (not close-on-exec, as a
+# shell's `exec 7</` is) must not reach the command: through it the host's
+# root would be one openat() away (runc's CVE-2024-21626)
+out=$(in_systemd sh -c "exec 7</; cd /var/lib/sysctr; $SYSCTR_BIN exec box ls /proc/self/fd" 2>&1)
+assert_eq "$(tr '\n' ' ' <<<"$out")" "0 1 2 3 " "an open fd of the caller (7, the host's /) does not reach the command"
+out=$(in_systemd sh -c "exec 7</; $SYSCTR_BIN exec box ls /proc/self/fd/7/" 2>&1)
+assert_match "$out" 'No such file' "  ... so the host's / cannot be listed through it" || diag "$out"
+sx exec box sh -c 'readlink /proc/self/cwd; readlink /proc/self/root'
+assert_eq "$(tr '\n' ' ' <<<"$SX_OUT")" "/ / " "its cwd and root are the container's /"
+init_cg=$(in_systemd sh -c 'cat /proc/$(systemctl show -p MainPID --value box.service)/cgroup' | grep -E '^0::|name=systemd' | head -n1)
+sx exec box cat /proc/self/cgroup
+assert_contains "$SX_OUT" "${init_cg##*:}" "the command is in the unit's cgroup (${init_cg##*:})"
+sx exec box sh -c 'cat /proc/1/environ >/dev/null'
+assert_eq "$SX_RC" 1 "the container's init is not readable from the command (not dumpable)"
+sx exec --user=1000:1001 box id
+assert_match "$SX_OUT" '^uid=1000 gid=1001' "--user=1000:1001"
+sx exec --env=FOO=bar -e BAZ=qux box sh -c 'echo $FOO $BAZ'
+assert_eq "$SX_OUT" "bar qux" "--env (and -e) set variables"
+sx exec --workdir=/proc box sh -c pwd
+assert_eq "$SX_OUT" /proc "--workdir"
+out=$(in_systemd script -qec "$SYSCTR_BIN exec -t box sh -c 'test -t 0 && test -t 1 && echo TTY-OK'" /dev/null 2>&1)
+assert_match "$out" 'TTY-OK' "-t: stdin and stdout are a terminal (under script(1))"
+sx exec box no-such-command
+assert_eq "$SX_RC" 127 "a command that does not exist: 127"
+assert_eq "$(grep -c '' <<<"$SX_OUT")" 1 "  ... and one line ($SX_OUT)"
+sx exec nosuch true
+assert_eq "$SX_RC/$(grep -c '' <<<"$SX_OUT")" 125/1 "no such container: 125 and one line ($SX_OUT)"
+sx --root=/tmp exec box true
+assert_eq "$SX_RC" 125 "exec with --root is refused ($SX_OUT)"
+in_systemctl stop box.service
+sx exec box true
+assert_eq "$SX_RC" 125 "a container that is not running: 125"
+assert_match "$SX_OUT" '^sysctr exec: box is not running \(box.service is inactive\)$' "  ... and one clear line"
+in_systemctl start box.service
+
+done_testing
