@@ -138,6 +138,7 @@ sysctr_deployment_view (json_t *info, SysctrDeployment *d)
   d->asked = json_object_get (privileges, "asked");
   d->granted = json_object_get (privileges, "granted");
   d->exposed_ports = json_object_get (info, "exposed_ports");
+  d->health = json_is_object (json_object_get (info, "health")) ? json_object_get (info, "health") : NULL;
 }
 
 static json_t *
@@ -182,6 +183,8 @@ sysctr_deployment_to_json (const SysctrDeployment *d)
       info, "privileges",
       json_pack ("{s:o, s:o}", "asked", or_empty_object (d->asked), "granted", or_empty_object (d->granted)));
   json_object_set_new (info, "exposed_ports", or_empty_array (d->exposed_ports));
+  if (d->health)
+    json_object_set_new (info, "health", json_incref (d->health));
   return info;
 }
 

@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include "render.h"
+#include "health.h"
 
 #include "cap-names.h"
 
@@ -473,11 +474,6 @@ derive_config (const SysctrRenderInput *in, SysctrRendered *r, GError **error)
       json_decref (env);
       return NULL;
     }
-  json_t *hc = json_object_get (ic, "Healthcheck");
-  if (json_is_object (hc) && json_array_size (json_object_get (hc, "Test")) > 0
-      && g_strcmp0 (json_string_value (json_array_get (json_object_get (hc, "Test"), 0)), "NONE") != 0)
-    sysctr_rendered_warn (r, "the image declares a HEALTHCHECK; sysctr does not run it: systemd knows the service as "
-                             "running or not (and ready, with org.sysctr.notify=true)");
   const char *cwd = sysctr_json_get_string (ic, "WorkingDir");
 
   json_t *caps = str_array ((const char **) sysctr_default_caps, g_strv_length ((char **) sysctr_default_caps));
@@ -1095,6 +1091,21 @@ render_config (const SysctrRenderInput *in, SysctrRendered *r, const SysctrOwn *
   return !image_config || sysctr_classify_config (r->asks, own, r->config, error);
 }
 
+/* Phase: the health check (config.json annotations the shim runs) and the
+ * reload command, as [Service] lines (health.c) */
+static gboolean
+render_service_ops (const SysctrRenderInput *in, SysctrRendered *r, GError **error)
+{
+  gboolean shim = sysctr_runtime_is_shim (r->runtime_path, in->shim_path);
+  gboolean health = FALSE;
+  if (!sysctr_render_health (in->image, shim, r->config, r->service_lines, &health, error)
+      || !sysctr_render_reload (in->image, shim ? r->runtime_path : NULL, in->name, r->service_lines, error))
+    return FALSE;
+  if (!shim && json_object_get (json_object_get (in->image->config, "config"), "Healthcheck"))
+    sysctr_rendered_warn (r, "the image's health check is run by sysctr-shim only, not under %s", r->runtime_path);
+  return TRUE;
+}
+
 /* Phase: the units, NAME.service from the image's template, its label or
  * sysctr's default, and NAME.socket from its label; the one enabled is the
  * socket when there is one. */
@@ -1292,7 +1303,8 @@ sysctr_render (const SysctrRenderInput *in, GError **error)
     .sysctr_units = in->sysctr_units,
   };
 
-  if (!render_config (in, r, &own, error) || !render_units (in, r, &own, manifest, error)
+  if (!render_config (in, r, &own, error) || !render_service_ops (in, r, error)
+      || !render_units (in, r, &own, manifest, error)
       || !render_hostfs (in, r, &own, manifest, error) || !render_tmpfiles (in, r, &own, error)
       || !sysctr_config_make_mountpoints (in, r, r->config, error))
     return NULL;

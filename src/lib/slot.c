@@ -7,6 +7,7 @@
 
 #include "containers.h"
 #include "deploy.h"
+#include "health.h"
 #include "hostfiles.h"
 #include "install.h"
 #include "journal.h"
@@ -16,6 +17,7 @@
 #include "reference.h"
 #include "render.h"
 #include "slot.h"
+#include "health.h"
 #include "store.h"
 #include "systemd.h"
 #include "units.h"
@@ -377,6 +379,7 @@ write_deployment_into (SysctrContext *ctx, const char *name, const char *slot, i
   g_autoptr (json_t) values = values_to_json (r->values);
   g_autoptr (json_t) set_json = set ? values_to_json (set) : json_object ();
   g_autofree char *now = iso_now ();
+  g_autoptr (json_t) health = sysctr_health_from_config (r->config);
   SysctrDeployment d = {
     .name = name,
     .slot = slot,
@@ -396,6 +399,7 @@ write_deployment_into (SysctrContext *ctx, const char *name, const char *slot, i
     .asked = r->asks,
     .granted = granted,
     .exposed_ports = port_list,
+    .health = health,
   };
   g_autoptr (json_t) info = sysctr_deployment_to_json (&d);
   g_autofree char *text = sysctr_json_dump (info, TRUE);

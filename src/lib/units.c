@@ -274,3 +274,40 @@ sysctr_units_wait_settled (SysctrSystemd *sd, json_t *info, GError **error)
       g_usleep (200 * 1000);
     }
 }
+
+gboolean
+sysctr_units_wait_healthy (SysctrSystemd *sd, json_t *info, GError **error)
+{
+  SysctrDeployment d;
+  sysctr_deployment_view (info, &d);
+  if (sd == NULL || d.health == NULL || d.service == NULL || (d.enable && g_str_has_suffix (d.enable, ".socket")))
+    return TRUE;
+  gint64 interval = json_integer_value (json_object_get (d.health, "interval_ms"));
+  gint64 timeout = json_integer_value (json_object_get (d.health, "timeout_ms"));
+  gint64 start_period = json_integer_value (json_object_get (d.health, "start_period_ms"));
+  gint64 retries = json_integer_value (json_object_get (d.health, "retries"));
+  gint64 limit_ms = start_period + (retries + 1) * (interval + timeout);
+  gint64 start = g_get_monotonic_time (), deadline = start + limit_ms * 1000;
+  guint32 main_pid = sysctr_systemd_main_pid (sd, d.service);
+  for (;;)
+    {
+      g_autofree char *status
+          = sysctr_systemd_unit_property (sd, d.service, "org.freedesktop.systemd1.Service", "StatusText", NULL);
+      g_autofree char *state = sysctr_systemd_active_state (sd, d.service, NULL);
+      const char *why = NULL;
+      if (status && g_str_has_prefix (status, "health: healthy"))
+        return TRUE;
+      if (status && g_str_has_prefix (status, "health: unhealthy"))
+        why = status + strlen ("health: ");
+      else if (g_strcmp0 (state, "active") != 0 && g_strcmp0 (state, "reloading") != 0)
+        why = state ? state : "unknown";
+      else if (sysctr_systemd_main_pid (sd, d.service) != main_pid)
+        why = "restarted";
+      else if (g_get_monotonic_time () >= deadline)
+        why = "no health check passed yet";
+      if (why)
+        return sysctr_throw (error, SYSCTR_ERROR_FAILED, "%s is not healthy: %s, %.1f s after it started", d.service,
+                             why, (g_get_monotonic_time () - start) / 1e6);
+      g_usleep (200 * 1000);
+    }
+}

@@ -44,5 +44,9 @@ gboolean sysctr_units_is_active (SysctrSystemd *sd, json_t *info);
  * READY=1 in the job itself, oneshots by their result; a socket-activated
  * container has not started at all. */
 gboolean sysctr_units_wait_settled (SysctrSystemd *sd, json_t *info, GError **error);
+/* With a health check: until the shim reports the first pass ("health:
+ * healthy" in the unit's status), within start period + (retries + 1) x
+ * (interval + timeout); fails on "unhealthy", a restart or a stop. */
+gboolean sysctr_units_wait_healthy (SysctrSystemd *sd, json_t *info, GError **error);
 
 G_END_DECLS

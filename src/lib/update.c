@@ -163,7 +163,9 @@ sysctr_update (SysctrContext *ctx, const char *name, const SysctrUpdateOptions *
     return FALSE; /* the other slot, the rollback target, is untouched */
   g_autoptr (GError) switch_error = NULL;
   if (!switch_to (ctx, &sd, name, "update", info, new_info, was_running, &switch_error)
-      || (opts->gate && was_running && !sysctr_units_wait_settled (sd, new_info, &switch_error)))
+      || (opts->gate && was_running
+          && (!sysctr_units_wait_settled (sd, new_info, &switch_error)
+              || !sysctr_units_wait_healthy (sd, new_info, &switch_error))))
     {
       if (!(opts->gate && was_running))
         {

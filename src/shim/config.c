@@ -83,6 +83,7 @@ config_free (struct shim_config *c)
     return;
   strv_free (c->args);
   strv_free (c->env);
+  strv_free (c->health.test);
   free (c->cwd);
   free (c->additional_gids);
   free (c->rlimits);
@@ -922,6 +923,40 @@ parse_hooks (json_t *h)
   return 0;
 }
 
+/* org.sysctr.health.KEY: test (a JSON array of strings), interval,
+ * timeout, start-period (ms), retries */
+static int
+parse_health (const char *key, const char *value, struct shim_config *c)
+{
+  if (strcmp (key, "test") == 0)
+    {
+      json_error_t je;
+      json_t *doc = json_loads (value, 0, &je);
+      json_t *wrap = json_pack ("{s:o}", "test", doc);
+      int r = doc ? get_strv (wrap, "test", "annotations.org.sysctr.health.test", &c->health.test) : -EINVAL;
+      json_decref (wrap);
+      if (r < 0 || !c->health.test || !c->health.test[0])
+        return shim_refusef ("config.json: annotations.org.sysctr.health.test: not a JSON array of strings");
+      return 0;
+    }
+  char *end;
+  errno = 0;
+  unsigned long long v = strtoull (value, &end, 10);
+  if (errno || end == value || *end || v > 86400000ULL)
+    return shim_refusef ("config.json: annotations.org.sysctr.health.%s: not a number of milliseconds", key);
+  if (strcmp (key, "interval") == 0)
+    c->health.interval_ms = v;
+  else if (strcmp (key, "timeout") == 0)
+    c->health.timeout_ms = v;
+  else if (strcmp (key, "start-period") == 0)
+    c->health.start_period_ms = v;
+  else if (strcmp (key, "retries") == 0 && v <= 100)
+    c->health.retries = (unsigned) v;
+  else
+    return shim_refusef ("config.json: annotations.org.sysctr.health.%s: unknown or out of range", key);
+  return 0;
+}
+
 static int
 parse_annotations (json_t *a, struct shim_config *c)
 {
@@ -945,9 +980,19 @@ parse_annotations (json_t *a, struct shim_config *c)
           else
             return shim_refusef ("config.json: annotations.org.sysctr.init: must be \"true\" or \"false\"");
         }
+      else if (strncmp (key, "org.sysctr.health.", 18) == 0)
+        {
+          int r = parse_health (key + 18, json_string_value (v), c);
+          if (r < 0)
+            return r;
+        }
       else
         ignored++;
     }
+  if (c->health.test == NULL && c->health.interval_ms)
+    return shim_refusef ("config.json: annotations: org.sysctr.health.* without org.sysctr.health.test");
+  if (c->health.test && (c->health.interval_ms == 0 || c->health.timeout_ms == 0 || c->health.retries == 0))
+    return shim_refusef ("config.json: annotations: org.sysctr.health.test needs interval, timeout and retries");
   if (ignored)
     shim_warn ("annotations: %zu annotation(s) not used by sysctr-shim, ignored", ignored);
   return 0;

@@ -98,8 +98,7 @@ check_is_shim (pid_t shim)
   if (stat ("/proc/self/exe", &b) < 0)
     return shim_errorf (negative_errno (), "/proc/self/exe");
   if (a.st_dev != b.st_dev || a.st_ino != b.st_ino)
-    return shim_refusef ("process %d is not a sysctr-shim (a container run by runc or crun: use its exec)",
-                         (int) shim);
+    return shim_refusef ("process %d is not a sysctr-shim (a container run by runc or crun: use its exec)", (int) shim);
   return 0;
 }
 
@@ -266,8 +265,7 @@ int
 shim_exec_main (const struct shim_exec_request *rq)
 {
   _cleanup_config_ struct shim_config *c = NULL;
-  _cleanup_close_ int shim_fd = -1, init_fd = -1, root_fd = -1, bundle_fd = -1, master = -1, slave = -1,
-                      sig_fd = -1;
+  _cleanup_close_ int shim_fd = -1, init_fd = -1, root_fd = -1, bundle_fd = -1, master = -1, slave = -1, sig_fd = -1;
   struct shim_exec e = { 0 };
   char bundle_abs[PATH_MAX];
   int r;
@@ -406,6 +404,11 @@ shim_exec_main (const struct shim_exec_request *rq)
   if (pid == 0)
     {
       struct shim_step_error err;
+      /* the command ends with this process (a health check past its
+       * timeout, a killed sysctr exec); a uid change clears it, so the
+       * health check also kills the command itself */
+      if (prctl (PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid () == 1)
+        _exit (SHIM_EXIT_FAILURE);
       if (rq->tty
           && (setsid () < 0 || ioctl (slave, TIOCSCTTY, 0) < 0 || dup2 (slave, 0) < 0 || dup2 (slave, 1) < 0
               || dup2 (slave, 2) < 0))
@@ -415,9 +418,9 @@ shim_exec_main (const struct shim_exec_request *rq)
           _exit (SHIM_EXIT_FAILURE);
         }
       r = exec_payload (c, &e, &err);
-      dprintf (STDERR_FILENO, "sysctr exec: %s%s%s: %s%s%s%s\n", err.what ? err.what : "executing",
-               err.arg ? " " : "", err.arg ? err.arg : "", strerror (-r), err.hint ? " (" : "",
-               err.hint ? err.hint : "", err.hint ? ")" : "");
+      dprintf (STDERR_FILENO, "sysctr exec: %s%s%s: %s%s%s%s\n", err.what ? err.what : "executing", err.arg ? " " : "",
+               err.arg ? err.arg : "", strerror (-r), err.hint ? " (" : "", err.hint ? err.hint : "",
+               err.hint ? ")" : "");
       bool executing = err.what && strcmp (err.what, "executing") == 0;
       _exit (!executing ? SHIM_EXIT_FAILURE : r == -ENOENT ? 127 : 126);
     }

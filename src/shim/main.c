@@ -415,6 +415,7 @@ struct run
   int status_fds[2];
   unsigned n_listen_fds;
   pid_t pid;
+  struct shim_health_run health;
 };
 
 static void
@@ -442,6 +443,7 @@ run_clear (struct run *run)
   free (steal_ptr (&run->root_abs));
   config_free (steal_ptr (&run->c));
   notify_cleanup (&run->notify);
+  health_clear (&run->health);
 }
 
 /* 1. Validate everything; nothing privileged happens before this is
@@ -603,6 +605,8 @@ relay_until_exit (struct run *run, int *status)
   run_close (&run->rootfs_fd);
   run_close (&run->bundle_fd);
   exec_free (&run->exec);
+  if (run->c->health.test)
+    health_init (&run->health, &run->c->health, run->bundle_abs, run->name);
   config_free (steal_ptr (&run->c));
   free (steal_ptr (&run->root_abs));
   malloc_trim (0);
@@ -612,6 +616,9 @@ relay_until_exit (struct run *run, int *status)
     {
       bool want_write;
       int timeout = notify_flush (&run->notify, &want_write);
+      int health_ms = health_timeout (&run->health);
+      if (health_ms >= 0 && (timeout < 0 || health_ms < timeout))
+        timeout = health_ms;
       struct pollfd pfd[3] = {
         { .fd = run->sig_fd, .events = POLLIN },
         { .fd = run->notify.listen_fd, .events = POLLIN },
@@ -641,7 +648,9 @@ relay_until_exit (struct run *run, int *status)
         }
       if (waitpid (run->pid, status, WNOHANG) == run->pid)
         break;
+      health_tick (&run->health, &run->notify);
     }
+  health_clear (&run->health);
 
   /* The init reports the payload's status; without it (payload is pid 1, or
    * the init was killed) the child's own status is the answer. */

@@ -175,8 +175,8 @@ notify_filter (const char *in, size_t len, bool stopping, char *out, bool *statu
   return o ? o - 1 : 0;
 }
 
-static uint64_t
-now_ms (void)
+uint64_t
+shim_now_ms (void)
 {
   struct timespec ts;
   clock_gettime (CLOCK_MONOTONIC, &ts);
@@ -268,7 +268,7 @@ notify_flush (struct shim_notify *n, bool *want_write)
   while (n->head)
     {
       struct shim_notify_msg *m = n->head;
-      uint64_t t = now_ms ();
+      uint64_t t = shim_now_ms ();
       if (m->status_only && n->last_status_ms && t < n->last_status_ms + SHIM_NOTIFY_STATUS_INTERVAL_MS)
         return (int) (n->last_status_ms + SHIM_NOTIFY_STATUS_INTERVAL_MS - t);
       /* never blocking: a slow reader must not keep the shim from
@@ -320,4 +320,12 @@ notify_cleanup (struct shim_notify *n)
   n->listen_fd = n->upstream_fd = n->dir_fd = -1;
   while (n->head)
     queue_drop_head (n);
+}
+
+void
+notify_send_own (struct shim_notify *n, const char *text)
+{
+  if (n->upstream_fd < 0 && n->upstream == NULL)
+    return;
+  enqueue (n, text, strlen (text), false);
 }

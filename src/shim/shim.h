@@ -147,6 +147,16 @@ struct shim_seccomp
   struct sock_fprog prog; /* filled by seccomp_compile() or seccomp_cache_load() */
 };
 
+/* A health check (config.json annotations org.sysctr.health.*, written by
+ * sysctr install from the image's Healthcheck): run in the container every
+ * interval, as sysctr exec runs a command (health.c). */
+struct shim_health
+{
+  char **test; /* NULL: none */
+  uint64_t interval_ms, timeout_ms, start_period_ms;
+  unsigned retries;
+};
+
 struct shim_config
 {
   /* process */
@@ -190,6 +200,7 @@ struct shim_config
   unsigned long rootfs_propagation;
 
   bool use_init;
+  struct shim_health health;
   struct shim_seccomp *seccomp; /* NULL: no filter */
   char *text;                   /* config.json as read (the seccomp cache's key) */
   size_t text_len;
@@ -347,3 +358,32 @@ struct shim_exec_request
 };
 /* Returns the exit status to exit with, or -errno (error recorded). */
 int shim_exec_main (const struct shim_exec_request *rq);
+
+/* health.c: the health check of a running container, driven by the shim's
+ * relay loop */
+enum shim_health_state
+{
+  SHIM_HEALTH_STARTING,
+  SHIM_HEALTH_HEALTHY,
+  SHIM_HEALTH_UNHEALTHY,
+};
+struct shim_health_run
+{
+  struct shim_health h; /* owned */
+  const char *bundle;   /* the shim's bundle (absolute) */
+  const char *name;
+  uint64_t start_ms, next_ms, check_started_ms;
+  pid_t check_pid; /* 0: none running */
+  unsigned failures;
+  enum shim_health_state state;
+};
+void health_init (struct shim_health_run *hr, struct shim_health *h, const char *bundle, const char *name);
+/* ms until health_tick() has something to do, -1: never */
+int health_timeout (const struct shim_health_run *hr);
+/* reaps a finished check, kills one past its timeout, starts the next when
+ * due; reports through @n (STATUS=, WATCHDOG=trigger) */
+void health_tick (struct shim_health_run *hr, struct shim_notify *n);
+void health_clear (struct shim_health_run *hr);
+/* notify.c: a message of the shim's own to systemd */
+void notify_send_own (struct shim_notify *n, const char *text);
+uint64_t shim_now_ms (void);

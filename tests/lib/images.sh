@@ -296,6 +296,29 @@ build_atomic_etcd_image() {
 	image_gc "$name"
 }
 
+# image_healthcheck NAME TAG JSON   set the image config's Healthcheck (Docker
+#   form: {"Test": [...], "Interval": ns, ...}); umoci config has no option for it
+image_healthcheck() {
+	python3 - "$(image_layout "$1")" "$2" "$3" <<'PY'
+import hashlib, json, os, sys
+lay, tag, hc = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+idx = json.load(open(os.path.join(lay, "index.json")))
+def blob(d): return os.path.join(lay, "blobs", *d.split(":"))
+def put(obj):
+    data = json.dumps(obj).encode(); d = "sha256:" + hashlib.sha256(data).hexdigest()
+    open(blob(d), "wb").write(data); return d, len(data)
+for desc in idx["manifests"]:
+    if desc.get("annotations", {}).get("org.opencontainers.image.ref.name") != tag:
+        continue
+    m = json.load(open(blob(desc["digest"])))
+    c = json.load(open(blob(m["config"]["digest"])))
+    c["config"]["Healthcheck"] = hc
+    m["config"]["digest"], m["config"]["size"] = put(c)
+    desc["digest"], desc["size"] = put(m)
+json.dump(idx, open(os.path.join(lay, "index.json"), "w"))
+PY
+}
+
 # image_rootfs NAME TAG DIR   unpack an image to DIR (a bundle: DIR/rootfs, DIR/config.json)
 image_rootfs() {
 	umoci unpack --image "$IMAGES_DIR/$1:$2" "$3" >/dev/null

@@ -40,8 +40,20 @@ d=$TEST_TMPDIR/etcdctl; mkdir -p "$d"
 ok "build the atomic etcd image, with etcdctl" eval 'build_atomic_etcd_image etcd v1 >/dev/null &&
 	image_add_binary "$d" /usr/bin/etcdctl /usr/bin/etcdctl && image_add_layer etcd v1 "$d" >/dev/null'
 d=$TEST_TMPDIR/box; mkdir -p "$d"; echo "inside $TOKEN" >"$d/box-marker"
-ok "build the box image" build_busybox_image box v1 "$d" --config.cmd=-c \
-	--config.cmd="echo box says hello $TOKEN; while :; do sleep 1; done"
+ok "build the box image (reload: SIGHUP)" build_busybox_image box v1 "$d" --config.cmd=-c \
+	--config.cmd="trap 'echo box reloaded' HUP; echo box says hello $TOKEN; while :; do sleep 1; done" \
+	--config.label=org.sysctr.reload-signal=SIGHUP
+ok "build an image whose reload is a command (org.sysctr.reload)" build_busybox_image rbox v1 "" --config.cmd=-c \
+	--config.cmd='while :; do sleep 1; done' --config.label='org.sysctr.reload=sh -c "echo reload ran >/tmp/reloaded"'
+# health: a Docker HEALTHCHECK (1 s, 2 retries) that passes while /tmp/healthy exists
+ok "build an image with a HEALTHCHECK" eval 'build_busybox_image hbox v1 "" --config.cmd=-c \
+	--config.cmd="touch /tmp/healthy; while :; do sleep 1; done" >/dev/null &&
+	image_healthcheck hbox v1 "{\"Test\": [\"CMD-SHELL\", \"test -e /tmp/healthy\"], \"Interval\": 1000000000, \"Timeout\": 2000000000, \"Retries\": 2}"'
+# a check that hangs: labels, 1 s timeout, 1 retry
+ok "build an image whose health check hangs (labels)" build_busybox_image tbox v1 "" --config.cmd=-c \
+	--config.cmd='while :; do sleep 1; done' --config.label='org.sysctr.health-cmd=sleep 30' \
+	--config.label=org.sysctr.health-interval=1s --config.label=org.sysctr.health-timeout=1s \
+	--config.label=org.sysctr.health-retries=1
 
 nspawn_boot || { fail_with_journal "boot"; bail_out "no systemd"; }
 pass "booted ($NSPAWN_STATE, ${NSPAWN_BOOT_MS} ms)"
@@ -139,5 +151,54 @@ sx exec box true
 assert_eq "$SX_RC" 125 "a container that is not running: 125"
 assert_match "$SX_OUT" '^sysctr exec: box is not running \(box.service is inactive\)$' "  ... and one clear line"
 in_systemctl start box.service
+
+# ------------------------------------------------------------------ reload ---
+assert_eq "$(prop box.service ExecReload | grep -o 'argv\[\]=[^;]*' | head -n1)" 'argv[]=/bin/kill -s HUP $MAINPID ' \
+	"org.sysctr.reload-signal=SIGHUP: ExecReload= sends it to the shim" || diag "$(prop box.service ExecReload)"
+ok "systemctl reload box" in_systemctl reload box.service
+wait_until 10 eval 'systemd_journal -t box | grep -q "box reloaded"'
+assert_match "$(systemd_journal -t box -o cat)" 'box reloaded' "  ... reaches the payload (its HUP trap ran)"
+assert_eq "$(prop box.service NRestarts)/$(in_systemctl is-active box.service)" 0/active "  ... which kept running"
+sx install --system --now --name=rbox "$(image_ref rbox v1)"
+assert_eq "$SX_RC" 0 "install rbox (org.sysctr.reload: a command)" || diag "$SX_OUT"
+ok "systemctl reload rbox" in_systemctl reload rbox.service
+sx exec rbox cat /tmp/reloaded
+assert_eq "$SX_OUT" "reload ran" "  ... ran the command in the container (sysctr-shim --exec)"
+
+# ------------------------------------------------------------------ health ---
+sx install --system --now --name=hbox --set AUTO_UPDATE=true "$(image_ref hbox v1)"
+assert_eq "$SX_RC" 0 "install hbox (HEALTHCHECK every 1 s, 2 retries)" || diag "$SX_OUT"
+wait_until 10 eval '[[ $(prop hbox.service StatusText) == "health: healthy" ]]'
+assert_eq "$(prop hbox.service StatusText)" "health: healthy" "its first check passes: systemctl status says \"health: healthy\""
+assert_match "$(in_systemctl status hbox.service 2>&1)" 'Status: "health: healthy"' "  ... in systemctl status"
+sx exec hbox rm /tmp/healthy
+wait_until 20 eval '[[ $(prop hbox.service NRestarts) -ge 1 ]]'
+assert_match "$(systemd_journal -u hbox.service -t sysctr-shim -o cat)" 'health check failed \(exit status 1\): 2 of 2' \
+	"after the check fails twice the shim says so"
+assert_match "$(systemd_journal -u hbox.service -o cat)" 'Watchdog request.*health: unhealthy' \
+	"  ... reports unhealthy and triggers the watchdog"
+assert_eq "$(prop hbox.service NRestarts)" 1 "  ... and systemd restarted it"
+wait_until 10 eval '[[ $(prop hbox.service StatusText) == "health: healthy" ]]'
+assert_eq "$(prop hbox.service StatusText)/$(in_systemctl is-active hbox.service)" "health: healthy/active" \
+	"  ... and the new instance is healthy again"
+sx install --system --now --name=tbox "$(image_ref tbox v1)"
+wait_until 20 eval '[[ $(prop tbox.service NRestarts) -ge 1 ]]'
+assert_match "$(systemd_journal -u tbox.service -t sysctr-shim -o cat)" 'health check failed \(timed out after 1000 ms\): 1 of 1' \
+	"a check that hangs is killed at its timeout and counts as failed"
+assert_eq "$(prop tbox.service NRestarts)" 1 "  ... and the unhealthy container is restarted"
+sx uninstall tbox
+
+# update --all never keeps a version that does not pass its health check
+# (5 retries of 1 s: unhealthy after the 3 s settle window, so the health gate
+# is what catches it)
+ok "rebuild hbox:v1 with a check that never passes" image_healthcheck hbox v1 \
+	'{"Test": ["CMD", "false"], "Interval": 1000000000, "Timeout": 1000000000, "Retries": 5}'
+before=$(in_systemd readlink /var/lib/sysctr/containers/hbox)
+sx update --all
+assert_ne "$SX_RC" 0 "update --all: the new hbox never passes its check" || diag "$SX_OUT"
+assert_match "$SX_OUT" 'hbox.service is not healthy: unhealthy \(5 failed checks\)' "  ... says why (the health gate)" || diag "$SX_OUT"
+assert_eq "$(in_systemd readlink /var/lib/sysctr/containers/hbox)" "$before" "  ... and rolled back to the running version"
+wait_until 10 eval '[[ $(prop hbox.service StatusText) == "health: healthy" ]]'
+assert_eq "$(prop hbox.service StatusText)" "health: healthy" "  ... which is healthy"
 
 done_testing
