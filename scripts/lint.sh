@@ -24,9 +24,9 @@ if command -v clang-tidy >/dev/null && [[ -f $build/compile_commands.json ]]; th
 fi
 if command -v shellcheck >/dev/null; then
   if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
-    git ls-files -z '*.sh' .ci/run
+    git ls-files -z '*.sh' .ci/run data/sysctr.bash-completion
   else
-    find . -name '*.sh' -not -path './build*' -print0; printf '%s\0' .ci/run
+    find . -name '*.sh' -not -path './build*' -print0; printf '%s\0' .ci/run data/sysctr.bash-completion
   fi | xargs -0 -r shellcheck -x -S warning -f gcc || rc=1
 else
   echo "lint: shellcheck not installed" >&2

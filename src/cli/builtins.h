@@ -22,6 +22,7 @@ gboolean sysctr_builtin_uninstall (int argc, char **argv, const SysctrGlobals *g
 gboolean sysctr_builtin_list (int argc, char **argv, const SysctrGlobals *globals, GError **error);
 gboolean sysctr_builtin_update (int argc, char **argv, const SysctrGlobals *globals, GError **error);
 gboolean sysctr_builtin_rollback (int argc, char **argv, const SysctrGlobals *globals, GError **error);
+gboolean sysctr_builtin_info (int argc, char **argv, const SysctrGlobals *globals, GError **error);
 gboolean sysctr_builtin_exec (int argc, char **argv, const SysctrGlobals *globals, GError **error);
 
 /* Parses a command's options; FALSE (with an error) on bad usage. */

@@ -22,6 +22,7 @@ static const Command commands[] = {
   { "list", sysctr_builtin_list, "List installed system containers" },
   { "update", sysctr_builtin_update, "Update installed containers to the image their reference names now" },
   { "rollback", sysctr_builtin_rollback, "Switch a container back to its previous deployment" },
+  { "info", sysctr_builtin_info, "Show one installed container: image, deployments, units, health, grants" },
   { "exec", sysctr_builtin_exec, "Run a command in a running container" },
 };
 

@@ -181,6 +181,16 @@ assert_eq "$(prop hbox.service NRestarts)" 1 "  ... and systemd restarted it"
 wait_until 10 eval '[[ $(prop hbox.service StatusText) == "health: healthy" ]]'
 assert_eq "$(prop hbox.service StatusText)/$(in_systemctl is-active hbox.service)" "health: healthy/active" \
 	"  ... and the new instance is healthy again"
+# sysctr info: what it runs, where, its health, its grant
+sx info --json hbox
+assert_eq "$(jq -r '[.health.state, .units[0].active, .units[0].restarts, .deployments[0].active, .health.retries] | join(" ")' <<<"$SX_OUT")" \
+	"healthy active 1 true 2" "sysctr info --json hbox: health, unit state, restarts, the active deployment"
+assert_match "$(jq -r '.deployments[0].store_bytes' <<<"$SX_OUT")" '^[0-9]+$' "  ... and the store bytes its image pins"
+sx info etcd
+assert_match "$SX_OUT" $'Units:       etcd.service: active \\(running\\)' "sysctr info etcd: its unit, running"
+assert_match "$SX_OUT" 'Granted:     capabilities' "  ... what it was granted (--privileged)"
+assert_match "$SX_OUT" 'Host files:  /etc/etcd/etcd.conf|/etc/etcd/etcd.conf' "  ... the host files it owns"
+assert_match "$SX_OUT" "ETCD_PORT=$ETCD_PORT  \\(--set\\)" "  ... and its values, --set ones marked"
 sx install --system --now --name=tbox "$(image_ref tbox v1)"
 wait_until 20 eval '[[ $(prop tbox.service NRestarts) -ge 1 ]]'
 assert_match "$(systemd_journal -u tbox.service -t sysctr-shim -o cat)" 'health check failed \(timed out after 1000 ms\): 1 of 1' \

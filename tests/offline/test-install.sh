@@ -81,6 +81,15 @@ build_busybox_image hx badtarget "$HX" --config.label=$'org.sysctr.target=sysini
 	bail_out "cannot build the hx:badtarget image"
 build_busybox_image hx nottarget "$HX" --config.label=org.sysctr.target=sshd.service >/dev/null ||
 	bail_out "cannot build the hx:nottarget image"
+# reload and health labels from a hostile image
+build_busybox_image hx badsig "$HX" --config.label=org.sysctr.reload-signal=SIGKILL >/dev/null || bail_out hx:badsig
+build_busybox_image hx badreload "$HX" --config.label=$'org.sysctr.reload=kill 1\nExecStartPre=/bin/sh' >/dev/null ||
+	bail_out hx:badreload
+build_busybox_image hx badhealth "$HX" --config.label=$'org.sysctr.health-cmd=true\nUser=root' >/dev/null || bail_out hx:badhealth
+build_busybox_image hx badinterval "$HX" --config.label=org.sysctr.health-cmd=true \
+	--config.label=org.sysctr.health-interval=1d >/dev/null || bail_out hx:badinterval
+build_busybox_image hx quoted "$HX" --config.label='org.sysctr.reload=echo $HOME %h "a b" x\"y' >/dev/null ||
+	bail_out hx:quoted
 build_busybox_image bbunset v1 "" --config.cmd=-c --config.cmd='sleep 1' \
 	--config.label=org.sysctr.unit=$'[Service]\nExecStart=$EXEC_START\nEnvironment=X=$NOT_SET_ANYWHERE\n' >/dev/null ||
 	bail_out "cannot build bbunset"
@@ -295,6 +304,17 @@ hostile "a label default with a newline" "$(image_ref hx badlabel)"
 hostile "an ordering label ending in a backslash (joins the next unit line)" "$(image_ref hx badafter)"
 hostile "a target label with a newline (a second unit line)" "$(image_ref hx badtarget)"
 hostile "a target label naming a service" "$(image_ref hx nottarget)"
+hostile "a reload signal the shim does not forward (SIGKILL)" "$(image_ref hx badsig)"
+hostile "a reload command with a newline (a second unit line)" "$(image_ref hx badreload)"
+hostile "a health command with a newline" "$(image_ref hx badhealth)"
+hostile "a health interval that is no duration (1d)" "$(image_ref hx badinterval)"
+# a reload command's words reach ExecReload= quoted: no variable, no
+# specifier, no word split
+run_sc "$R" install --system --privileged --name=hx "$(image_ref hx quoted)"
+assert_eq "$SC_RC/$(grep '^ExecReload=' "$R/etc/systemd/system/hx.service" | sed 's/^ExecReload=[^ ]*//')" \
+	'0/ --exec=${MAINPID} --name=hx -- "echo" "$$HOME" "%%h" "a b" "x\"y"' \
+	"org.sysctr.reload: each word quoted for systemd (\$\$, %%, spaces, quotes)" || diag "$SC_ERR"
+sc "$R" uninstall --purge hx >/dev/null 2>&1
 hostile "STATE_DIRECTORY with a newline (RequiresMountsFor=, tmpfiles, --purge)" --set $'STATE_DIRECTORY=/var/lib\nUser=root' "$HXREF"
 hostile "STATE_DIRECTORY with a space" --set 'STATE_DIRECTORY=/var/lib /etc' "$HXREF"
 hostile "STATE_DIRECTORY climbing out (/var/lib/../../etc)" --set 'STATE_DIRECTORY=/var/lib/../../etc' "$HXREF"
