@@ -134,11 +134,10 @@ sysctr_builtin_info (int argc, char **argv, const SysctrGlobals *globals, GError
         json_object_set_new (uj, "status", json_string (status));
       if (sd && g_str_has_suffix (unit, ".service"))
         {
-          g_autofree char *nr
-              = sysctr_systemd_unit_property (sd, unit, "org.freedesktop.systemd1.Service", "NRestarts", NULL);
-          g_autofree char *pid = g_strdup_printf ("%u", sysctr_systemd_main_pid (sd, unit));
-          json_object_set_new (uj, "restarts", json_integer (nr ? g_ascii_strtoll (nr, NULL, 10) : 0));
-          json_object_set_new (uj, "main_pid", json_integer (g_ascii_strtoll (pid, NULL, 10)));
+          json_object_set_new (uj, "restarts",
+                               json_integer (sysctr_systemd_unit_property_u32 (
+                                   sd, unit, "org.freedesktop.systemd1.Service", "NRestarts")));
+          json_object_set_new (uj, "main_pid", json_integer (sysctr_systemd_main_pid (sd, unit)));
         }
       json_array_append_new (units, uj);
     }
@@ -147,9 +146,10 @@ sysctr_builtin_info (int argc, char **argv, const SysctrGlobals *globals, GError
     {
       json_t *h = json_deep_copy (d.health);
       const char *st = sysctr_json_get_string (json_array_get (units, 0), "status");
-      json_object_set_new (h, "state", json_string (st && g_str_has_prefix (st, "health: ") ? st + 8
-                                                     : sd                                 ? "starting"
-                                                                                          : "unknown"));
+      json_object_set_new (h, "state",
+                           json_string (st && g_str_has_prefix (st, "health: ") ? st + 8
+                                        : sd                                    ? "starting"
+                                                                                : "unknown"));
       json_object_set_new (out, "health", h);
     }
   json_object_set_new (out, "privileges",
@@ -169,10 +169,11 @@ sysctr_builtin_info (int argc, char **argv, const SysctrGlobals *globals, GError
       return TRUE;
     }
 
-  /* text: the same facts, every string made printable */
+    /* text: the same facts, every string made printable */
 #define P(s) sysctr_printable (s ? s : "-")
   g_autofree char *ref = P (d.reference);
-  printf ("Name:        %s\nImage:       %s\nDigest:      %s\n", name, ref, d.manifest_digest ? d.manifest_digest : "-");
+  printf ("Name:        %s\nImage:       %s\nDigest:      %s\n", name, ref,
+          d.manifest_digest ? d.manifest_digest : "-");
   json_array_foreach (deps, i, u)
     {
       g_autofree char *img = P (sysctr_json_get_string (u, "image"));

@@ -266,3 +266,19 @@ sysctr_systemd_journal_tail (const char *unit, guint lines)
     g_string_append_printf (s, "  %s\n", (char *) got->pdata[i]);
   return g_string_free (s, FALSE);
 }
+
+guint32
+sysctr_systemd_unit_property_u32 (SysctrSystemd *sd, const char *unit, const char *iface, const char *prop)
+{
+  g_auto (sd_bus_error) e = SD_BUS_ERROR_NULL;
+  g_autoptr (sd_bus_message) reply = NULL;
+  guint32 v = 0;
+  if (sd_bus_call_method (sd->bus, DEST, PATH, MANAGER, "LoadUnit", &e, &reply, "s", unit) < 0)
+    return 0;
+  const char *path = NULL;
+  sd_bus_message_read (reply, "o", &path);
+  g_autofree char *p = g_strdup (path);
+  if (sd_bus_get_property_trivial (sd->bus, DEST, p, iface, prop, &e, 'u', &v) < 0)
+    return 0;
+  return v;
+}

@@ -30,6 +30,8 @@ char *sysctr_systemd_unit_property (SysctrSystemd *sd, const char *unit, const c
 guint32 sysctr_systemd_main_pid (SysctrSystemd *sd, const char *unit);
 /* The last @lines messages the unit logged, each "  LINE\n" (one printable
  * line each), or NULL. */
+/* A uint32 property ("u"), 0 when it cannot be read. */
+guint32 sysctr_systemd_unit_property_u32 (SysctrSystemd *sd, const char *unit, const char *iface, const char *prop);
 char *sysctr_systemd_journal_tail (const char *unit, guint lines);
 
 G_END_DECLS

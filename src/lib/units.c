@@ -295,14 +295,24 @@ sysctr_units_wait_healthy (SysctrSystemd *sd, json_t *info, GError **error)
           = sysctr_systemd_unit_property (sd, d.service, "org.freedesktop.systemd1.Service", "StatusText", NULL);
       g_autofree char *state = sysctr_systemd_active_state (sd, d.service, NULL);
       const char *why = NULL;
+      g_autofree char *result = NULL;
       if (status && g_str_has_prefix (status, "health: healthy"))
         return TRUE;
       if (status && g_str_has_prefix (status, "health: unhealthy"))
         why = status + strlen ("health: ");
-      else if (g_strcmp0 (state, "active") != 0 && g_strcmp0 (state, "reloading") != 0)
-        why = state ? state : "unknown";
-      else if (sysctr_systemd_main_pid (sd, d.service) != main_pid)
-        why = "restarted";
+      else if ((g_strcmp0 (state, "active") != 0 && g_strcmp0 (state, "reloading") != 0)
+               || sysctr_systemd_main_pid (sd, d.service) != main_pid)
+        {
+          /* stopped or restarted since: by the health check's watchdog
+           * trigger? The status went with the old process; the shim's
+           * "unhealthy after N failed checks" line in the unit's journal
+           * says so */
+          result = sysctr_systemd_journal_tail (d.service, 30);
+          why = result && strstr (result, "sysctr-shim: warning: unhealthy after")
+                    ? "unhealthy (its health check failed; systemd restarted it)"
+                : g_strcmp0 (state, "active") != 0 ? (state ? state : "unknown")
+                                                   : "restarted";
+        }
       else if (g_get_monotonic_time () >= deadline)
         why = "no health check passed yet";
       if (why)

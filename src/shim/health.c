@@ -145,6 +145,8 @@ report (struct shim_health_run *hr, struct shim_notify *n, bool pass, const char
   if (hr->failures >= hr->h.retries && hr->state != SHIM_HEALTH_UNHEALTHY)
     {
       char status[128];
+      shim_warn ("unhealthy after %u failed checks: triggering the unit's watchdog (systemd restarts it)",
+                 hr->failures);
       snprintf (status, sizeof status, "STATUS=health: unhealthy (%u failed checks)", hr->failures);
       notify_send_own (n, status);
       notify_send_own (n, "WATCHDOG=trigger");

@@ -206,7 +206,7 @@ ok "rebuild hbox:v1 with a check that never passes" image_healthcheck hbox v1 \
 before=$(in_systemd readlink /var/lib/sysctr/containers/hbox)
 sx update --all
 assert_ne "$SX_RC" 0 "update --all: the new hbox never passes its check" || diag "$SX_OUT"
-assert_match "$SX_OUT" 'hbox.service is not healthy: unhealthy \(5 failed checks\)' "  ... says why (the health gate)" || diag "$SX_OUT"
+assert_match "$SX_OUT" 'hbox.service is not healthy: unhealthy' "  ... says why (the health gate)" || diag "$SX_OUT"
 assert_eq "$(in_systemd readlink /var/lib/sysctr/containers/hbox)" "$before" "  ... and rolled back to the running version"
 wait_until 10 eval '[[ $(prop hbox.service StatusText) == "health: healthy" ]]'
 assert_eq "$(prop hbox.service StatusText)" "health: healthy" "  ... which is healthy"
