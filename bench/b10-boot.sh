@@ -120,20 +120,12 @@ done
 for u in $SERVICES; do ln -s "../$u.service" "$PU/multi-user.target.wants/$u.service"; done
 
 # ---------------------------------------------------------------- boots ---
-# binds of a tree: its /etc dirs, its /var, its machine-id (not a first boot)
-tree_binds() {
-	local d
-	NSPAWN_BINDS="$1/var:/var"
-	for d in "$1"/etc/*/; do d=${d%/}; NSPAWN_BINDS+=" $d:/etc/${d##*/}"; done
-	NSPAWN_BINDS_RO="$1/etc/machine-id:/etc/machine-id"
-	export NSPAWN_BINDS NSPAWN_BINDS_RO
-}
 mono() { in_systemctl show -p "$2" --value "$1"; }
 declare -A T
 # boot SIDE TREE COUNT(0: warm-up) -> T[SIDE.all], T[SIDE.wall], T[SIDE.UNIT], T[pss]
 boot() {
 	local side=$1 tree=$2 count=$3 u us ae ie last=0 light=0 n=0
-	tree_binds "$tree"
+	nspawn_tree_binds "$tree"
 	nspawn_boot "b10-$side-$TEST_RUN_ID" >/dev/null || die "$side: boot failed"
 	for u in $(units_of); do
 		wait_until 30 eval '[[ $(in_systemctl is-active '"$u"') == active ]]' || die "$side: $u not active"

@@ -210,10 +210,7 @@ grep -E '^(Type|RemainAfterExit|Restart|DefaultDependencies|Before|After|WantedB
 	"$TREE/etc/systemd/system/bootprep.service" | indent
 
 say "Booting that tree: its /etc/systemd/system, /etc/tmpfiles.d, /etc/etcd, /var; nothing run after boot"
-NSPAWN_BINDS="$TREE/var:/var"
-for d in "$TREE"/etc/*/; do d=${d%/}; NSPAWN_BINDS+=" $d:/etc/${d##*/}"; done
-NSPAWN_BINDS_RO="$TREE/etc/machine-id:/etc/machine-id"
-export NSPAWN_BINDS NSPAWN_BINDS_RO
+nspawn_tree_binds "$TREE"
 nspawn_boot "sysctr-demo-tree-$TEST_RUN_ID" 2>>"$work/boot2.log" || { indent <"$work/boot2.log"; die "the tree did not boot"; }
 note "booted ($NSPAWN_STATE) in ${NSPAWN_BOOT_MS} ms; what systemd started on its own:"
 wait_until 30 eval '[[ $(in_systemctl is-active etcd.service flannel.service reader.service greeter.socket | sort -u) == active ]]'

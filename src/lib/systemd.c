@@ -225,19 +225,7 @@ sysctr_systemd_active_state (SysctrSystemd *sd, const char *unit, GError **error
 guint32
 sysctr_systemd_main_pid (SysctrSystemd *sd, const char *unit)
 {
-  g_auto (sd_bus_error) e = SD_BUS_ERROR_NULL;
-  g_autoptr (sd_bus_message) reply = NULL;
-  guint32 pid = 0;
-  if (sd_bus_call_method (sd->bus, DEST, PATH, MANAGER, "LoadUnit", &e, &reply, "s", unit) < 0)
-    {
-      return 0;
-    }
-  const char *path = NULL;
-  sd_bus_message_read (reply, "o", &path);
-  g_autofree char *p = g_strdup (path);
-  if (sd_bus_get_property_trivial (sd->bus, DEST, p, "org.freedesktop.systemd1.Service", "MainPID", &e, 'u', &pid) < 0)
-    pid = 0;
-  return pid;
+  return sysctr_systemd_unit_property_u32 (sd, unit, "org.freedesktop.systemd1.Service", "MainPID");
 }
 
 char *

@@ -102,26 +102,73 @@ check_is_shim (pid_t shim)
   return 0;
 }
 
-/* The container's init: the one child of the shim. A pidfd of it in
- * *pidfd_ret, checked to be the shim's child while held. */
+/* field 22 of /proc/PID/stat: when it started (clock ticks after boot) */
+static unsigned long long
+start_time_of (pid_t pid)
+{
+  char path[64], buf[1024];
+  snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
+  if (read_small (path, buf, sizeof buf) < 0)
+    return ~0ULL;
+  char *p = strrchr (buf, ')');
+  if (!p)
+    return ~0ULL;
+  int field = 2;
+  char *save = NULL;
+  for (char *t = strtok_r (p + 1, " ", &save); t; t = strtok_r (NULL, " ", &save))
+    if (++field == 22)
+      return strtoull (t, NULL, 10);
+  return ~0ULL;
+}
+
+static bool
+same_ns (pid_t a, pid_t b, const char *ns)
+{
+  char pa[64], pb[64];
+  struct stat sa, sb;
+  snprintf (pa, sizeof pa, "/proc/%d/ns/%s", (int) a, ns);
+  snprintf (pb, sizeof pb, "/proc/%d/ns/%s", (int) b, ns);
+  return stat (pa, &sa) == 0 && stat (pb, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+/* The container's init: the shim's first child (a health check the shim
+ * runs is a later one, and starts in the host's namespaces), checked to
+ * be in a mount namespace of its own. A pidfd of it in *pidfd_ret,
+ * checked to be the shim's child while held. */
 static int
 find_init (pid_t shim, int *pidfd_ret)
 {
-  char path[96], buf[256];
+  char path[96], buf[1024];
   snprintf (path, sizeof path, "/proc/%d/task/%d/children", (int) shim, (int) shim);
   int r = read_small (path, buf, sizeof buf);
   if (r < 0)
     return shim_errorf (r, "%s", path);
-  int init = atoi (buf);
+  pid_t init = 0;
+  unsigned long long oldest = ~0ULL;
+  char *save = NULL;
+  for (char *t = strtok_r (buf, " \n", &save); t; t = strtok_r (NULL, " \n", &save))
+    {
+      pid_t c = (pid_t) atoi (t);
+      unsigned long long st = c > 0 ? start_time_of (c) : ~0ULL;
+      if (c > 0 && st < oldest)
+        oldest = st, init = c;
+    }
   if (init <= 0)
     return shim_refusef ("the container is not running (its shim, pid %d, has no child)", (int) shim);
   int fd = pidfd_open_ (init);
   if (fd < 0)
-    return shim_errorf (negative_errno (), "pidfd_open %d", init);
+    return shim_errorf (negative_errno (), "pidfd_open %d", (int) init);
+  /* read what /proc says of the pid, then check it was still this one */
+  bool own_mounts = !same_ns (init, shim, "mnt");
   if (parent_of (init) != shim || !pidfd_alive (fd))
     {
       close (fd);
-      return shim_refusef ("the container's init (pid %d) went away", init);
+      return shim_refusef ("the container's init (pid %d) went away", (int) init);
+    }
+  if (!own_mounts)
+    {
+      close (fd);
+      return shim_refusef ("the container (pid %d) is not set up yet: it is in its shim's mount namespace", (int) init);
     }
   *pidfd_ret = fd;
   return init;
@@ -140,7 +187,8 @@ join_cgroups (pid_t pid)
       shim_warn ("%s: %m; the command runs outside the unit's cgroup", path);
       return;
     }
-  for (char *line = strtok (buf, "\n"); line; line = strtok (NULL, "\n"))
+  char *save = NULL;
+  for (char *line = strtok_r (buf, "\n", &save); line; line = strtok_r (NULL, "\n", &save))
     {
       char *c1 = strchr (line, ':'), *c2 = c1 ? strchr (c1 + 1, ':') : NULL;
       if (!c2 || c2[1] != '/' || strstr (c2 + 1, "/.."))

@@ -34,7 +34,8 @@ kill_check (pid_t pid)
   if (n > 0)
     {
       buf[n] = '\0';
-      for (char *t = strtok (buf, " \n"); t; t = strtok (NULL, " \n"))
+      char *save = NULL;
+      for (char *t = strtok_r (buf, " \n", &save); t; t = strtok_r (NULL, " \n", &save))
         if (atoi (t) > 1)
           kill (atoi (t), SIGKILL);
     }

@@ -85,7 +85,8 @@ own_unit (char *buf, size_t size)
   if (n <= 0)
     return;
   text[n] = '\0';
-  for (char *line = strtok (text, "\n"); line; line = strtok (NULL, "\n"))
+  char *save = NULL;
+  for (char *line = strtok_r (text, "\n", &save); line; line = strtok_r (NULL, "\n", &save))
     if (strncmp (line, "0::", 3) == 0 || strstr (line, ":name=systemd:"))
       {
         const char *last = strrchr (line, '/');

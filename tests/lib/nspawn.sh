@@ -226,6 +226,19 @@ nspawn_boot() {
 	esac
 }
 
+# nspawn_tree_binds TREE [SRC:DST...]   make the next nspawn_boot boot TREE's
+#   units and state (an OS tree built with sysctr --root): its /etc
+#   directories, its /var, its machine-id read-only (not a first boot, so
+#   preset-all writes nothing into the tree), plus the binds given
+nspawn_tree_binds() {
+	local tree=$1 d
+	shift
+	NSPAWN_BINDS="$tree/var:/var${*:+ $*}"
+	for d in "$tree"/etc/*/; do d=${d%/}; NSPAWN_BINDS+=" $d:/etc/${d##*/}"; done
+	NSPAWN_BINDS_RO="$tree/etc/machine-id:/etc/machine-id"
+	export NSPAWN_BINDS NSPAWN_BINDS_RO
+}
+
 # in_systemd CMD...      run CMD inside the booted systemd's namespaces
 #   (all of them: mount, pid, uts, ipc, net, cgroup; root and cwd "/"), with a
 #   clean environment.  stdin/stdout/stderr and the exit status are CMD's.

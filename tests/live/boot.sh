@@ -147,16 +147,7 @@ assert_match "$(grep '^RequiresMountsFor=' "$U/etcd.service")" '/var/lib/sysctr/
 	"container units carry RequiresMountsFor= of their deployment"
 
 # --------------------------------------------------------------- boot 1 ------
-# the tree's /etc directories (units, tmpfiles.d, host files), its /var, its
-# machine-id (read-only: not a first boot, no preset-all writing into it)
-tree_binds() {
-	local d
-	NSPAWN_BINDS="$TREE/var:/var${1:+ $1:/srv/sysctr-store}"
-	for d in "$TREE"/etc/*/; do d=${d%/}; NSPAWN_BINDS+=" $d:/etc/${d##*/}"; done
-	NSPAWN_BINDS_RO="$TREE/etc/machine-id:/etc/machine-id"
-	export NSPAWN_BINDS NSPAWN_BINDS_RO
-}
-tree_binds "$STORE"
+nspawn_tree_binds "$TREE" "$STORE:/srv/sysctr-store"
 if ! nspawn_boot "sysctr-boot-$TEST_RUN_ID"; then
 	fail_with_journal "the tree boots"; bail_out "no boot"
 fi
@@ -223,7 +214,7 @@ else fail "every container exited within its timeout"; diag "$kills"; fi
 # x-systemd.device-timeout=3s gives): its mount fails, and the containers
 # fail for that reason, none started. (A missing bind source would not do:
 # systemd creates the source directory of a bind mount.)
-tree_binds ""
+nspawn_tree_binds "$TREE"
 DISK=/dev/disk/by-label/sysctr-gone-$TEST_RUN_ID
 sed -i -e "s|^What=.*|What=$DISK|" -e 's|^Type=.*|Type=ext4|' -e '/^Options=/d' "$U/var-lib-sysctr.mount"
 DEV=$(systemd-escape -p --suffix=device "$DISK")

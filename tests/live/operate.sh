@@ -49,6 +49,10 @@ ok "build an image whose reload is a command (org.sysctr.reload)" build_busybox_
 ok "build an image with a HEALTHCHECK" eval 'build_busybox_image hbox v1 "" --config.cmd=-c \
 	--config.cmd="touch /tmp/healthy; while :; do sleep 1; done" >/dev/null &&
 	image_healthcheck hbox v1 "{\"Test\": [\"CMD-SHELL\", \"test -e /tmp/healthy\"], \"Interval\": 1000000000, \"Timeout\": 2000000000, \"Retries\": 2}"'
+# a check that is running most of the time (3 s of every 4), for exec
+ok "build an image whose health check takes 3 s" build_busybox_image cbox v1 "$TEST_TMPDIR/box" --config.cmd=-c \
+	--config.cmd='while :; do sleep 1; done' --config.label='org.sysctr.health-cmd=sleep 3' \
+	--config.label=org.sysctr.health-interval=1s --config.label=org.sysctr.health-timeout=10s
 # a check that hangs: labels, 1 s timeout, 1 retry
 ok "build an image whose health check hangs (labels)" build_busybox_image tbox v1 "" --config.cmd=-c \
 	--config.cmd='while :; do sleep 1; done' --config.label='org.sysctr.health-cmd=sleep 30' \
@@ -197,6 +201,19 @@ assert_match "$(systemd_journal -u tbox.service -t sysctr-shim -o cat)" 'health 
 	"a check that hangs is killed at its timeout and counts as failed"
 assert_eq "$(prop tbox.service NRestarts)" 1 "  ... and the unhealthy container is restarted"
 sx uninstall tbox
+
+# exec while the shim runs a check: the command still joins the container
+# (the shim's first child, in a mount namespace of its own), never the
+# check's process, which starts on the host
+sx install --system --now --name=cbox "$(image_ref cbox v1)"
+wait_until 10 eval '[[ $(in_systemd sh -c "cat /proc/\$(systemctl show -p MainPID --value cbox.service)/task/*/children" | wc -w) -ge 2 ]]'
+n_ok=0
+for i in 1 2 3 4 5; do
+	sx exec cbox cat /box-marker
+	[[ $SX_RC == 0 && $SX_OUT == "inside $TOKEN" ]] && n_ok=$((n_ok + 1))
+done
+assert_eq "$n_ok" 5 "exec while a health check runs: 5 of 5 commands ran in the container"
+sx uninstall cbox
 
 # update --all never keeps a version that does not pass its health check
 # (5 retries of 1 s: unhealthy after the 3 s settle window, so the health gate
