@@ -208,7 +208,7 @@ sx uninstall tbox
 sx install --system --now --name=cbox "$(image_ref cbox v1)"
 wait_until 10 eval '[[ $(in_systemd sh -c "cat /proc/\$(systemctl show -p MainPID --value cbox.service)/task/*/children" | wc -w) -ge 2 ]]'
 n_ok=0
-for i in 1 2 3 4 5; do
+for _ in 1 2 3 4 5; do
 	sx exec cbox cat /box-marker
 	[[ $SX_RC == 0 && $SX_OUT == "inside $TOKEN" ]] && n_ok=$((n_ok + 1))
 done
