@@ -21,6 +21,7 @@
  *   sysctr-probe syscalls          try syscalls the default seccomp filter denies, with harmless
  *                                  arguments, and report the errno each one got
  *   sysctr-probe notify-flood N MSG  send MSG N times as fast as possible, then sleep
+ *   sysctr-probe watchdog N        READY=1, then WATCHDOG=1 every 300 ms for N pings, then silence
  *   sysctr-probe term-extend       on SIGTERM, notify "EXTEND_TIMEOUT_USEC=600000000" and
  *                                  "STATUS=stopping", then exit 0 a moment later
  *   sysctr-probe true
@@ -523,6 +524,23 @@ main (int argc, char **argv)
     return cwd_escape ();
   if (strcmp (cmd, "syscalls") == 0)
     return syscalls ();
+  if (strcmp (cmd, "watchdog") == 0 && argc > 2)
+    {
+      int n = atoi (argv[2]);
+      char *ready[] = { (char *) "READY=1" }, *ping[] = { (char *) "WATCHDOG=1" };
+      notify_quiet = 1;
+      if (notify (1, ready) != 0)
+        return 1;
+      for (int i = 0; i < n; i++)
+        {
+          usleep (300 * 1000);
+          notify (1, ping);
+        }
+      printf ("watchdog_pings=%d\n", n);
+      fflush (stdout);
+      sleep (3600); /* silent: systemd's watchdog must end it */
+      return 0;
+    }
   if (strcmp (cmd, "notify-flood") == 0 && argc > 3)
     {
       int n = atoi (argv[2]), sent = 0;

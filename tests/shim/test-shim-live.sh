@@ -94,6 +94,22 @@ main=$(prop $U-notify MainPID)
 assert_eq "$(in_systemd cat /proc/"$main"/comm)" sysctr-shim "MainPID is the shim (the payload's MAINPID=1 was not relayed)"
 in_systemctl stop $U-notify.service
 
+# ---- systemd's own watchdog through the relay (WatchdogSec=) -----------------
+# 10 pings at 300 ms keep a 1 s watchdog happy for 3 s; then silence, and
+# systemd must end and restart the service (the shim relays WATCHDOG=1)
+b=$(bundle wd watchdog 10)
+unit $U-wd "$b" Type=notify WatchdogSec=1 Restart=on-watchdog TimeoutStartSec=30
+reload
+t0=$(now_ms)
+ok_or_journal "Type=notify with WatchdogSec=1: started" in_systemctl start $U-wd.service
+sleep 2
+assert_eq "$(state $U-wd)/$(prop $U-wd NRestarts)" active/0 "WATCHDOG=1 relayed: still up 2 s in (2x WatchdogSec)"
+wait_until 15 eval '[[ $(prop $U-wd NRestarts) -ge 1 ]]'
+wd_ms=$(( $(now_ms) - t0 ))
+assert_eq "$(prop $U-wd NRestarts)" 1 "when the pings stop, systemd's watchdog restarts it (${wd_ms} ms)"
+assert_match "$(systemd_journal -u $U-wd.service)" 'Watchdog timeout' "  ... for a watchdog timeout"
+in_systemctl stop $U-wd.service
+
 # ---- socket activation --------------------------------------------------------
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 b=$(bundle sock accept)
