@@ -110,8 +110,8 @@ sysctr_builtin_info (int argc, char **argv, const SysctrGlobals *globals, GError
   if (b)
     json_array_append_new (deps, b);
   json_object_set_new (out, "deployments", deps);
-  json_object_set (out, "values", d.values ? d.values : json_object ());
-  json_object_set (out, "set", d.set ? d.set : json_object ());
+  json_object_set_new (out, "values", d.values ? json_incref (d.values) : json_object ());
+  json_object_set_new (out, "set", d.set ? json_incref (d.set) : json_object ());
 
   /* units and what systemd says (nothing to ask with --root) */
   g_autoptr (SysctrSystemd) sd = ctx->live ? sysctr_systemd_connect (NULL) : NULL;
@@ -159,7 +159,7 @@ sysctr_builtin_info (int argc, char **argv, const SysctrGlobals *globals, GError
   json_array_foreach (d.files, i, u)
     json_array_append_new (files, json_string (sysctr_json_get_string (u, "path")));
   json_object_set_new (out, "host_files", files);
-  json_object_set (out, "created_directories", d.created ? d.created : json_array ());
+  json_object_set_new (out, "created_directories", d.created ? json_incref (d.created) : json_array ());
   json_object_set_new (out, "state_directory", d.state_path ? json_string (d.state_path) : json_null ());
 
   if (opt_json)
@@ -197,8 +197,9 @@ sysctr_builtin_info (int argc, char **argv, const SysctrGlobals *globals, GError
     {
       g_autofree char *test = json_dumps (json_object_get (h, "test"), JSON_COMPACT);
       g_autofree char *shown = P (test);
-      printf ("Health:      %s; every %lld ms, timeout %lld ms, %lld retries, start period %lld ms: %s\n",
-              sysctr_json_get_string (h, "state"), (long long) json_integer_value (json_object_get (h, "interval_ms")),
+      g_autofree char *state = P (sysctr_json_get_string (h, "state"));
+      printf ("Health:      %s; every %lld ms, timeout %lld ms, %lld retries, start period %lld ms: %s\n", state,
+              (long long) json_integer_value (json_object_get (h, "interval_ms")),
               (long long) json_integer_value (json_object_get (h, "timeout_ms")),
               (long long) json_integer_value (json_object_get (h, "retries")),
               (long long) json_integer_value (json_object_get (h, "start_period_ms")), shown);

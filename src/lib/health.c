@@ -37,7 +37,7 @@ parse_duration (const char *s)
     {
       char *end;
       guint64 v = g_ascii_strtoull (s, &end, 10);
-      if (end == s || v > 1000000000ULL)
+      if (end == s || v > 1000000000ULL || total > 24 * 3600000LL)
         return -1;
       s = end;
       if (g_str_has_prefix (s, "ms"))

@@ -11,10 +11,15 @@
  * no_new_privs, seccomp filter, rlimits, environment and cwd come from the
  * bundle the shim runs (its working directory), and are applied by the same
  * code as the payload's (exec_payload: fds other than 0-2 closed, a cwd that
- * must resolve inside the root). This process is not dumpable from the
- * start, so nothing in the container can open its /proc/PID (exe, fds, cwd:
- * runc's CVE-2019-5736 and CVE-2024-21626), and it is never in the
- * container's pid namespace (only its child is).
+ * must resolve inside the root); host fds are closed before the fork, and
+ * the child gets a session of its own (the caller's terminal is not its
+ * controlling terminal). This process is not dumpable, so nothing in the
+ * container can open its /proc/PID (fds, cwd: CVE-2024-21626), and it is
+ * never in the container's pid namespace (only its child is). Not done
+ * here: re-executing from a sealed memfd copy as runc does; until the
+ * child's execve the child runs this file, and what keeps a container from
+ * writing to it (CVE-2019-5736) is that running shims keep it busy
+ * (ETXTBSY), not this code.
  *
  * Exit status: the command's; 128+N if a signal N ended it; 125 when this
  * could not run it, 126 when it could not be executed, 127 when not found.
@@ -86,19 +91,35 @@ parent_of (pid_t pid)
   return (pid_t) ppid;
 }
 
-/* @shim is a sysctr-shim: the same file as this one */
+/* @shim runs this shim's file: the same path (a package upgrade replaces
+ * the inode under running shims, so not the same inode), and, when @name is
+ * given, it is in NAME.service's cgroup (not another container's shim that
+ * got the main pid's number since systemd named it) */
 static int
-check_is_shim (pid_t shim)
+check_is_shim (pid_t shim, const char *name)
 {
-  char path[64];
-  struct stat a, b;
+  char path[64], exe[PATH_MAX], self[PATH_MAX], cg[4096];
   snprintf (path, sizeof path, "/proc/%d/exe", (int) shim);
-  if (stat (path, &a) < 0)
+  ssize_t n = readlink (path, exe, sizeof exe - 1), m = readlink ("/proc/self/exe", self, sizeof self - 1);
+  if (n < 0 || m < 0)
     return shim_errorf (negative_errno (), "process %d", (int) shim);
-  if (stat ("/proc/self/exe", &b) < 0)
-    return shim_errorf (negative_errno (), "/proc/self/exe");
-  if (a.st_dev != b.st_dev || a.st_ino != b.st_ino)
+  exe[n] = self[m] = '\0';
+  char *del = strstr (exe, " (deleted)");
+  if (del && del[10] == '\0')
+    *del = '\0';
+  del = strstr (self, " (deleted)");
+  if (del && del[10] == '\0')
+    *del = '\0';
+  if (strcmp (exe, self) != 0)
     return shim_refusef ("process %d is not a sysctr-shim (a container run by runc or crun: use its exec)", (int) shim);
+  if (name)
+    {
+      char want[128];
+      snprintf (want, sizeof want, "/%s.service\n", name);
+      snprintf (path, sizeof path, "/proc/%d/cgroup", (int) shim);
+      if (read_small (path, cg, sizeof cg) < 0 || !strstr (cg, want))
+        return shim_refusef ("process %d is not the shim of %s.service", (int) shim, name);
+    }
   return 0;
 }
 
@@ -121,14 +142,16 @@ start_time_of (pid_t pid)
   return ~0ULL;
 }
 
+/* /proc/A/WHAT and /proc/B/WHAT are different objects (false when either
+ * cannot be looked at: the caller refuses) */
 static bool
-same_ns (pid_t a, pid_t b, const char *ns)
+differ (pid_t a, pid_t b, const char *what)
 {
   char pa[64], pb[64];
   struct stat sa, sb;
-  snprintf (pa, sizeof pa, "/proc/%d/ns/%s", (int) a, ns);
-  snprintf (pb, sizeof pb, "/proc/%d/ns/%s", (int) b, ns);
-  return stat (pa, &sa) == 0 && stat (pb, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+  snprintf (pa, sizeof pa, "/proc/%d/%s", (int) a, what);
+  snprintf (pb, sizeof pb, "/proc/%d/%s", (int) b, what);
+  return stat (pa, &sa) == 0 && stat (pb, &sb) == 0 && (sa.st_dev != sb.st_dev || sa.st_ino != sb.st_ino);
 }
 
 /* The container's init: the shim's first child (a health check the shim
@@ -158,8 +181,10 @@ find_init (pid_t shim, int *pidfd_ret)
   int fd = pidfd_open_ (init);
   if (fd < 0)
     return shim_errorf (negative_errno (), "pidfd_open %d", (int) init);
-  /* read what /proc says of the pid, then check it was still this one */
-  bool own_mounts = !same_ns (init, shim, "mnt");
+  /* read what /proc says of the pid, then check it was still this one. Set
+   * up: a mount namespace and a root of its own (it has its own mount
+   * namespace from clone(), but its root is the host's until pivot_root) */
+  bool own_mounts = differ (init, shim, "ns/mnt") && differ (init, shim, "root");
   if (parent_of (init) != shim || !pidfd_alive (fd))
     {
       close (fd);
@@ -168,7 +193,8 @@ find_init (pid_t shim, int *pidfd_ret)
   if (!own_mounts)
     {
       close (fd);
-      return shim_refusef ("the container (pid %d) is not set up yet: it is in its shim's mount namespace", (int) init);
+      return shim_refusef ("the container (pid %d) is not set up yet (starting): its root is still its shim's",
+                           (int) init);
     }
   *pidfd_ret = fd;
   return init;
@@ -323,7 +349,7 @@ shim_exec_main (const struct shim_exec_request *rq)
     return shim_errorf (negative_errno (), "PR_SET_DUMPABLE");
   if ((shim_fd = pidfd_open_ (rq->shim_pid)) < 0)
     return shim_errorf (negative_errno (), "process %d", (int) rq->shim_pid);
-  if ((r = check_is_shim (rq->shim_pid)) < 0)
+  if ((r = check_is_shim (rq->shim_pid, rq->name)) < 0)
     return r;
 
   /* the bundle the running shim started from: its working directory */
@@ -361,6 +387,8 @@ shim_exec_main (const struct shim_exec_request *rq)
         return shim_refusef ("--workdir=%s: not an absolute path", rq->workdir);
       free (c->cwd);
       c->cwd = strdup (rq->workdir);
+      if (!c->cwd)
+        return shim_errorf (-ENOMEM, "--workdir");
     }
   _cleanup_free_ char **env = merge_env (c->env, rq->env, rq->n_env, rq->tty);
   if (!env)
@@ -423,6 +451,8 @@ shim_exec_main (const struct shim_exec_request *rq)
       exec_free (&e);
       return shim_errorf (negative_errno (), "joining the container's namespaces");
     }
+  /* from here /run/systemd/journal/socket would be the container's */
+  shim_log_stderr_only ();
   if (fchdir (root_fd) < 0 || chroot (".") < 0 || chdir ("/") < 0)
     {
       exec_free (&e);
@@ -443,6 +473,17 @@ shim_exec_main (const struct shim_exec_request *rq)
       return shim_errorf (negative_errno (), "signalfd");
     }
 
+  /* nothing of the host past this point: the child sees none of these */
+  close (steal_fd (&root_fd));
+  close (steal_fd (&bundle_fd));
+  close (steal_fd (&shim_fd));
+  close (steal_fd (&init_fd));
+  int alive[2];
+  if (pipe2 (alive, O_CLOEXEC) < 0)
+    {
+      exec_free (&e);
+      return shim_errorf (negative_errno (), "pipe2");
+    }
   pid_t pid = fork ();
   if (pid < 0)
     {
@@ -452,14 +493,24 @@ shim_exec_main (const struct shim_exec_request *rq)
   if (pid == 0)
     {
       struct shim_step_error err;
+      struct pollfd gone = { .fd = alive[0], .events = POLLIN };
+      close (alive[1]);
+      if (master >= 0)
+        close (master);
       /* the command ends with this process (a health check past its
-       * timeout, a killed sysctr exec); a uid change clears it, so the
-       * health check also kills the command itself */
-      if (prctl (PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid () == 1)
+       * timeout, a killed sysctr exec; a uid change clears it, so the
+       * health check also kills the command itself). If the parent died
+       * before this, the pipe says so. */
+      if (prctl (PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || poll (&gone, 1, 0) != 0)
+        _exit (SHIM_EXIT_FAILURE);
+      close (alive[0]);
+      /* a session of its own, always: the caller's terminal (fds 0-2
+       * without --tty) is then not its controlling terminal, so it cannot
+       * push input into the caller's shell (TIOCSTI, CVE-2016-2779) */
+      if (setsid () < 0)
         _exit (SHIM_EXIT_FAILURE);
       if (rq->tty
-          && (setsid () < 0 || ioctl (slave, TIOCSCTTY, 0) < 0 || dup2 (slave, 0) < 0 || dup2 (slave, 1) < 0
-              || dup2 (slave, 2) < 0))
+          && (ioctl (slave, TIOCSCTTY, 0) < 0 || dup2 (slave, 0) < 0 || dup2 (slave, 1) < 0 || dup2 (slave, 2) < 0))
         {
           shim_errorf (negative_errno (), "the pty");
           shim_log_error ();
@@ -473,9 +524,9 @@ shim_exec_main (const struct shim_exec_request *rq)
       _exit (!executing ? SHIM_EXIT_FAILURE : r == -ENOENT ? 127 : 126);
     }
   exec_free (&e);
+  close (alive[0]);
   close (steal_fd (&slave));
-  close (steal_fd (&root_fd));
-  close (steal_fd (&bundle_fd));
+  signal (SIGPIPE, SIG_IGN); /* a closed stdout must not leave the terminal raw */
 
   if (rq->tty && isatty (STDIN_FILENO) && tcgetattr (STDIN_FILENO, &saved_termios) == 0)
     {
@@ -504,7 +555,17 @@ shim_exec_main (const struct shim_exec_request *rq)
       if (pfd[2].revents & (POLLIN | POLLHUP | POLLERR))
         out_open = pump (master, STDOUT_FILENO);
       if (pfd[1].revents & (POLLIN | POLLHUP | POLLERR) && !pump (STDIN_FILENO, master))
-        in_open = false; /* end of input: the terminal's EOF character goes through the pty anyway */
+        {
+          /* end of input: from a terminal its EOF character went through
+           * already; from a pipe, say it as the terminal would */
+          in_open = false;
+          if (!termios_saved)
+            {
+              struct termios t;
+              char eof = tcgetattr (master, &t) == 0 ? (char) t.c_cc[VEOF] : 4;
+              (void) shim_write_all (master, &eof, 1);
+            }
+        }
       struct signalfd_siginfo si;
       while (read (sig_fd, &si, sizeof si) == sizeof si)
         {

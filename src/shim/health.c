@@ -89,6 +89,8 @@ start_check (struct shim_health_run *hr)
     {
       shim_warn ("health check: out of memory");
       free (argv);
+      free (bundle_arg);
+      hr->next_ms = shim_now_ms () + hr->h.interval_ms;
       return;
     }
   argv[0] = (char *) "sysctr-shim";
@@ -184,6 +186,7 @@ health_tick (struct shim_health_run *hr, struct shim_notify *n)
       report (hr, n, r > 0 && WIFEXITED (status) && WEXITSTATUS (status) == 0, why);
       return;
     }
-  if (now >= hr->next_ms)
+  /* no new check once the unit is stopping */
+  if (now >= hr->next_ms && !n->stopping)
     start_check (hr);
 }

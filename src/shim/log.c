@@ -20,10 +20,18 @@
 static char error_buf[1024];
 static const char *log_name; /* the container's name, for SYSCTR_CONTAINER= */
 
+static bool stderr_only;
+
 void
 shim_log_set_name (const char *name)
 {
   log_name = name;
+}
+
+void
+shim_log_stderr_only (void)
+{
+  stderr_only = true;
 }
 
 int
@@ -130,7 +138,7 @@ journal_send (int priority, const char *line)
 static void
 emit (int priority, const char *line)
 {
-  if (stderr_is_journal () && journal_send (priority, line) == 0)
+  if (!stderr_only && stderr_is_journal () && journal_send (priority, line) == 0)
     return;
   dprintf (STDERR_FILENO, "%s\n", line);
 }

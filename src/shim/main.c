@@ -759,6 +759,9 @@ main (int argc, char **argv)
         }
       rq.env = env_set;
       rq.argv = argv + optind;
+      rq.name = name;
+      if (name)
+        shim_log_set_name (name);
       if ((r = shim_exec_main (&rq)) < 0)
         {
           shim_log_error ();

@@ -26,6 +26,9 @@ int shim_refusef (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
 void shim_log_error (void);
 /* The container's name, sent with the shim's own journal lines. */
 void shim_log_set_name (const char *name);
+/* From now on the shim's own lines go to stderr only (after entering a
+ * container: its /run is not the host's). */
+void shim_log_stderr_only (void);
 /* One warning line on stderr. */
 void shim_warn (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
 
@@ -349,6 +352,7 @@ struct shim_exec_request
 {
   pid_t shim_pid;      /* the unit's main process */
   const char *bundle;  /* NULL: the shim's working directory */
+  const char *name;    /* the container: its shim must be in NAME.service, or NULL */
   bool tty;
   const char *user;    /* UID[:GID] or NULL */
   const char *workdir; /* or NULL */

@@ -40,6 +40,8 @@ d=$TEST_TMPDIR/etcdctl; mkdir -p "$d"
 ok "build the atomic etcd image, with etcdctl" eval 'build_atomic_etcd_image etcd v1 >/dev/null &&
 	image_add_binary "$d" /usr/bin/etcdctl /usr/bin/etcdctl && image_add_layer etcd v1 "$d" >/dev/null'
 d=$TEST_TMPDIR/box; mkdir -p "$d"; echo "inside $TOKEN" >"$d/box-marker"
+PROBE=${SYSCTR_BUILDDIR:-/nonexistent}/tests/shim/sysctr-probe
+[[ -x $PROBE ]] && cp "$PROBE" "$d/sysctr-probe"
 ok "build the box image (reload: SIGHUP)" build_busybox_image box v1 "$d" --config.cmd=-c \
 	--config.cmd="trap 'echo box reloaded' HUP; echo box says hello $TOKEN; while :; do sleep 1; done" \
 	--config.label=org.sysctr.reload-signal=SIGHUP
@@ -143,6 +145,15 @@ sx exec --workdir=/proc box sh -c pwd
 assert_eq "$SX_OUT" /proc "--workdir"
 out=$(in_systemd script -qec "$SYSCTR_BIN exec -t box sh -c 'test -t 0 && test -t 1 && echo TTY-OK'" /dev/null 2>&1)
 assert_match "$out" 'TTY-OK' "-t: stdin and stdout are a terminal (under script(1))"
+# without -t the command has the caller's terminal on fds 0-2, but not as its
+# controlling terminal (a session of its own): it cannot push a command line
+# into the caller's shell (TIOCSTI, CVE-2016-2779)
+if [[ -x $PROBE ]]; then
+	out=$(in_systemd script -qec "$SYSCTR_BIN exec box /sysctr-probe tiocsti 'echo INJECTED-$TOKEN'" /dev/null 2>&1)
+	assert_match "$out" 'tiocsti=(EPERM|EIO)' "the command cannot inject input into the caller's terminal" || diag "$out"
+else
+	skip "TIOCSTI into the caller's terminal" "no sysctr-probe built ($PROBE)"
+fi
 sx exec box no-such-command
 assert_eq "$SX_RC" 127 "a command that does not exist: 127"
 assert_eq "$(grep -c '' <<<"$SX_OUT")" 1 "  ... and one line ($SX_OUT)"

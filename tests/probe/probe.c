@@ -21,6 +21,8 @@
  *   sysctr-probe syscalls          try syscalls the default seccomp filter denies, with harmless
  *                                  arguments, and report the errno each one got
  *   sysctr-probe notify-flood N MSG  send MSG N times as fast as possible, then sleep
+ *   sysctr-probe tiocsti TEXT      push TEXT into the input of the terminal on fd 0 (TIOCSTI), one
+ *                                  character at a time; "tiocsti=ok" or "tiocsti=ERRNO-NAME"
  *   sysctr-probe watchdog N        READY=1, then WATCHDOG=1 every 300 ms for N pings, then silence
  *   sysctr-probe term-extend       on SIGTERM, notify "EXTEND_TIMEOUT_USEC=600000000" and
  *                                  "STATUS=stopping", then exit 0 a moment later
@@ -29,6 +31,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/ioctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -524,6 +527,17 @@ main (int argc, char **argv)
     return cwd_escape ();
   if (strcmp (cmd, "syscalls") == 0)
     return syscalls ();
+  if (strcmp (cmd, "tiocsti") == 0 && argc > 2)
+    {
+      for (const char *p = argv[2]; *p; p++)
+        if (ioctl (0, TIOCSTI, p) < 0)
+          {
+            printf ("tiocsti=%s\n", errno == EPERM ? "EPERM" : errno == EIO ? "EIO" : strerror (errno));
+            return 1;
+          }
+      puts ("tiocsti=ok");
+      return 0;
+    }
   if (strcmp (cmd, "watchdog") == 0 && argc > 2)
     {
       int n = atoi (argv[2]);
