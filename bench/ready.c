@@ -37,8 +37,10 @@ main (void)
         sa.sun_path[0] = '\0';
       int fd = socket (AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
       static const char msg[] = "READY=1";
-      if (fd < 0 || sendto (fd, msg, sizeof msg - 1, 0, (struct sockaddr *) &sa,
-                            (socklen_t) (offsetof (struct sockaddr_un, sun_path) + len)) < 0)
+      if (fd < 0
+          || sendto (fd, msg, sizeof msg - 1, 0, (struct sockaddr *) &sa,
+                     (socklen_t) (offsetof (struct sockaddr_un, sun_path) + len))
+                 < 0)
         {
           perror ("ready: NOTIFY_SOCKET");
           return 1;

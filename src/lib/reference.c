@@ -333,8 +333,8 @@ sysctr_ref_to_string (const SysctrRef *ref)
         /* a registry host named like a transport ("oci-archive:70/a/b")
          * would read back as that transport: keep the docker:// that
          * says which it is */
-        if (g_str_has_prefix (s->str, "oci:") || g_str_has_prefix (s->str, "oci-archive:") ||
-            g_str_has_prefix (s->str, "docker-archive:"))
+        if (g_str_has_prefix (s->str, "oci:") || g_str_has_prefix (s->str, "oci-archive:")
+            || g_str_has_prefix (s->str, "docker-archive:"))
           g_string_prepend (s, "docker://");
         if (ref->tag)
           g_string_append_printf (s, ":%s", ref->tag);

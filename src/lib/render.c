@@ -723,11 +723,11 @@ finish_unit (const SysctrRenderInput *in, SysctrRendered *r, const SysctrOwn *ow
            * linux.devices), as the unit's own directives */
           /* the payload's lines under the container's name (journalctl
            * -t NAME), unless the template names them itself */
-          gboolean has_ident = g_str_has_prefix (unit->str, "SyslogIdentifier=")
-                               || strstr (unit->str, "\nSyslogIdentifier=") != NULL;
+          gboolean has_ident
+              = g_str_has_prefix (unit->str, "SyslogIdentifier=") || strstr (unit->str, "\nSyslogIdentifier=") != NULL;
           g_autofree char *ident = has_ident ? g_strdup ("") : g_strdup_printf ("SyslogIdentifier=%s\n", in->name);
-          g_autofree char *lines = g_strdup_printf ("DevicePolicy=closed\nDeviceAllow=char-pts rw\n%s%s", ident,
-                                                    r->service_lines->str);
+          g_autofree char *lines
+              = g_strdup_printf ("DevicePolicy=closed\nDeviceAllow=char-pts rw\n%s%s", ident, r->service_lines->str);
           add_to_section (unit, "Service", lines);
         }
       if (unit_lines->len)
@@ -1304,9 +1304,8 @@ sysctr_render (const SysctrRenderInput *in, GError **error)
   };
 
   if (!render_config (in, r, &own, error) || !render_service_ops (in, r, error)
-      || !render_units (in, r, &own, manifest, error)
-      || !render_hostfs (in, r, &own, manifest, error) || !render_tmpfiles (in, r, &own, error)
-      || !sysctr_config_make_mountpoints (in, r, r->config, error))
+      || !render_units (in, r, &own, manifest, error) || !render_hostfs (in, r, &own, manifest, error)
+      || !render_tmpfiles (in, r, &own, error) || !sysctr_config_make_mountpoints (in, r, r->config, error))
     return NULL;
   return g_steal_pointer (&r);
 }

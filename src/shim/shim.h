@@ -350,9 +350,9 @@ int exec_payload (const struct shim_config *c, struct shim_exec *e, struct shim_
 /* exec.c: sysctr-shim --exec */
 struct shim_exec_request
 {
-  pid_t shim_pid;      /* the unit's main process */
-  const char *bundle;  /* NULL: the shim's working directory */
-  const char *name;    /* the container: its shim must be in NAME.service, or NULL */
+  pid_t shim_pid;     /* the unit's main process */
+  const char *bundle; /* NULL: the shim's working directory */
+  const char *name;   /* the container: its shim must be in NAME.service, or NULL */
   bool tty;
   const char *user;    /* UID[:GID] or NULL */
   const char *workdir; /* or NULL */
