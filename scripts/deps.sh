@@ -6,11 +6,14 @@ pkgs=(
   # build
   meson ninja-build pkg-config gcc clang libclang-rt-14-dev
   libostree-dev libsystemd-dev libcurl4-openssl-dev libarchive-dev libjansson-dev libglib2.0-dev libssl-dev libseccomp-dev libzstd-dev
+  libgpgme-dev libyaml-dev
   # lint (scripts/lint.sh)
   cppcheck clang-tidy shellcheck
   # real parts the tests use: registry, image tools, systemd in nspawn, etcd client
   docker-registry skopeo umoci systemd-container etcd-client busybox-static ostree
   apache2-utils jq python3 python3-seccomp curl zstd openssl attr strace
+  # signatures made and checked by the ecosystem's own tools (test-signatures.sh)
+  gnupg python3-nacl
   # peers the benchmarks compare against
   runc crun podman bubblewrap hyperfine time
 )

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "builtins.h"
+#include "policy.h"
 #include "containers.h"
 #include "context.h"
 #include "install.h"
@@ -45,6 +46,11 @@ image_to_json (const SysctrImage *image, gboolean full)
   const char *created = sysctr_json_get_string (image->config, "created");
   if (created)
     json_object_set_new (j, "created", json_string (created));
+  /* how containers-policy.json accepted it, and a line that says so */
+  g_autofree char *summary = sysctr_policy_record_summary (image->verification);
+  json_object_set_new (j, "signature", json_string (summary));
+  if (full && image->verification)
+    json_object_set (j, "verification", image->verification);
   if (full)
     {
       json_object_set (j, "config", image->config);

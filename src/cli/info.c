@@ -13,6 +13,7 @@
 #include "builtins.h"
 #include "containers.h"
 #include "context.h"
+#include "policy.h"
 #include "privileges.h"
 #include "store.h"
 #include "systemd.h"
@@ -64,6 +65,11 @@ deployment_json (SysctrContext *ctx, const char *slot, gboolean active)
   json_t *j = json_pack ("{s:s, s:b, s:s?, s:s?, s:s?, s:s?}", "slot", slot, "active", active, "deployed_at",
                          d.deployed_at, "image", d.reference, "digest", d.manifest_digest, "runtime", d.runtime);
   json_object_set_new (j, "store_bytes", bytes >= 0 ? json_integer (bytes) : json_null ());
+  json_t *verification = json_object_get (d.image, "verification");
+  g_autofree char *summary = sysctr_policy_record_summary (verification);
+  json_object_set_new (j, "signature", json_string (summary));
+  if (verification)
+    json_object_set (j, "verification", verification);
   json_object_set_new (j, "layers", json_integer (layers));
   return j;
 }
@@ -184,6 +190,8 @@ sysctr_builtin_info (int argc, char **argv, const SysctrGlobals *globals, GError
               json_is_true (json_object_get (u, "active")) ? "*" : " ", sysctr_json_get_string (u, "slot"),
               sysctr_json_get_string (u, "deployed_at") ? sysctr_json_get_string (u, "deployed_at") : "-", img, sz,
               (long long) json_integer_value (json_object_get (u, "layers")));
+      g_autofree char *sig = P (sysctr_json_get_string (u, "signature"));
+      printf ("                   Signature: %s\n", sig);
     }
   json_array_foreach (units, i, u)
     {

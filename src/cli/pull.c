@@ -5,6 +5,8 @@
 #include "builtins.h"
 #include "context.h"
 #include "install.h"
+#include "lookaside.h"
+#include "policy.h"
 #include "pull.h"
 
 /* The pull options, shared by pull, install and update. */
@@ -14,6 +16,8 @@ static struct
   char *creds;
   char *authfile;
   char *platform;
+  char *signature_policy;
+  char *registries_d;
   gboolean quiet;
 } cli;
 
@@ -22,6 +26,10 @@ static GOptionEntry pull_entries[] = {
   { "creds", 0, 0, G_OPTION_ARG_STRING, &cli.creds, "Registry credentials (never stored)", "USER:PASS" },
   { "authfile", 0, 0, G_OPTION_ARG_FILENAME, &cli.authfile, "containers-auth.json file", "FILE" },
   { "platform", 0, 0, G_OPTION_ARG_STRING, &cli.platform, "Platform to pick from an index", "OS/ARCH[/VARIANT]" },
+  { "signature-policy", 0, 0, G_OPTION_ARG_FILENAME, &cli.signature_policy,
+    "containers-policy.json to apply (default " SYSCTR_POLICY_PATH ")", "FILE" },
+  { "registries.d", 0, 0, G_OPTION_ARG_FILENAME, &cli.registries_d,
+    "Where signatures are (default " SYSCTR_REGISTRIES_D ")", "DIR" },
   { "quiet", 'q', 0, G_OPTION_ARG_NONE, &cli.quiet, "No progress output", NULL },
   { NULL },
 };
@@ -35,7 +43,7 @@ sysctr_add_pull_options (GOptionContext *context)
 gboolean
 sysctr_pull_options_given (void)
 {
-  return cli.tls_verify || cli.creds || cli.authfile || cli.platform;
+  return cli.tls_verify || cli.creds || cli.authfile || cli.platform || cli.signature_policy || cli.registries_d;
 }
 
 gboolean
@@ -48,6 +56,8 @@ sysctr_pull_options_from_cli (SysctrPullOptions *opts, GError **error)
   opts->creds = g_strdup (cli.creds);
   opts->authfile = cli.authfile ? g_canonicalize_filename (cli.authfile, NULL) : NULL;
   opts->platform = g_strdup (cli.platform);
+  opts->signature_policy = cli.signature_policy ? g_canonicalize_filename (cli.signature_policy, NULL) : NULL;
+  opts->registries_d = cli.registries_d ? g_canonicalize_filename (cli.registries_d, NULL) : NULL;
   opts->quiet = cli.quiet;
   return TRUE;
 }

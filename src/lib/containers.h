@@ -19,7 +19,7 @@ typedef struct
   const char *name;
   const char *slot;        /* NAME.0 or NAME.1 */
   const char *deployed_at; /* ISO 8601, UTC */
-  json_t *image;           /* {reference, manifest_digest, commit, platform, layers[]} */
+  json_t *image;           /* {reference, manifest_digest, commit, platform, layers[], verification} */
   const char *reference;   /* image.reference */
   const char *manifest_digest;
   json_t *layers;      /* image.layers: digests, manifest order */

@@ -30,8 +30,14 @@
 json_t *
 sysctr_pull_options_to_json (const SysctrPullOptions *pull)
 {
-  return json_pack ("{s:b, s:s?, s:s?}", "tls_verify", pull ? pull->tls_verify : TRUE, "authfile",
-                    pull ? pull->authfile : NULL, "platform", pull ? pull->platform : NULL);
+  json_t *j = json_pack ("{s:b, s:s?, s:s?}", "tls_verify", pull ? pull->tls_verify : TRUE, "authfile",
+                         pull ? pull->authfile : NULL, "platform", pull ? pull->platform : NULL);
+  /* kept only when given: the system files are read at each update */
+  if (pull && pull->signature_policy)
+    json_object_set_new (j, "signature_policy", json_string (pull->signature_policy));
+  if (pull && pull->registries_d)
+    json_object_set_new (j, "registries_d", json_string (pull->registries_d));
+  return j;
 }
 
 void
@@ -42,6 +48,8 @@ sysctr_pull_options_from_json (json_t *j, SysctrPullOptions *opts)
   opts->tls_verify = tv ? json_is_true (tv) : TRUE;
   opts->authfile = g_strdup (sysctr_json_get_string (j, "authfile"));
   opts->platform = g_strdup (sysctr_json_get_string (j, "platform"));
+  opts->signature_policy = g_strdup (sysctr_json_get_string (j, "signature_policy"));
+  opts->registries_d = g_strdup (sysctr_json_get_string (j, "registries_d"));
   opts->quiet = TRUE;
 }
 

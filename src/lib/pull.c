@@ -4,6 +4,8 @@
 
 #include "chunked.h"
 #include "layer.h"
+#include "lookaside.h"
+#include "policy.h"
 #include "reference.h"
 #include "source.h"
 
@@ -321,9 +323,11 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (LayerJobs, layer_jobs_clear)
 /* Phase 1. Tag (or digest) -> manifest, through at most MAX_INDEX_DEPTH
  * indexes; *out_chosen_platform is the index entry taken, if any. */
 static gboolean
-resolve_manifest (SysctrSource *src, const SysctrRef *ref, const char *platform, GBytes **out_data, char **out_digest,
-                  json_t **out_manifest, char **out_chosen_platform, GError **error)
+resolve_manifest (SysctrSource *src, const SysctrRef *ref, const char *platform, char **out_top_digest,
+                  GBytes **out_data, char **out_digest, json_t **out_manifest, char **out_chosen_platform,
+                  GError **error)
 {
+  g_autofree char *top_digest = NULL;
   const char *want = ref->digest ? ref->digest : ref->tag;
   g_autoptr (GBytes) data = NULL;
   g_autofree char *media_type = NULL;
@@ -340,6 +344,8 @@ resolve_manifest (SysctrSource *src, const SysctrRef *ref, const char *platform,
         return FALSE;
       if (prev && strcmp (prev, digest) == 0)
         return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "image index %s points to itself", digest);
+      if (top_digest == NULL)
+        top_digest = g_strdup (digest);
       g_clear_pointer (&manifest, json_decref);
       gsize len;
       const char *bytes = g_bytes_get_data (data, &len);
@@ -371,6 +377,7 @@ resolve_manifest (SysctrSource *src, const SysctrRef *ref, const char *platform,
   if (mt && strcmp (mt, SYSCTR_MT_OCI_MANIFEST) != 0 && strcmp (mt, SYSCTR_MT_DOCKER_MANIFEST) != 0
       && strcmp (mt, "application/json") != 0 && strcmp (mt, "application/octet-stream") != 0)
     return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "manifest %s: unsupported media type %s", digest, mt);
+  *out_top_digest = g_steal_pointer (&top_digest);
   *out_data = g_steal_pointer (&data);
   *out_digest = g_steal_pointer (&digest);
   *out_manifest = g_steal_pointer (&manifest);
@@ -594,7 +601,7 @@ fetch_layers (SysctrContext *ctx, SysctrSource *src, const SysctrPullOptions *op
  * open transaction. */
 static gboolean
 commit_image (SysctrContext *ctx, const char *canonical, GBytes *manifest_bytes, GBytes *config_bytes,
-              const char *digest, const char *chosen_platform, GError **error)
+              const char *digest, const char *chosen_platform, json_t *verification, GError **error)
 {
   gsize mlen, clen;
   const char *mdata = g_bytes_get_data (manifest_bytes, &mlen);
@@ -611,6 +618,9 @@ commit_image (SysctrContext *ctx, const char *canonical, GBytes *manifest_bytes,
   g_variant_builder_add (&b, "{sv}", "sysctr.config", g_variant_new_string (cstr));
   g_variant_builder_add (&b, "{sv}", "sysctr.manifest-digest", g_variant_new_string (digest));
   g_variant_builder_add (&b, "{sv}", "sysctr.platform", g_variant_new_string (chosen_platform));
+  g_autofree char *vstr = verification ? sysctr_json_dump (verification, FALSE) : NULL;
+  if (vstr)
+    g_variant_builder_add (&b, "{sv}", "sysctr.verification", g_variant_new_string (vstr));
   g_autoptr (GVariant) meta = g_variant_ref_sink (g_variant_builder_end (&b));
   /* The image commit's tree is empty: its content is its layers. */
   g_autoptr (OstreeMutableTree) mtree = ostree_mutable_tree_new ();
@@ -629,21 +639,99 @@ commit_image (SysctrContext *ctx, const char *canonical, GBytes *manifest_bytes,
   return TRUE;
 }
 
+/* Phase 1b. containers-policy.json on the top-level manifest (an index
+ * when the tag names one: that is what signers sign). Signatures are read
+ * only when a requirement asks for them. */
+typedef struct
+{
+  const SysctrRef *ref;
+  const SysctrPullOptions *opts;
+  SysctrSource *src;
+  const char *digest;
+} SigFetch;
+
+static gboolean
+fetch_signatures (gpointer data, GPtrArray **out_sigs, GError **error)
+{
+  SigFetch *f = data;
+  g_auto (SysctrSigConfig) config = { 0 };
+  if (!sysctr_sig_config_load (f->opts->registries_d, f->ref, &config, error))
+    return FALSE;
+  sysctr_debug ("signatures of %s: lookaside %s, sigstore attachments %s", f->digest, config.lookaside,
+                config.attachments ? "yes" : "no");
+  return sysctr_signatures_fetch (&config, f->ref, f->digest, sysctr_source_registry (f->src), f->opts->tls_verify,
+                                  out_sigs, error);
+}
+
+static gboolean
+check_policy (const SysctrPolicy *policy, SysctrSource *src, const SysctrRef *ref, const SysctrPullOptions *opts,
+              const char *top_digest, json_t **out_record, GError **error)
+{
+  SigFetch f = { .ref = ref, .opts = opts, .src = src, .digest = top_digest };
+  if (!sysctr_policy_check (policy, ref, top_digest, fetch_signatures, &f, out_record, error))
+    return FALSE;
+  json_object_set_new (*out_record, "manifest_digest", json_string (top_digest));
+  return TRUE;
+}
+
+/* The stored image @old with a new verification record: a new image
+ * commit with the same metadata otherwise. */
+static gboolean
+rerecord_image (SysctrContext *ctx, const SysctrImage *old, json_t *verification, SysctrImage **out_image,
+                GError **error)
+{
+  g_autoptr (GVariant) commit_v = NULL;
+  if (!ostree_repo_load_variant (ctx->repo, OSTREE_OBJECT_TYPE_COMMIT, old->commit, &commit_v, error))
+    return FALSE;
+  g_autoptr (GVariant) meta = g_variant_get_child_value (commit_v, 0);
+  g_autoptr (GVariantDict) dict = g_variant_dict_new (meta);
+  g_autofree char *vstr = sysctr_json_dump (verification, FALSE);
+  g_variant_dict_insert (dict, "sysctr.verification", "s", vstr);
+  g_autoptr (GVariant) new_meta = g_variant_ref_sink (g_variant_dict_end (dict));
+  g_autoptr (GFile) root = NULL;
+  g_autofree char *commit = NULL;
+  if (!ostree_repo_prepare_transaction (ctx->repo, NULL, NULL, error))
+    return FALSE;
+  gboolean ok = ostree_repo_read_commit (ctx->repo, old->commit, &root, NULL, NULL, error)
+                && ostree_repo_write_commit (ctx->repo, NULL, old->reference, NULL, new_meta, OSTREE_REPO_FILE (root),
+                                             &commit, NULL, error);
+  if (ok)
+    {
+      ostree_repo_transaction_set_ref (ctx->repo, NULL, old->ref, commit);
+      ok = ostree_repo_commit_transaction (ctx->repo, NULL, NULL, error);
+    }
+  if (!ok)
+    {
+      (void) ostree_repo_abort_transaction (ctx->repo, NULL, NULL);
+      return FALSE;
+    }
+  return sysctr_store_load_image (ctx->repo, old->ref, out_image, error);
+}
+
 static gboolean
 pull_inner (SysctrContext *ctx, const SysctrRef *ref, const SysctrPullOptions *opts, SysctrImage **out_image,
             SysctrPullResult *result, GError **error)
 {
   g_autofree char *canonical = sysctr_ref_to_string (ref);
   g_autofree char *platform = opts->platform ? g_strdup (opts->platform) : sysctr_host_platform ();
+  g_autoptr (SysctrPolicy) policy = NULL;
+  if (!sysctr_policy_load (opts->signature_policy, &policy, error))
+    return FALSE;
   g_autoptr (SysctrSource) src = sysctr_source_open (ref, opts, ctx->tmp_dfd, error);
   if (src == NULL)
     return FALSE;
 
   g_autoptr (GBytes) manifest_bytes = NULL;
+  g_autofree char *top_digest = NULL;
   g_autofree char *digest = NULL;
   g_autoptr (json_t) manifest = NULL;
   g_autofree char *chosen_platform = NULL;
-  if (!resolve_manifest (src, ref, platform, &manifest_bytes, &digest, &manifest, &chosen_platform, error))
+  if (!resolve_manifest (src, ref, platform, &top_digest, &manifest_bytes, &digest, &manifest, &chosen_platform, error))
+    return FALSE;
+
+  /* The policy decides before anything is stored. */
+  g_autoptr (json_t) verification = NULL;
+  if (!check_policy (policy, src, ref, opts, top_digest, &verification, error))
     return FALSE;
 
   if (!stored_if_unchanged (ctx, canonical, digest, out_image, error))
@@ -652,7 +740,11 @@ pull_inner (SysctrContext *ctx, const SysctrRef *ref, const SysctrPullOptions *o
     {
       result->up_to_date = TRUE;
       result->requests = sysctr_source_request_count (src);
-      return TRUE;
+      if (json_equal ((*out_image)->verification, verification))
+        return TRUE;
+      /* the same image, accepted another way now: say so in the store */
+      g_autoptr (SysctrImage) stale = g_steal_pointer (out_image);
+      return rerecord_image (ctx, stale, verification, out_image, error);
     }
 
   g_autoptr (GBytes) config_bytes = NULL;
@@ -670,8 +762,9 @@ pull_inner (SysctrContext *ctx, const SysctrRef *ref, const SysctrPullOptions *o
    * pull leaves no image ref pointing at partial data. */
   if (!ostree_repo_prepare_transaction (ctx->repo, NULL, NULL, error))
     return FALSE;
-  gboolean ok = check_free_space (ctx, &jobs, canonical, error) && fetch_layers (ctx, src, opts, &jobs, result, error)
-                && commit_image (ctx, canonical, manifest_bytes, config_bytes, digest, chosen_platform, error);
+  gboolean ok
+      = check_free_space (ctx, &jobs, canonical, error) && fetch_layers (ctx, src, opts, &jobs, result, error)
+        && commit_image (ctx, canonical, manifest_bytes, config_bytes, digest, chosen_platform, verification, error);
   if (ok)
     {
       sysctr_crash_point ("pull-before-commit");

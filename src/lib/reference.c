@@ -126,7 +126,7 @@ domain_valid (const char *domain)
 }
 
 static gboolean
-parse_docker (const char *str, SysctrRef *ref, GError **error)
+parse_docker (const char *str, SysctrRef *ref, gboolean default_tag, GError **error)
 {
   g_autofree char *rest = g_strdup (str);
 
@@ -192,7 +192,7 @@ parse_docker (const char *str, SysctrRef *ref, GError **error)
     return sysctr_throw (
         error, SYSCTR_ERROR_INVALID,
         "invalid image reference \"%s\": repository name must be lowercase letters, digits and separators", str);
-  if (ref->tag == NULL && ref->digest == NULL)
+  if (ref->tag == NULL && ref->digest == NULL && default_tag)
     ref->tag = g_strdup ("latest");
   return TRUE;
 }
@@ -300,7 +300,7 @@ sysctr_ref_parse (const char *str, GError **error)
           return NULL;
         }
       ref->transport = SYSCTR_TRANSPORT_DOCKER;
-      if (!parse_docker (s, ref, error))
+      if (!parse_docker (s, ref, TRUE, error))
         return NULL;
     }
   if (ref->file)
@@ -318,6 +318,27 @@ sysctr_ref_parse (const char *str, GError **error)
           return NULL;
         }
     }
+  return g_steal_pointer (&ref);
+}
+
+SysctrRef *
+sysctr_docker_ref_parse_named (const char *str, GError **error)
+{
+  g_autoptr (SysctrRef) ref = g_new0 (SysctrRef, 1);
+  ref->transport = SYSCTR_TRANSPORT_DOCKER;
+  if (str == NULL || *str == '\0' || strlen (str) > 4096 || strstr (str, "://") != NULL)
+    {
+      sysctr_throw (error, SYSCTR_ERROR_INVALID, "invalid docker reference");
+      return NULL;
+    }
+  for (const char *p = str; *p; p++)
+    if ((unsigned char) *p <= 0x20 || *p == 0x7f)
+      {
+        sysctr_throw (error, SYSCTR_ERROR_INVALID, "invalid docker reference: contains a control character");
+        return NULL;
+      }
+  if (!parse_docker (str, ref, FALSE, error))
+    return NULL;
   return g_steal_pointer (&ref);
 }
 

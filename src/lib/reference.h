@@ -28,6 +28,10 @@ void sysctr_ref_free (SysctrRef *ref);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (SysctrRef, sysctr_ref_free)
 
 SysctrRef *sysctr_ref_parse (const char *str, GError **error);
+/* A docker reference as containers/image's ParseNormalizedNamed reads it
+ * (signatures, policy.json): no transport, and no default tag, so tag and
+ * digest are both NULL for a bare repository name. */
+SysctrRef *sysctr_docker_ref_parse_named (const char *str, GError **error);
 /* Canonical form: docker.io/library/busybox:latest, oci:/dir:ref, ... */
 char *sysctr_ref_to_string (const SysctrRef *ref);
 /* The host to talk to: docker.io is served from registry-1.docker.io. */

@@ -48,6 +48,8 @@ sysctr_pull_options_clear (SysctrPullOptions *opts)
   g_clear_pointer (&opts->creds, g_free);
   g_clear_pointer (&opts->authfile, g_free);
   g_clear_pointer (&opts->platform, g_free);
+  g_clear_pointer (&opts->signature_policy, g_free);
+  g_clear_pointer (&opts->registries_d, g_free);
 }
 
 static void

@@ -15,6 +15,8 @@ typedef struct
   char *creds;             /* "USER:PASS" or NULL; never stored */
   char *authfile;          /* path or NULL */
   char *platform;          /* "os/arch[/variant]" or NULL for this host */
+  char *signature_policy;  /* containers-policy.json, or NULL for the system one */
+  char *registries_d;      /* containers-registries.d directory, or NULL for the system one */
   gboolean quiet;
 } SysctrPullOptions;
 

@@ -369,6 +369,8 @@ write_deployment_into (SysctrContext *ctx, const char *name, const char *slot, i
   g_autoptr (json_t) image_json
       = json_pack ("{s:s, s:s, s:s, s:s, s:o}", "reference", image->reference, "manifest_digest",
                    image->manifest_digest, "commit", image->commit, "platform", image->platform, "layers", layers);
+  if (image->verification)
+    json_object_set (image_json, "verification", image->verification);
   /* with the host's network there is nothing to publish: shown, not done */
   json_t *ports = json_object_get (json_object_get (image->config, "config"), "ExposedPorts");
   g_autoptr (json_t) port_list = json_array ();

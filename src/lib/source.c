@@ -49,6 +49,12 @@ sysctr_source_cancel (SysctrSource *src)
     sysctr_registry_cancel (src->registry);
 }
 
+SysctrRegistry *
+sysctr_source_registry (SysctrSource *src)
+{
+  return src->registry;
+}
+
 guint
 sysctr_source_request_count (SysctrSource *src)
 {

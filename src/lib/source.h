@@ -21,6 +21,8 @@ gboolean sysctr_source_fetch_blob (SysctrSource *src, const char *digest, gint64
 gboolean sysctr_source_fetch_blob_bytes (SysctrSource *src, const char *digest, gint64 size, gsize max_size,
                                          GBytes **out, GError **error);
 guint sysctr_source_request_count (SysctrSource *src);
+/* The registry client of a docker source (for signature attachments). */
+SysctrRegistry *sysctr_source_registry (SysctrSource *src);
 
 /* Stop transfers in flight (registries); local sources finish quickly. */
 void sysctr_source_cancel (SysctrSource *src);

@@ -21,6 +21,8 @@ sysctr_image_free (SysctrImage *image)
     json_decref (image->manifest);
   if (image->config)
     json_decref (image->config);
+  if (image->verification)
+    json_decref (image->verification);
   g_strfreev (image->layers);
   g_strfreev (image->diff_ids);
   g_free (image);
@@ -94,6 +96,8 @@ sysctr_store_load_image (OstreeRepo *repo, const char *ostree_ref, SysctrImage *
       || !g_variant_dict_lookup (dict, "sysctr.manifest-digest", "&s", &digest))
     return sysctr_throw (error, SYSCTR_ERROR_FAILED, "store: %s is not an image commit", ostree_ref);
   (void) g_variant_dict_lookup (dict, "sysctr.platform", "&s", &platform);
+  const char *verification = NULL;
+  (void) g_variant_dict_lookup (dict, "sysctr.verification", "&s", &verification);
 
   g_autoptr (SysctrImage) image = g_new0 (SysctrImage, 1);
   image->reference = g_strdup (reference);
@@ -108,6 +112,8 @@ sysctr_store_load_image (OstreeRepo *repo, const char *ostree_ref, SysctrImage *
   image->config = sysctr_json_parse (config, strlen (config), "stored config", error);
   if (image->config == NULL)
     return FALSE;
+  if (verification)
+    image->verification = json_loads (verification, JSON_REJECT_DUPLICATES, NULL);
   image->layers = json_string_array (json_object_get (image->manifest, "layers"));
   json_t *rootfs = json_object_get (image->config, "rootfs");
   image->diff_ids = json_string_array (json_object_get (rootfs, "diff_ids"));

@@ -26,6 +26,7 @@ typedef struct
   char **layers;   /* blob digests, manifest order */
   char **diff_ids; /* config rootfs.diff_ids */
   guint64 timestamp;
+  json_t *verification; /* how containers-policy.json accepted it (policy.h), or NULL */
 } SysctrImage;
 
 void sysctr_image_free (SysctrImage *image);

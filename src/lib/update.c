@@ -86,6 +86,16 @@ sysctr_update (SysctrContext *ctx, const char *name, const SysctrUpdateOptions *
           g_free (stored.platform);
           stored.platform = g_strdup (opts->pull->platform);
         }
+      if (opts->pull->signature_policy)
+        {
+          g_free (stored.signature_policy);
+          stored.signature_policy = g_strdup (opts->pull->signature_policy);
+        }
+      if (opts->pull->registries_d)
+        {
+          g_free (stored.registries_d);
+          stored.registries_d = g_strdup (opts->pull->registries_d);
+        }
       stored.creds = g_strdup (opts->pull->creds); /* used, never kept */
       stored.quiet = opts->pull->quiet;
     }
