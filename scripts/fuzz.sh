@@ -16,7 +16,7 @@ if [[ ! -f $build/build.ninja ]]; then
   CC=clang meson setup "$build" -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
 fi
 ninja -C "$build" tests/fuzz/fuzz-reference tests/fuzz/fuzz-manifest tests/fuzz/fuzz-template \
-  tests/fuzz/fuzz-layer tests/fuzz/fuzz-shim-config >/dev/null
+  tests/fuzz/fuzz-layer tests/fuzz/fuzz-shim-config tests/fuzz/fuzz-policy >/dev/null
 export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 run() {
   local t=$1 secs=$2 corpus=$work/corpus-$1
@@ -30,7 +30,7 @@ run() {
 }
 if [[ $mode == --smoke ]]; then
   rc=0
-  for t in fuzz-reference fuzz-manifest fuzz-template fuzz-layer fuzz-shim-config; do
+  for t in fuzz-reference fuzz-manifest fuzz-template fuzz-layer fuzz-shim-config fuzz-policy; do
     run "$t" "${FUZZ_SECONDS:-20}" || rc=1
   done
   exit $rc

@@ -209,6 +209,16 @@ merge_file (Merged *m, const char *path, const char *data, gsize len, GError **e
   return ok;
 }
 
+gboolean
+sysctr_registries_d_parse (const char *data, gsize len, GError **error)
+{
+  g_auto (Merged) m = {
+    .docker = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) ns_free),
+    .from = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free),
+  };
+  return merge_file (&m, "input.yaml", data, len, error);
+}
+
 /* The namespaces of @ref, most specific first (as the policy's scopes). */
 static GPtrArray *
 namespaces (const SysctrRef *ref)

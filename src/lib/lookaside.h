@@ -27,6 +27,9 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (SysctrSigConfig, sysctr_sig_config_clear)
  * system directory; a missing directory configures nothing). */
 gboolean sysctr_sig_config_load (const char *dir, const SysctrRef *ref, SysctrSigConfig *out, GError **error);
 
+/* For the fuzzer: one registries.d file, parsed and merged. */
+gboolean sysctr_registries_d_parse (const char *data, gsize len, GError **error);
+
 /* Every signature of the manifest @digest of @ref: the lookaside's
  * signature-1, -2, … then the attachment's layers. @reg: for attachments. */
 gboolean sysctr_signatures_fetch (const SysctrSigConfig *config, const SysctrRef *ref, const char *digest,

@@ -772,6 +772,21 @@ identity_matches (const Prm *prm, const SysctrRef *intended, const char *identit
   return FALSE;
 }
 
+gboolean
+sysctr_policy_identity_test (const char *prm_json, const char *image_ref, const char *identity, GError **error)
+{
+  g_autoptr (json_t) j = sysctr_json_parse (prm_json, strlen (prm_json), "signedIdentity", error);
+  g_autoptr (SysctrRef) ref = j ? sysctr_ref_parse (image_ref, error) : NULL;
+  Prm prm = { 0 };
+  if (ref == NULL || !parse_prm (j, "test", &prm, error))
+    return FALSE;
+  gboolean ok = identity_matches (&prm, ref, identity);
+  g_free (prm.reference);
+  g_free (prm.prefix);
+  g_free (prm.signed_prefix);
+  return ok;
+}
+
 /* --------------------------------------------------------- evaluation --- */
 
 typedef struct

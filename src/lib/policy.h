@@ -68,6 +68,11 @@ char *sysctr_policy_record_summary (json_t *record);
  * default, NULL for the policy's default). */
 const char *sysctr_policy_scope_for (const SysctrPolicy *policy, const SysctrRef *ref, const char **out_transport);
 
+/* For tests: does a signature claiming @identity satisfy the signedIdentity
+ * @prm_json (a JSON object as in the policy) for the image @image_ref? */
+gboolean sysctr_policy_identity_test (const char *prm_json, const char *image_ref, const char *identity,
+                                      GError **error);
+
 /* Exposed for tests and the fuzzer: a signed payload, strictly.
  * @type is "atomic container signature" or "cosign container image
  * signature". */

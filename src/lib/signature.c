@@ -85,9 +85,12 @@ sysctr_signature_payload_parse (const char *data, gsize len, const char *type, c
       json_t *ts = json_object_get (optional, "timestamp");
       if (creator && !json_is_string (creator))
         return sysctr_throw (error, SYSCTR_ERROR_REJECTED, "invalid signature: optional.creator is not a string");
-      if (ts
-          && !(json_is_integer (ts)
-               || (json_is_real (ts) && json_real_value (ts) == (double) (gint64) json_real_value (ts))))
+      /* an int64 (casting a double out of range is undefined: the fuzzer
+       * found 1.7e54) */
+      double v = json_is_real (ts) ? json_real_value (ts) : 0;
+      gboolean int64_ok
+          = json_is_integer (ts) || (json_is_real (ts) && v > -9.2e18 && v < 9.2e18 && v == (double) (gint64) v);
+      if (ts && !int64_ok)
         return sysctr_throw (error, SYSCTR_ERROR_REJECTED, "Field optional.timestamp is not an integer");
     }
   json_t *critical = json_object_get (j, "critical");
