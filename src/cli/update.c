@@ -85,7 +85,7 @@ sysctr_builtin_update (int argc, char **argv, const SysctrGlobals *globals, GErr
     {
       g_autoptr (GPtrArray) names = NULL;
       ok = sysctr_containers_list (ctx, &names, error);
-      guint failed = 0, updated = 0, considered = 0, held = 0;
+      guint failed = 0, updated = 0, considered = 0, held = 0, rejected = 0;
       for (guint i = 0; ok && i < names->len; i++)
         {
           if (!opted_in (ctx, names->pdata[i]))
@@ -101,6 +101,8 @@ sysctr_builtin_update (int argc, char **argv, const SysctrGlobals *globals, GErr
                * timer's unit shows it */
               if (g_error_matches (local_error, SYSCTR_ERROR, SYSCTR_ERROR_NOT_GRANTED))
                 held++;
+              else if (g_error_matches (local_error, SYSCTR_ERROR, SYSCTR_ERROR_REJECTED))
+                rejected++; /* containers-policy.json refused it: nothing stored */
               else
                 failed++;
             }
@@ -109,10 +111,11 @@ sysctr_builtin_update (int argc, char **argv, const SysctrGlobals *globals, GErr
         }
       if (ok)
         g_print ("update --all: %u container(s) opted in, %u updated, %u held back (asking for more than was "
-                 "granted), %u failed\n",
-                 considered, updated, held, failed);
-      if (ok && (failed || held))
-        ok = sysctr_throw (error, SYSCTR_ERROR_FAILED, "%u container(s) failed to update, %u held back", failed, held);
+                 "granted), %u refused by the signature policy, %u failed\n",
+                 considered, updated, held, rejected, failed);
+      if (ok && (failed || held || rejected))
+        ok = sysctr_throw (error, SYSCTR_ERROR_FAILED, "%u container(s) failed to update, %u held back, %u refused",
+                           failed, held, rejected);
     }
   return ok;
 }
