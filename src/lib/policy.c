@@ -140,10 +140,18 @@ get_string (json_t *obj, const char *key, const char *what, gboolean required, c
 {
   json_t *v = json_object_get (obj, key);
   *out = NULL;
+  if (v == NULL && !required)
+    return TRUE;
   if (v == NULL)
-    return required ? bad (error, "%s: \"%s\" is missing", what, key) : TRUE;
+    {
+      bad (error, "%s: \"%s\" is missing", what, key);
+      return FALSE;
+    }
   if (!json_is_string (v))
-    return bad (error, "%s: \"%s\" is not a string", what, key);
+    {
+      bad (error, "%s: \"%s\" is not a string", what, key);
+      return FALSE;
+    }
   *out = json_string_value (v);
   return TRUE;
 }
@@ -1016,8 +1024,7 @@ sysctr_policy_record_summary (json_t *record)
       if (g_strcmp0 (type, "insecureAcceptAnything") == 0)
         g_string_append (s, "accepted unsigned (insecureAcceptAnything)");
       else
-        g_string_append_printf (s, "%s by %s key %s as %s", g_strcmp0 (type, "signedBy") == 0 ? "signed" : "signed",
-                                g_strcmp0 (type, "signedBy") == 0 ? "GPG" : "sigstore",
+        g_string_append_printf (s, "signed by %s key %s as %s", g_strcmp0 (type, "signedBy") == 0 ? "GPG" : "sigstore",
                                 sysctr_json_get_string (e, "key"), sysctr_json_get_string (e, "identity"));
     }
   g_string_append_printf (s, ", by %s of %s", where, policy);

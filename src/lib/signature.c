@@ -176,6 +176,12 @@ sysctr_gpg_verify (GPtrArray *keys, GBytes *sig, GBytes **out_payload, char **ou
   g.home = g_dir_make_tmp ("sysctr-gpg-XXXXXX", NULL);
   if (g.home == NULL)
     return sysctr_throw (error, SYSCTR_ERROR_REJECTED, "cannot make a temporary GnuPG home");
+  /* importing public keys and verifying need no agent: one started
+   * for this home could outlive its removal (and recreate it) */
+  static const char conf[] = "no-autostart\nno-auto-key-retrieve\n";
+  g_autofree char *conf_path = g_build_filename (g.home, "gpg.conf", NULL);
+  if (!g_file_set_contents (conf_path, conf, sizeof conf - 1, NULL))
+    return sysctr_throw (error, SYSCTR_ERROR_REJECTED, "cannot write %s", conf_path);
   gpgme_error_t err = gpgme_new (&g.ctx);
   if (!err)
     err = gpgme_set_protocol (g.ctx, GPGME_PROTOCOL_OpenPGP);

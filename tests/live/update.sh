@@ -3,12 +3,16 @@
 # Live update/rollback in a booted systemd (issue: update, rollback,
 # auto-update with readiness-gated rollback): etcd v1 -> v2 while a client
 # writes, rollback, an update whose image never becomes ready is rolled back
-# by `update --all`, update while stopped stays stopped, the timer verifies.
+# by `update --all`, update while stopped stays stopped, a version that asks
+# for more is held back, the timer takes a GPG-signed version (signed by
+# skopeo) and refuses an unsigned one under /etc/containers/policy.json, the
+# timer verifies.
 set -uo pipefail
 . "$SYSCTR_SRCDIR/tests/lib/libtest.sh"
 . "$SYSCTR_SRCDIR/tests/lib/registry.sh"
 . "$SYSCTR_SRCDIR/tests/lib/images.sh"
 . "$SYSCTR_SRCDIR/tests/lib/nspawn.sh"
+. "$SYSCTR_SRCDIR/tests/lib/signing.sh"
 require_root
 
 registry_start >/dev/null || bail_out "registry did not start"
@@ -137,6 +141,38 @@ ok "update --allow=host-mounts takes it" in_sysctr update --allow=host-mounts et
 assert_ne "$(digest_of etcd digest)" "$v1_digest" "  ... now on v4"
 assert_eq "$(in_systemd jq -c '.privileges.granted["host-mounts"]' /var/lib/sysctr/containers/etcd/info.json 2>&1)" \
   '["/ (ro)"]' "  ... with the grant recorded"
+
+# Signed images only, for this repository (containers-policy.json and
+# registries.d in the booted system's /etc, as an admin writes them): the
+# timer takes a version skopeo signed, then refuses an unsigned one while the
+# signed one keeps serving.
+fpr=$(gpg_key_new updater) || bail_out "making a GPG key"
+in_systemd mkdir -p /etc/containers/registries.d
+policy_write "$TEST_TMPDIR/policy.json" "$(policy_accept_anything)" \
+  "$REGISTRY_ADDR/etcd" "$(policy_signed_by "$SIGNING_DIR/updater.gpg")" || bail_out "writing the policy"
+ok "install the policy" in_systemd cp "$TEST_TMPDIR/policy.json" /etc/containers/policy.json
+ok "install the registries.d file" in_systemd cp "$SIGNING_REGISTRIES_D/default.yaml" /etc/containers/registries.d/
+signed=$(sign_push_gpg "$fpr" etcd:v2 "$ref") || bail_out "pushing v2 signed"
+in_systemctl start sysctr-auto-update.service >/dev/null 2>&1
+assert_eq "$(in_systemctl show -p Result --value sysctr-auto-update.service)" success \
+  "the timer's service takes the signed version"
+assert_eq "$(digest_of etcd digest)" "$signed" "  ... etcd runs it"
+assert_eq "$(in_systemd cat /var/lib/sysctr/containers/etcd/rootfs/etc/sysctr-test-version)" "version 2" "  ... (v2)"
+assert_match "$(in_sysctr info etcd 2>&1)" "Signature: signed by GPG key $fpr as $ref" \
+  "info names the key and the identity that verified it"
+ok "etcd answers on the signed version" etcdctl_ get before
+push_unsigned etcd:v1 "$ref" >/dev/null || bail_out "pushing v1 unsigned"
+in_systemctl reset-failed sysctr-auto-update.service >/dev/null 2>&1
+in_systemctl start sysctr-auto-update.service >/dev/null 2>&1
+assert_eq "$(in_systemctl show -p Result --value sysctr-auto-update.service)" exit-code \
+  "the timer's service refuses the unsigned version"
+journal=$(systemd_journal -u sysctr-auto-update.service)
+assert_match "$journal" "Source image rejected: A signature was required, but no signature exists" \
+  "  ... in the words podman uses"
+assert_eq "$(in_systemctl is-active etcd)" active "etcd keeps running"
+assert_eq "$(digest_of etcd digest)" "$signed" "  ... the signed version"
+ok "etcd still answers" etcdctl_ get before
+in_systemd rm -f /etc/containers/policy.json
 
 # the timer and its service
 # the throw-away systemd's /etc has no manpath.config, so man(1) cannot run
