@@ -296,7 +296,7 @@ for r in "$REG/rich:v1" "$REG/multi:latest" "$AREG/rich:v1" "$BREG/ok/rich:v1"; 
 	if jq -e --arg r "$r" 'map(.reference)|index($r)' <<<"$out" >/dev/null; then pass "images --json lists $r"
 	else fail "images --json lists $r"; diag "$out"; fi
 done
-assert_eq "$(jq -r '.[0]|keys|join(",")' <<<"$out")" "created,digest,platform,pulled,reference,size" "images --json fields"
+assert_eq "$(jq -r '.[0]|keys|join(",")' <<<"$out")" "created,digest,platform,pulled,reference,signature,size" "images --json fields"
 ok "images (table) lists rich" bash -c "'$SYSCTR' --root='$ROOT' images | grep -q '^$REG/rich:v1 '"
 insp=$(sysctr images inspect "$REG/rich:v1")
 assert_eq "$(jq -r '.layers|length' <<<"$insp")" 3 "inspect: three layers"

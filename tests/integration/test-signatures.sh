@@ -9,7 +9,9 @@
 # triple; its verdict (accepted = the pull succeeds) is asked of
 #   skopeo   skopeo --policy P --registries.d D copy docker://REF oci:...
 #   sysctr   sysctr pull --signature-policy=P --registries.d=D REF
-# and both must equal the expected verdict.  A rejection by sysctr must be
+# and both must equal the expected verdict.  Images from disk (oci:,
+# oci-archive:, docker-archive:) are judged the same way, by their own
+# transports' scopes.  A rejection by sysctr must be
 # one line on stderr with "Source image rejected:" (a broken policy: one
 # line), and leave the store (every file under --root) as it was.  The table
 # of verdicts is printed at the end as diagnostics.  sysctr runs with a
@@ -104,13 +106,18 @@ run_case() {
 		esac
 	done
 	_n=$((_n + 1))
-	local d=$TEST_TMPDIR/case-$_n sk sy rc skmsg="" symsg="" lines
+	local d=$TEST_TMPDIR/case-$_n sk sy rc skmsg="" symsg="" lines src
 	mkdir -p "$d"
+	# images from disk are named the same way by both tools
+	case $ref in
+	oci:*|oci-archive:*|docker-archive:*) src=$ref ;;
+	*) src=docker://$ref ;;
+	esac
 
 	# skopeo: signatures cannot go into an oci: layout, hence --remove-signatures
 	# (the policy is applied to the source all the same)
 	skopeo --policy "$pol" --registries.d "$rd" copy -q --remove-signatures --src-tls-verify=false \
-		"docker://$ref" "oci:$d/out:x" >"$d/skopeo.out" 2>"$d/skopeo.err"; rc=$?
+		"$src" "oci:$d/out:x" >"$d/skopeo.out" 2>"$d/skopeo.err"; rc=$?
 	if (( rc == 0 )); then sk=accepted
 	elif grep -q 'sigstore disabled' "$d/skopeo.err"; then sk=n/a
 	else sk=rejected
@@ -250,6 +257,26 @@ printf '{"default":[{"type":"signedBy","keyPath":"%s"}]}\n' "$GA" >"$POL/bad-nok
 printf '{"default":[]}\n' >"$POL/bad-emptydefault.json"
 printf '{"default":[{"type":"insecureAcceptAnything"}]\n' >"$POL/bad-json.json"
 
+# images from disk follow the scopes of their own transports: oci and
+# oci-archive by path (the layout or archive, then its parent directories),
+# docker-archive by "" only; they carry no signatures
+LOCAL=$TEST_TMPDIR/local
+mkdir -p "$LOCAL/srv"
+skopeo --insecure-policy copy -q "$(image_ref tiny v1)" "oci:$LOCAL/srv/layout:v1" &&
+	skopeo --insecure-policy copy -q "$(image_ref tiny v1)" "oci:$LOCAL/other:v1" &&
+	skopeo --insecure-policy copy -q "$(image_ref tiny v1)" "oci-archive:$LOCAL/srv/tiny.tar:v1" &&
+	skopeo --insecure-policy copy -q "$(image_ref tiny v1)" "docker-archive:$LOCAL/srv/tiny-docker.tar" ||
+	bail_out "making the local images"
+local_policy() { # FILE DEFAULT-REQ TRANSPORT SCOPE REQ
+	jq -n --argjson d "[$2]" --arg t "$3" --arg s "$4" --argjson r "[$5]" \
+		'{default: $d, transports: {($t): {($s): $r}}}' >"$1"
+}
+local_policy "$POL/local-oci-reject.json" "$(policy_accept_anything)" oci "$LOCAL/srv/layout" "$(policy_reject)"
+local_policy "$POL/local-oci-parent.json" "$(policy_reject)" oci "$LOCAL/srv" "$(policy_accept_anything)"
+local_policy "$POL/local-archive-reject.json" "$(policy_accept_anything)" oci-archive "$LOCAL/srv/tiny.tar" \
+	"$(policy_reject)"
+local_policy "$POL/local-docker-archive.json" "$(policy_reject)" docker-archive "" "$(policy_accept_anything)"
+
 # ----------------------------------------------------------------- cases ----
 run_case "gpg: signed" accepted "$POL/gpg.json" "$REG/sig/gpg:v1"
 run_case "gpg: unsigned" rejected "$POL/gpg.json" "$REG/sig/unsigned:v1"
@@ -297,6 +324,15 @@ run_case "sigstoreSigned, only GPG signatures" rejected "$POL/sigstore.json" "$R
 run_case "both required, both present" accepted "$POL/both.json" "$REG/sig/both:v1"
 run_case "both required, GPG only" rejected "$POL/both.json" "$REG/sig/gpg:v1"
 run_case "both required, sigstore only" rejected "$POL/both.json" "$REG/sig/cosign:v1"
+run_case "oci: layout scope rejects" rejected "$POL/local-oci-reject.json" "oci:$LOCAL/srv/layout:v1"
+run_case "oci: another layout, default accepts" accepted "$POL/local-oci-reject.json" "oci:$LOCAL/other:v1"
+run_case "oci: parent directory scope accepts" accepted "$POL/local-oci-parent.json" "oci:$LOCAL/srv/layout:v1"
+run_case "oci: outside it, default rejects" rejected "$POL/local-oci-parent.json" "oci:$LOCAL/other:v1"
+run_case "oci: signedBy, no signatures on disk" rejected "$POL/gpg.json" "oci:$LOCAL/srv/layout:v1"
+run_case "oci-archive: file scope rejects" rejected "$POL/local-archive-reject.json" "oci-archive:$LOCAL/srv/tiny.tar:v1"
+run_case "docker-archive: transport scope accepts" accepted "$POL/local-docker-archive.json" \
+	"docker-archive:$LOCAL/srv/tiny-docker.tar"
+run_case "docker-archive: default signedBy" rejected "$POL/gpg.json" "docker-archive:$LOCAL/srv/tiny-docker.tar"
 run_case "bad policy: unknown type" rejected "$POL/bad-type.json" "$REG/sig/gpg:v1" --bad-policy
 run_case "bad policy: signedBy without keyType" rejected "$POL/bad-nokeytype.json" "$REG/sig/gpg:v1" --bad-policy
 run_case "bad policy: empty default" rejected "$POL/bad-emptydefault.json" "$REG/sig/gpg:v1" --bad-policy
