@@ -17,6 +17,7 @@
 
 #define MAX_SIGNATURE (4 * 1024 * 1024)
 #define MAX_SIGNATURES 128
+#define MAX_ALL_SIGNATURES (16 * 1024 * 1024) /* of one image, lookaside and attachments together */
 #define SIMPLESIGNING_MT "application/vnd.dev.cosign.simplesigning.v1+json"
 
 void
@@ -47,10 +48,22 @@ ns_lookaside (const Ns *ns)
   return ns->lookaside ? ns->lookaside : ns->sigstore;
 }
 
+/* A YAML null: empty, ~ or null, unquoted. */
+static gboolean
+is_null (yaml_node_t *n)
+{
+  if (n == NULL || n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+    return n == NULL;
+  const char *v = (const char *) n->data.scalar.value;
+  gsize len = n->data.scalar.length;
+  return len == 0 || (len == 1 && v[0] == '~')
+         || (len == 4 && (strncmp (v, "null", 4) == 0 || strncmp (v, "Null", 4) == 0 || strncmp (v, "NULL", 4) == 0));
+}
+
 static char *
 scalar (yaml_node_t *n)
 {
-  if (n == NULL || n->type != YAML_SCALAR_NODE)
+  if (n == NULL || n->type != YAML_SCALAR_NODE || is_null (n))
     return NULL;
   return g_strndup ((const char *) n->data.scalar.value, n->data.scalar.length);
 }
@@ -74,7 +87,7 @@ parse_ns (yaml_document_t *doc, yaml_node_t *node, const char *file, const char 
 {
   Ns *ns = g_new0 (Ns, 1);
   ns->attachments = -1;
-  if (node->type == YAML_SCALAR_NODE && node->data.scalar.length == 0)
+  if (is_null (node))
     return ns; /* "ns:" with nothing under it */
   if (node->type != YAML_MAPPING_NODE)
     {
@@ -85,9 +98,10 @@ parse_ns (yaml_document_t *doc, yaml_node_t *node, const char *file, const char 
   for (yaml_node_pair_t *p = node->data.mapping.pairs.start; p < node->data.mapping.pairs.top; p++)
     {
       g_autofree char *k = scalar (yaml_document_get_node (doc, p->key));
-      g_autofree char *v = scalar (yaml_document_get_node (doc, p->value));
-      if (k == NULL)
-        continue;
+      yaml_node_t *vn = yaml_document_get_node (doc, p->value);
+      g_autofree char *v = scalar (vn);
+      if (k == NULL || is_null (vn))
+        continue; /* a null value leaves the setting unset, as in Go */
       if (strcmp (k, "lookaside") == 0 || strcmp (k, "sigstore") == 0)
         {
           if (v == NULL)
@@ -159,6 +173,8 @@ merge_file (Merged *m, const char *path, const char *data, gsize len, GError **e
           yaml_node_t *v = yaml_document_get_node (&doc, p->value);
           if (k == NULL || v == NULL)
             continue;
+          if (strcmp (k, "default-docker") == 0 && is_null (v))
+            continue; /* "default-docker:" alone (as distributions ship it) defines nothing */
           if (strcmp (k, "default-docker") == 0)
             {
               if (m->def)
@@ -199,11 +215,11 @@ merge_file (Merged *m, const char *path, const char *data, gsize len, GError **e
                     }
                 }
             }
-          else if (strcmp (k, "docker") == 0 && !(v->type == YAML_SCALAR_NODE && v->data.scalar.length == 0))
+          else if (strcmp (k, "docker") == 0 && !is_null (v))
             ok = sysctr_throw (error, SYSCTR_ERROR_INVALID, "parsing %s: \"docker\" is not a mapping", path);
         }
     }
-  else if (root && !(root->type == YAML_SCALAR_NODE && root->data.scalar.length == 0))
+  else if (root && !is_null (root))
     ok = sysctr_throw (error, SYSCTR_ERROR_INVALID, "parsing %s: not a mapping", path);
   yaml_document_delete (&doc);
   return ok;
@@ -325,6 +341,10 @@ signature_from_blob (GBytes *blob, const char *origin, SysctrSignature **out, GE
       const guchar *nl = memchr (d + 1, '\n', len - 1);
       if (nl == NULL)
         return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "parsing signature %s: invalid signature format", origin);
+      for (const guchar *c = d + 1; c < nl; c++)
+        if (*c < 32 || *c >= 0x7f)
+          return sysctr_throw (error, SYSCTR_ERROR_HOSTILE,
+                               "parsing signature %s: invalid signature format, non-ASCII byte %#x", origin, *c);
       g_autofree char *format = g_strndup ((const char *) d + 1, nl - d - 1);
       gsize off = nl - d + 1;
       if (strcmp (format, "simple-signing") == 0)
@@ -375,7 +395,8 @@ http_write (char *ptr, size_t size, size_t nmemb, void *data)
 
 /* One lookaside signature; *out NULL at the end of the list. */
 static gboolean
-read_one (const char *scheme, const char *location, const char *url, gboolean tls_verify, GBytes **out, GError **error)
+read_one (const char *scheme, const char *location, const char *url, const char *shown, gboolean tls_verify,
+          GBytes **out, GError **error)
 {
   *out = NULL;
   if (strcmp (scheme, "file") == 0)
@@ -403,8 +424,10 @@ read_one (const char *scheme, const char *location, const char *url, gboolean tl
   curl_easy_setopt (c, CURLOPT_FOLLOWLOCATION, 1L);
   curl_easy_setopt (c, CURLOPT_MAXREDIRS, 5L);
   curl_easy_setopt (c, CURLOPT_CONNECTTIMEOUT, 30L);
-  curl_easy_setopt (c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-  curl_easy_setopt (c, CURLOPT_LOW_SPEED_TIME, 60L);
+  /* a signature is small: a server that drips it holds the state lock */
+  curl_easy_setopt (c, CURLOPT_LOW_SPEED_LIMIT, 1024L);
+  curl_easy_setopt (c, CURLOPT_LOW_SPEED_TIME, 30L);
+  curl_easy_setopt (c, CURLOPT_TIMEOUT, 120L);
   curl_easy_setopt (c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt (c, CURLOPT_SSL_VERIFYPEER, tls_verify ? 1L : 0L);
   curl_easy_setopt (c, CURLOPT_SSL_VERIFYHOST, tls_verify ? 2L : 0L);
@@ -415,21 +438,21 @@ read_one (const char *scheme, const char *location, const char *url, gboolean tl
   curl_easy_getinfo (c, CURLINFO_RESPONSE_CODE, &status);
   curl_easy_cleanup (c);
   if (rc == CURLE_WRITE_ERROR)
-    return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "reading signature from %s: larger than %d bytes", url,
+    return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "reading signature from %s: larger than %d bytes", shown,
                          MAX_SIGNATURE);
   if (rc != CURLE_OK)
-    return sysctr_throw (error, SYSCTR_ERROR_NETWORK, "reading signature from %s: %s", url, curl_easy_strerror (rc));
+    return sysctr_throw (error, SYSCTR_ERROR_NETWORK, "reading signature from %s: %s", shown, curl_easy_strerror (rc));
   if (status == 404)
     return TRUE;
   if (status != 200)
-    return sysctr_throw (error, SYSCTR_ERROR_NETWORK, "reading signature from %s: HTTP %ld", url, status);
+    return sysctr_throw (error, SYSCTR_ERROR_NETWORK, "reading signature from %s: HTTP %ld", shown, status);
   *out = g_byte_array_free_to_bytes (g_steal_pointer (&buf));
   return TRUE;
 }
 
 static gboolean
 fetch_lookaside (const char *base, const SysctrRef *ref, const char *digest, gboolean tls_verify, GPtrArray *sigs,
-                 GError **error)
+                 gsize *budget, GError **error)
 {
   g_autoptr (GUri) uri = g_uri_parse (base, G_URI_FLAGS_NONE, NULL);
   if (uri == NULL)
@@ -446,23 +469,30 @@ fetch_lookaside (const char *base, const SysctrRef *ref, const char *digest, gbo
         return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "more than %d signatures for %s", MAX_SIGNATURES, digest);
       g_autofree char *suffix = g_strdup_printf ("/%s@%s=%s/signature-%u", ref->path, alg, colon + 1, n);
       g_autofree char *path = g_strconcat (g_uri_get_path (uri), suffix, NULL);
-      g_autoptr (GUri) sig_uri
-          = g_uri_build (G_URI_FLAGS_NONE, scheme, NULL, g_uri_get_host (uri), g_uri_get_port (uri), path, NULL, NULL);
+      g_autoptr (GUri) sig_uri = g_uri_build (G_URI_FLAGS_NONE, scheme, g_uri_get_userinfo (uri), g_uri_get_host (uri),
+                                              g_uri_get_port (uri), path, g_uri_get_query (uri), NULL);
       g_autofree char *url = g_uri_to_string (sig_uri);
+      /* what messages and the record show: never a password */
+      g_autofree char *shown = g_uri_to_string_partial (sig_uri, G_URI_HIDE_PASSWORD | G_URI_HIDE_QUERY);
       g_autoptr (GBytes) blob = NULL;
-      if (!read_one (scheme, path, url, tls_verify, &blob, error))
+      if (!read_one (scheme, path, url, shown, tls_verify, &blob, error))
         return FALSE;
       if (blob == NULL)
         return TRUE;
       SysctrSignature *sig = NULL;
-      if (!signature_from_blob (blob, url, &sig, error))
+      *budget -= MIN (*budget, g_bytes_get_size (blob));
+      if (*budget == 0)
+        return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "the signatures of %s are over %d bytes in all", digest,
+                             MAX_ALL_SIGNATURES);
+      if (!signature_from_blob (blob, shown, &sig, error))
         return FALSE;
       g_ptr_array_add (sigs, sig);
     }
 }
 
 static gboolean
-fetch_attachments (SysctrRegistry *reg, const SysctrRef *ref, const char *digest, GPtrArray *sigs, GError **error)
+fetch_attachments (SysctrRegistry *reg, const SysctrRef *ref, const char *digest, GPtrArray *sigs, gsize *budget,
+                   GError **error)
 {
   g_autofree char *tag = g_strdup (digest);
   *strchr (tag, ':') = '-';
@@ -507,6 +537,10 @@ fetch_attachments (SysctrRegistry *reg, const SysctrRef *ref, const char *digest
         return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "sigstore attachment %s: layer %zu is not a valid descriptor",
                              where, i + 1);
       g_autoptr (GBytes) payload = NULL;
+      if ((gsize) json_integer_value (size) >= *budget)
+        return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "the signatures of %s are over %d bytes in all", digest,
+                             MAX_ALL_SIGNATURES);
+      *budget -= json_integer_value (size);
       if (!sysctr_registry_fetch_blob_bytes (reg, ld, json_integer_value (size), MAX_SIGNATURE, &payload, error))
         return FALSE;
       SysctrSignature *sig = g_new0 (SysctrSignature, 1);
@@ -528,9 +562,10 @@ sysctr_signatures_fetch (const SysctrSigConfig *config, const SysctrRef *ref, co
   g_autoptr (GPtrArray) sigs = g_ptr_array_new_with_free_func ((GDestroyNotify) sysctr_signature_free);
   if (ref->transport == SYSCTR_TRANSPORT_DOCKER && sysctr_digest_valid (digest))
     {
-      if (config->lookaside && !fetch_lookaside (config->lookaside, ref, digest, tls_verify, sigs, error))
+      gsize budget = MAX_ALL_SIGNATURES;
+      if (config->lookaside && !fetch_lookaside (config->lookaside, ref, digest, tls_verify, sigs, &budget, error))
         return FALSE;
-      if (config->attachments && reg && !fetch_attachments (reg, ref, digest, sigs, error))
+      if (config->attachments && reg && !fetch_attachments (reg, ref, digest, sigs, &budget, error))
         return FALSE;
     }
   sysctr_debug ("%u signature(s) for %s", sigs->len, digest);

@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 
 typedef enum
 {
@@ -159,8 +160,15 @@ get_string (json_t *obj, const char *key, const char *what, gboolean required, c
 /* Go's base64.StdEncoding, strictly: the alphabet, padding only at the
  * end, a length that is a multiple of 4. */
 static GBytes *
-base64_decode_strict (const char *s, GError **error)
+base64_decode_strict (const char *in, GError **error)
 {
+  /* Go's decoder skips line breaks */
+  g_autofree char *s = g_strdup (in);
+  char *w = s;
+  for (const char *r = in; *r; r++)
+    if (*r != '\r' && *r != '\n')
+      *w++ = *r;
+  *w = '\0';
   gsize n = strlen (s);
   if (n % 4 != 0)
     {
@@ -191,23 +199,12 @@ base64_decode_strict (const char *s, GError **error)
   return g_bytes_new_take (data, len);
 }
 
-/* A repository prefix for remapIdentity: host[/path…] or *.domain. */
+/* A repository prefix for remapIdentity, as containers/image checks it:
+ * a registry host[:port], or a name under one. */
 static gboolean
 prefix_valid (const char *p)
 {
-  if (g_str_has_prefix (p, "*."))
-    {
-      for (const char *c = p + 2; *c; c++)
-        if (!(g_ascii_isalnum (*c) || *c == '.' || *c == '-'))
-          return FALSE;
-      return p[2] != '\0';
-    }
-  g_autoptr (SysctrRef) r = sysctr_docker_ref_parse_named (p, NULL);
-  if (r == NULL || r->tag || r->digest)
-    return FALSE;
-  /* as written: a bare "busybox" would not be the docker.io/library one */
-  g_autofree char *name = g_strdup_printf ("%s/%s", r->domain, r->path);
-  return strcmp (name, p) == 0 || (strchr (p, '/') == NULL && strchr (p, '.') != NULL);
+  return sysctr_docker_prefix_valid (p);
 }
 
 static gboolean
@@ -323,9 +320,6 @@ parse_key_sources (json_t *j, const char *what, gboolean datas_allowed, Requirem
           g_ptr_array_add (r->key_datas, b);
         }
     }
-  for (guint i = 0; i < r->key_paths->len; i++)
-    if (!g_path_is_absolute (r->key_paths->pdata[i]))
-      return bad (error, "%s: key path \"%s\" is not absolute", what, (char *) r->key_paths->pdata[i]);
   *out_count = n;
   return TRUE;
 }
@@ -412,6 +406,19 @@ parse_requirement (json_t *j, GError **error)
       for (const char *const *k = rekor; *k; k++)
         if (json_object_get (j, *k))
           r->unsupported = r->unsupported ? r->unsupported : "Rekor signed entry timestamps";
+      guint rekor_sources = 0;
+      for (const char *const *k = rekor; *k; k++)
+        rekor_sources += json_object_get (j, *k) != NULL;
+      if (rekor_sources > 1)
+        {
+          bad (error, "sigstoreSigned: more than one Rekor public key source");
+          return NULL;
+        }
+      if (rekor_sources && json_object_get (j, "pki"))
+        {
+          bad (error, "sigstoreSigned: \"pki\" cannot be used with a Rekor public key");
+          return NULL;
+        }
       if (json_object_get (j, "fulcio") && r->unsupported && strcmp (r->unsupported, "Fulcio certificates") == 0)
         {
           gboolean any_rekor = FALSE;
@@ -581,7 +588,10 @@ sysctr_policy_load (const char *path, SysctrPolicy **out_policy, GError **error)
       p = g_getenv ("SYSCTR_POLICY_PATH");
       if (p == NULL || *p == '\0')
         p = SYSCTR_POLICY_PATH;
-      if (access (p, F_OK) != 0 && errno == ENOENT)
+      /* absent: no policy; anything else there (a dangling symlink, a
+       * directory) must read as a policy or refuse */
+      struct stat st;
+      if (lstat (p, &st) != 0 && errno == ENOENT)
         return TRUE;
     }
   g_autofree char *data = NULL;
@@ -773,8 +783,11 @@ identity_matches (const Prm *prm, const SysctrRef *intended, const char *identit
           return repo_digest_or_exact (intended, sig);
         g_autofree char *i_full = ref_full (intended);
         g_autofree char *remapped = g_strconcat (prm->signed_prefix, i_full + strlen (prm->prefix), NULL);
+        /* containers/image parses the result without normalising it: a
+         * name that is not already canonical does not match */
         g_autoptr (SysctrRef) r = sysctr_docker_ref_parse_named (remapped, NULL);
-        return r != NULL && repo_digest_or_exact (r, sig);
+        g_autofree char *r_full = r ? ref_full (r) : NULL;
+        return r != NULL && strcmp (r_full, remapped) == 0 && repo_digest_or_exact (r, sig);
       }
     }
   return FALSE;
@@ -976,6 +989,18 @@ sysctr_policy_check (const SysctrPolicy *policy, const SysctrRef *ref, const cha
   json_t *verified = json_array ();
   json_object_set_new (record, "requirements", verified);
 
+  /* NAME:TAG@DIGEST is pulled by digest, and judged as NAME@DIGEST (as
+   * podman strips the tag before containers/image sees it) */
+  g_autoptr (SysctrRef) by_digest = NULL;
+  if (ref->transport == SYSCTR_TRANSPORT_DOCKER && ref->tag && ref->digest)
+    {
+      by_digest = g_new0 (SysctrRef, 1);
+      by_digest->transport = ref->transport;
+      by_digest->domain = g_strdup (ref->domain);
+      by_digest->path = g_strdup (ref->path);
+      by_digest->digest = g_strdup (ref->digest);
+      ref = by_digest;
+    }
   g_autofree char *canonical = sysctr_ref_to_string (ref);
   g_autofree char *shown
       = ref->transport == SYSCTR_TRANSPORT_DOCKER ? g_strconcat ("docker://", canonical, NULL) : g_strdup (canonical);

@@ -175,7 +175,8 @@ parse_docker (const char *str, SysctrRef *ref, gboolean default_tag, GError **er
       name = rest;
     }
 
-  if (g_ascii_strcasecmp (ref->domain, "index.docker.io") == 0)
+  /* as docker/reference: only this exact spelling is Docker Hub's alias */
+  if (strcmp (ref->domain, "index.docker.io") == 0)
     {
       g_free (ref->domain);
       ref->domain = g_strdup ("docker.io");
@@ -319,6 +320,14 @@ sysctr_ref_parse (const char *str, GError **error)
         }
     }
   return g_steal_pointer (&ref);
+}
+
+gboolean
+sysctr_docker_prefix_valid (const char *s)
+{
+  const char *slash = strchr (s, '/');
+  g_autofree char *host = slash ? g_strndup (s, slash - s) : g_strdup (s);
+  return domain_valid (host) && (slash == NULL || repo_path_valid (slash + 1));
 }
 
 SysctrRef *

@@ -32,6 +32,9 @@ SysctrRef *sysctr_ref_parse (const char *str, GError **error);
  * (signatures, policy.json): no transport, and no default tag, so tag and
  * digest are both NULL for a bare repository name. */
 SysctrRef *sysctr_docker_ref_parse_named (const char *str, GError **error);
+/* HOST[:PORT][/PATH]: a repository prefix as policy.json's remapIdentity
+ * takes it (a registry, or a namespace in one). */
+gboolean sysctr_docker_prefix_valid (const char *s);
 /* Canonical form: docker.io/library/busybox:latest, oci:/dir:ref, ... */
 char *sysctr_ref_to_string (const SysctrRef *ref);
 /* The host to talk to: docker.io is served from registry-1.docker.io. */

@@ -83,14 +83,14 @@ sysctr_signature_payload_parse (const char *data, gsize len, const char *type, c
         return sysctr_throw (error, SYSCTR_ERROR_REJECTED, "invalid signature: optional is not a JSON object");
       json_t *creator = json_object_get (optional, "creator");
       json_t *ts = json_object_get (optional, "timestamp");
-      if (creator && !json_is_string (creator))
+      if (creator && !json_is_string (creator) && !json_is_null (creator))
         return sysctr_throw (error, SYSCTR_ERROR_REJECTED, "invalid signature: optional.creator is not a string");
       /* an int64 (casting a double out of range is undefined: the fuzzer
        * found 1.7e54) */
       double v = json_is_real (ts) ? json_real_value (ts) : 0;
       gboolean int64_ok
           = json_is_integer (ts) || (json_is_real (ts) && v > -9.2e18 && v < 9.2e18 && v == (double) (gint64) v);
-      if (ts && !int64_ok)
+      if (ts && !json_is_null (ts) && !int64_ok)
         return sysctr_throw (error, SYSCTR_ERROR_REJECTED, "Field optional.timestamp is not an integer");
     }
   json_t *critical = json_object_get (j, "critical");
@@ -288,7 +288,17 @@ sysctr_sigstore_verify (GPtrArray *keys, GBytes *payload, const char *b64_signat
 {
   gsize plen;
   const unsigned char *pdata = g_bytes_get_data (payload, &plen);
-  /* base64.StdEncoding: the alphabet and padding, nothing else */
+  /* base64.StdEncoding: the alphabet and padding; line breaks are
+   * skipped, as Go's decoder skips them */
+  g_autofree char *b64 = g_strdup (b64_signature);
+  {
+    char *w = b64;
+    for (const char *r = b64_signature; *r; r++)
+      if (*r != '\r' && *r != '\n')
+        *w++ = *r;
+    *w = '\0';
+  }
+  b64_signature = b64;
   gsize blen = strlen (b64_signature);
   gboolean b64_ok = blen > 0 && blen % 4 == 0;
   for (gsize i = 0; b64_ok && i < blen; i++)
@@ -314,7 +324,11 @@ sysctr_sigstore_verify (GPtrArray *keys, GBytes *payload, const char *b64_signat
       EVP_PKEY *pk = bio ? PEM_read_bio_PUBKEY (bio, NULL, NULL, NULL) : NULL;
       BIO_free (bio);
       if (pk == NULL)
-        continue;
+        {
+          ERR_clear_error ();
+          return sysctr_throw (error, SYSCTR_ERROR_REJECTED,
+                               "public key %u of the policy is not a PEM \"PUBLIC KEY\" sysctr can read", i + 1);
+        }
       usable++;
       int base = EVP_PKEY_get_base_id (pk);
       const EVP_MD *md = base == EVP_PKEY_ED25519 ? NULL : EVP_sha256 ();

@@ -40,6 +40,16 @@ require_cmd umoci skopeo jq ostree python3 curl gpg gpgconf openssl "$DOCKER_REG
 . "$SYSCTR_SRCDIR/tests/integration/lib-pull.sh"
 
 registry_start --id sig || bail_out "cannot start the registry"
+# as Debian's containers-common ships /etc/containers/registries.d/default.yaml:
+# keys with nothing under them (YAML nulls) define nothing, so the
+# default-docker of signing.sh's own file is no duplicate
+cat >"$SIGNING_REGISTRIES_D/00-distribution.yaml" <<'EOF'
+docker:
+#  registry.example.com:
+#    lookaside: https://sigs.example.com/
+default-docker:
+#  lookaside: file:///var/lib/containers/sigstore
+EOF
 REG=$REGISTRY_ADDR
 POL=$TEST_TMPDIR/policies
 mkdir -p "$POL"

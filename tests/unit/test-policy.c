@@ -67,8 +67,21 @@ test_parse (void)
              "exactly one of");
   parse_bad ("{\"default\":[{\"type\":\"signedBy\",\"keyType\":\"GPGKeys\",\"keyData\":\"not base64!\"}]}",
              "not valid base64");
-  parse_bad ("{\"default\":[{\"type\":\"signedBy\",\"keyType\":\"GPGKeys\",\"keyPath\":\"relative\"}]}",
-             "not absolute");
+  /* a relative key path is read as given (containers/image does) */
+  g_autoptr (SysctrPolicy) relative
+      = parse_ok ("{\"default\":[{\"type\":\"signedBy\",\"keyType\":\"GPGKeys\",\"keyPath\":\"key.gpg\"}]}");
+  /* remapIdentity prefixes: a registry (with a port), or a name under one */
+  g_autoptr (SysctrPolicy) port = parse_ok ("{\"default\":[{\"type\":\"signedBy\",\"keyType\":\"GPGKeys\",\"keyPath\":"
+                                            "\"/k\",\"signedIdentity\":{\"type\":\"remapIdentity\",\"prefix\":"
+                                            "\"mirror.internal:5000\",\"signedPrefix\":\"docker.io\"}}]}");
+  parse_bad ("{\"default\":[{\"type\":\"signedBy\",\"keyType\":\"GPGKeys\",\"keyPath\":\"/k\",\"signedIdentity\":"
+             "{\"type\":\"remapIdentity\",\"prefix\":\"*.example.com\",\"signedPrefix\":\"q.io\"}}]}",
+             "invalid prefix");
+  parse_bad ("{\"default\":[{\"type\":\"sigstoreSigned\",\"pki\":{},\"rekorPublicKeyPath\":\"/r\"}]}",
+             "cannot be used with a Rekor");
+  /* base64 with line breaks, as Go reads it */
+  g_autoptr (SysctrPolicy) wrapped
+      = parse_ok ("{\"default\":[{\"type\":\"sigstoreSigned\",\"keyData\":\"QUJD\\nREVG\"}]}");
   parse_bad ("{\"default\":[{\"type\":\"sigstoreSigned\"}]}", "exactly one of a public key");
   parse_bad ("{\"default\":[{\"type\":\"sigstoreSigned\",\"fulcio\":{}}]}", "requires a Rekor public key");
   parse_bad ("{\"default\":[{\"type\":\"sigstoreSigned\",\"keyPath\":\"/k\",\"signedIdentity\":{\"type\":\"x\"}}]}",
@@ -178,6 +191,16 @@ test_identity (void)
   check_identity (remap, "mirror.local/nsx/etcd:v1", "quay.io/nsx/etcd:v1", FALSE);
   check_identity (remap, "mirror.local/nsx/etcd:v1", "mirror.local/nsx/etcd:v1", TRUE);
   check_identity (remap, "other.io/x:v1", "other.io/x:v1", TRUE);
+  /* the remapped name must already be canonical (containers/image parses
+   * it without normalising): docker.io/busybox is not */
+  const char *to_hub = "{\"type\":\"remapIdentity\",\"prefix\":\"mirror.example.com\",\"signedPrefix\":\"docker.io\"}";
+  check_identity (to_hub, "mirror.example.com/busybox:latest", "docker.io/library/busybox:latest", FALSE);
+  check_identity (to_hub, "mirror.example.com/library/busybox:latest", "docker.io/library/busybox:latest", TRUE);
+  const char *port = "{\"type\":\"remapIdentity\",\"prefix\":\"mirror.internal:5000\",\"signedPrefix\":\"quay.io\"}";
+  check_identity (port, "mirror.internal:5000/ns/app:v1", "quay.io/ns/app:v1", TRUE);
+  /* only the lowercase spelling is Docker Hub's alias */
+  check_identity (def, "busybox", "INDEX.DOCKER.IO/library/busybox:latest", FALSE);
+  check_identity (def, "busybox", "index.docker.io/library/busybox:latest", TRUE);
 }
 
 static void
@@ -380,6 +403,8 @@ test_sigstore_eval (void)
       g_ptr_array_set_size (s, 0);
       g_ptr_array_add (s, sigstore_sig (&k, other_ident, NULL));
       expect (policy, "r.io/a:v1", s, "Signature for identity \"r.io/a:v2\" is not accepted");
+      /* pinned as NAME:TAG@DIGEST: judged by digest, any tag of the repository */
+      expect (policy, "r.io/a:v1@" D1, s, NULL);
       /* matchRepository takes it, with either key of keyDatas */
       expect (policy, "r.io/repo:v1", s, "Signature for identity \"r.io/a:v2\"");
       g_ptr_array_set_size (s, 0);
