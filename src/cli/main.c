@@ -124,7 +124,18 @@ main (int argc, char **argv)
   g_autofree char *prgname = g_strdup_printf ("sysctr %s", cmd->name);
   g_set_prgname (prgname); /* "Usage: sysctr install ..." */
   g_autoptr (GError) error = NULL;
-  if (!cmd->fn (argc - i, argv + i, &globals, &error))
+  guint64 written_before = sysctr_verbose () ? sysctr_io_write_bytes () : 0;
+  gboolean ok = cmd->fn (argc - i, argv + i, &globals, &error);
+  /* flash wears by what is written: every command says, with --verbose */
+  if (sysctr_verbose ())
+    {
+      guint64 written = sysctr_io_write_bytes () - written_before;
+      g_autofree char *w = sysctr_format_size (written);
+      sysctr_debug ("%s wrote %s (%" G_GUINT64_FORMAT " bytes) to storage (file data; not the filesystem's own "
+                    "metadata)",
+                    cmd->name, w, written);
+    }
+  if (!ok)
     {
       if (error)
         {

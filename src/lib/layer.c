@@ -148,6 +148,7 @@ typedef struct
   SysctrToc *toc; /* a zstd:chunked layer's table of contents, or NULL */
   SysctrLayerStats stats;
   guint64 max_entries;
+  guint reused; /* regular files the store already held: not written */
 } Import;
 
 static char *
@@ -293,6 +294,41 @@ replace_file (Import *imp, OstreeMutableTree *parent, const char *name, const ch
  * content-stream header that the generic write_content path builds and
  * parses back per file. */
 #define INLINE_MAX (64 * 1024)
+/* Files up to this size are read into memory and checksummed before
+ * anything is written: a file the store already holds (an unchanged file
+ * of a changed layer) is then not written again. Flash wears by writes. */
+#define PRECHECK_MAX (16 * 1024 * 1024)
+
+static GFileInfo *
+regfile_info (guint32 uid, guint32 gid, guint32 mode, guint64 size)
+{
+  GFileInfo *info = g_file_info_new ();
+  g_file_info_set_attribute_uint32 (info, "standard::type", G_FILE_TYPE_REGULAR);
+  g_file_info_set_attribute_uint32 (info, "unix::uid", uid);
+  g_file_info_set_attribute_uint32 (info, "unix::gid", gid);
+  g_file_info_set_attribute_uint32 (info, "unix::mode", mode);
+  g_file_info_set_attribute_uint64 (info, "standard::size", size);
+  return info;
+}
+
+/* The whole file's data from the archive into @buf (@size bytes). */
+static gboolean
+read_whole (Import *imp, struct archive *a, guint8 *buf, la_int64_t size, GError **error)
+{
+  la_int64_t got = 0;
+  while (got < size)
+    {
+      la_ssize_t n = archive_read_data (a, buf + got, size - got);
+      if (n < 0)
+        return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "%s", archive_error_string (a));
+      if (n == 0)
+        break;
+      got += n;
+    }
+  if (got != size)
+    return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "%s: file shorter than its tar header says", imp->what);
+  return TRUE;
+}
 
 static char *
 write_regfile (Import *imp, struct archive *a, struct archive_entry *entry, guint32 uid, guint32 gid, guint32 mode,
@@ -304,44 +340,52 @@ write_regfile (Import *imp, struct archive *a, struct archive_entry *entry, guin
       sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "%s: negative size", imp->what);
       return NULL;
     }
-  if (size <= INLINE_MAX)
+  g_autoptr (GFileInfo) info = regfile_info (uid, gid, mode, size);
+  if (size <= PRECHECK_MAX)
     {
       g_autofree guint8 *buf = g_malloc (size > 0 ? size : 1);
-      la_int64_t got = 0;
-      while (got < size)
-        {
-          la_ssize_t n = archive_read_data (a, buf + got, size - got);
-          if (n < 0)
-            {
-              sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "%s", archive_error_string (a));
-              return NULL;
-            }
-          if (n == 0)
-            break;
-          got += n;
-        }
-      if (got != size)
-        {
-          sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "%s: file shorter than its tar header says", imp->what);
-          return NULL;
-        }
+      if (!read_whole (imp, a, buf, size, error))
+        return NULL;
       if (out_content_digest)
         {
           g_autofree char *hex = sysctr_sha256_hex (buf, size);
           *out_content_digest = g_strconcat ("sha256:", hex, NULL);
         }
-      return ostree_repo_write_regfile_inline (imp->repo, NULL, uid, gid, mode, xattrs, buf, size, cancellable, error);
+      /* the object's checksum first: if the store has it, nothing is
+       * written */
+      g_autoptr (GInputStream) mem = g_memory_input_stream_new_from_data (buf, size, NULL);
+      g_autofree guchar *raw = NULL;
+      gboolean have = FALSE;
+      if (!ostree_checksum_file_from_input (info, xattrs, mem, OSTREE_OBJECT_TYPE_FILE, &raw, cancellable, error))
+        return NULL;
+      char *csum = ostree_checksum_from_bytes (raw);
+      if (!ostree_repo_has_object (imp->repo, OSTREE_OBJECT_TYPE_FILE, csum, &have, cancellable, error))
+        {
+          g_free (csum);
+          return NULL;
+        }
+      if (have)
+        {
+          imp->reused++;
+          return csum;
+        }
+      g_free (csum);
+      if (size <= INLINE_MAX)
+        return ostree_repo_write_regfile_inline (imp->repo, NULL, uid, gid, mode, xattrs, buf, size, cancellable,
+                                                 error);
+      g_autoptr (GInputStream) data = g_memory_input_stream_new_from_data (buf, size, NULL);
+      g_autoptr (GInputStream) content_stream = NULL;
+      guint64 length = 0;
+      g_autofree guchar *written = NULL;
+      if (!ostree_raw_file_to_content_stream (data, info, xattrs, &content_stream, &length, cancellable, error)
+          || !ostree_repo_write_content (imp->repo, NULL, content_stream, length, &written, cancellable, error))
+        return NULL;
+      return ostree_checksum_from_bytes (written);
     }
   /* Larger files stream. (OstreeContentWriter would be the direct way,
    * but it replaces an object that already exists by a new inode, and a
    * deployment of the previous version keeps the old one: the file would
    * take its space twice. write_content keeps the existing object.) */
-  g_autoptr (GFileInfo) info = g_file_info_new ();
-  g_file_info_set_attribute_uint32 (info, "standard::type", G_FILE_TYPE_REGULAR);
-  g_file_info_set_attribute_uint32 (info, "unix::uid", uid);
-  g_file_info_set_attribute_uint32 (info, "unix::gid", gid);
-  g_file_info_set_attribute_uint32 (info, "unix::mode", mode);
-  g_file_info_set_attribute_uint64 (info, "standard::size", size);
   ArchiveStream *as = g_object_new (archive_stream_get_type (), NULL);
   as->a = a;
   g_autoptr (SysctrSha256) content = out_content_digest ? sysctr_sha256_new () : NULL;
@@ -651,6 +695,8 @@ import_archive (OstreeRepo *repo, struct archive *outer, const char *what, const
     return FALSE;
   if (imp.stats.dropped_special > 0)
     sysctr_warn ("%s: dropped %u device node(s), fifo(s) or socket(s)", what, imp.stats.dropped_special);
+  sysctr_debug ("%s: %" G_GUINT64_FORMAT " entries, %u files already in the store (not written again)", what,
+                imp.stats.entries, imp.reused);
   if (out_stats)
     *out_stats = imp.stats;
   if (out_diff_id)

@@ -10,6 +10,7 @@
 #include "source.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <string.h>
 #include <sys/statvfs.h>
 #include <sys/stat.h>
@@ -201,6 +202,7 @@ typedef struct
   guint64 total_bytes;
   gint64 last_print;
   gint64 start;
+  guint64 spool_ram_left; /* guarded by lock */
 } PullState;
 
 static void
@@ -231,13 +233,8 @@ progress_cb (gpointer data, guint64 bytes)
 }
 
 static gboolean
-fetch_and_import (LayerJob *job, PullState *st, GError **error)
+fetch_and_import_fd (LayerJob *job, PullState *st, int fd, GError **error)
 {
-  /* O_TMPFILE: a blob being fetched never has a name, so an interrupted
-   * pull leaves nothing behind. */
-  sysctr_autofd int fd = openat (st->ctx->tmp_dfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-  if (fd < 0)
-    return sysctr_throw_errno (error, "creating a temp file");
   gint64 t0 = g_get_monotonic_time ();
   if (!sysctr_source_fetch_blob (st->src, job->digest, job->size, fd, progress_cb, st, error))
     return FALSE;
@@ -270,6 +267,79 @@ fetch_and_import (LayerJob *job, PullState *st, GError **error)
     }
   g_mutex_unlock (&st->lock);
   return TRUE;
+}
+
+/* How much of the blobs being fetched may wait in memory rather than on
+ * disk (flash wears by writes; a downloaded blob is read once, imported,
+ * and dropped): a quarter of MemAvailable, at most 1 GiB, in all the
+ * pull's workers together; SYSCTR_SPOOL_RAM (bytes) sets it. */
+static guint64
+spool_ram_budget (void)
+{
+  const char *env = g_getenv ("SYSCTR_SPOOL_RAM");
+  if (env && *env)
+    return g_ascii_strtoull (env, NULL, 10);
+  g_autofree char *meminfo = NULL;
+  guint64 avail_kib = 0;
+  if (g_file_get_contents ("/proc/meminfo", &meminfo, NULL, NULL))
+    {
+      const char *p = strstr (meminfo, "MemAvailable:");
+      if (p)
+        avail_kib = g_ascii_strtoull (p + strlen ("MemAvailable:"), NULL, 10);
+    }
+  return MIN (avail_kib * 1024 / 4, (guint64) 1 << 30);
+}
+
+/* The blob's spool: a memfd while the budget lasts, else an O_TMPFILE in
+ * the store's temp dir (either way it never has a name, so an interrupted
+ * pull leaves nothing behind). *out_ram: what was taken from the budget. */
+static int
+open_spool (PullState *st, guint64 size, guint64 *out_ram, GError **error)
+{
+  *out_ram = 0;
+  g_mutex_lock (&st->lock);
+  gboolean ram = size <= st->spool_ram_left;
+  if (ram)
+    st->spool_ram_left -= size;
+  g_mutex_unlock (&st->lock);
+  if (ram)
+    {
+      int fd = memfd_create ("sysctr-blob", MFD_CLOEXEC);
+      if (fd >= 0)
+        {
+          *out_ram = size;
+          return fd;
+        }
+      g_mutex_lock (&st->lock);
+      st->spool_ram_left += size;
+      g_mutex_unlock (&st->lock);
+    }
+  int fd = openat (st->ctx->tmp_dfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (fd < 0)
+    sysctr_throw_errno (error, "creating a temp file");
+  return fd;
+}
+
+static void
+close_spool (PullState *st, int fd, guint64 ram)
+{
+  if (fd >= 0)
+    close (fd);
+  g_mutex_lock (&st->lock);
+  st->spool_ram_left += ram;
+  g_mutex_unlock (&st->lock);
+}
+
+static gboolean
+fetch_and_import (LayerJob *job, PullState *st, GError **error)
+{
+  guint64 ram = 0;
+  int fd = open_spool (st, job->size > 0 ? (guint64) job->size : 0, &ram, error);
+  if (fd < 0)
+    return FALSE;
+  gboolean ok = fetch_and_import_fd (job, st, fd, error);
+  close_spool (st, fd, ram);
+  return ok;
 }
 
 static void
@@ -544,6 +614,7 @@ fetch_layers (SysctrContext *ctx, SysctrSource *src, const SysctrPullOptions *op
     .cancellable = g_cancellable_new (),
     .tty = !opts->quiet && isatty (STDERR_FILENO),
     .start = g_get_monotonic_time (),
+    .spool_ram_left = spool_ram_budget (),
   };
   g_mutex_init (&st.lock);
   guint n = jobs->n;

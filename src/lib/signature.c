@@ -12,7 +12,9 @@
 #include "sysctr-util.h"
 
 #include <errno.h>
+#if HAVE_GPGME
 #include <gpgme.h>
+#endif
 #include <jansson.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -119,6 +121,8 @@ sysctr_signature_payload_parse (const char *data, gsize len, const char *type, c
 }
 
 /* ---------------------------------------------------------------- GPG --- */
+
+#if HAVE_GPGME
 
 typedef struct
 {
@@ -268,6 +272,17 @@ sysctr_gpg_verify (GPtrArray *keys, GBytes *sig, GBytes **out_payload, char **ou
   *out_fingerprint = g_steal_pointer (&fpr);
   return TRUE;
 }
+
+#else /* !HAVE_GPGME: built with -Dgpg=disabled */
+
+gboolean
+sysctr_gpg_verify (GPtrArray *keys, GBytes *sig, GBytes **out_payload, char **out_fingerprint, GError **error)
+{
+  return sysctr_throw (error, SYSCTR_ERROR_REJECTED,
+                       "this sysctr was built without GPG support: signedBy requirements refuse");
+}
+
+#endif /* HAVE_GPGME */
 
 /* ----------------------------------------------------------- sigstore --- */
 

@@ -488,6 +488,16 @@ sysctr_printable (const char *s)
   return g_string_free (out, FALSE);
 }
 
+guint64
+sysctr_io_write_bytes (void)
+{
+  g_autofree char *data = NULL;
+  if (!g_file_get_contents ("/proc/self/io", &data, NULL, NULL))
+    return 0;
+  const char *p = strstr (data, "\nwrite_bytes: ");
+  return p ? g_ascii_strtoull (p + strlen ("\nwrite_bytes: "), NULL, 10) : 0;
+}
+
 char *
 sysctr_format_size (guint64 bytes)
 {

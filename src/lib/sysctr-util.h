@@ -87,6 +87,12 @@ gboolean sysctr_digest_valid (const char *digest);
 
 char *sysctr_format_size (guint64 bytes);
 
+/* Bytes this process (all its threads) has caused to be written to
+ * storage so far: write_bytes of /proc/self/io (page-cache writes counted
+ * when dirtied; what the kernel writes for the filesystem's own metadata
+ * and journal is not in it). 0 when unknown. */
+guint64 sysctr_io_write_bytes (void);
+
 /* For g_ptr_array_sort of strings: it passes pointers to the elements. */
 gint sysctr_strptr_cmp (gconstpointer a, gconstpointer b);
 
