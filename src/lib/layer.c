@@ -2,6 +2,8 @@
 
 #include "layer.h"
 
+#include "store.h"
+
 #include "chunked.h"
 
 #include "sysctr-util.h"
@@ -148,8 +150,21 @@ typedef struct
   SysctrToc *toc; /* a zstd:chunked layer's table of contents, or NULL */
   SysctrLayerStats stats;
   guint64 max_entries;
-  guint reused; /* regular files the store already held: not written */
+  guint reused;      /* regular files the store already held: not written */
+  gboolean precheck; /* look for each file in the store before writing it */
 } Import;
+
+/* Only a store that holds layers can hold a layer's files: into an empty
+ * one (a first install) files are written without looking first (the
+ * look costs about 15 % of a cold pull's CPU). */
+static gboolean
+store_has_layers (OstreeRepo *repo)
+{
+  g_autoptr (GHashTable) refs = NULL;
+  if (!ostree_repo_list_refs_ext (repo, "sysctr/layer", &refs, OSTREE_REPO_LIST_REFS_EXT_NONE, NULL, NULL))
+    return TRUE;
+  return g_hash_table_size (refs) > 0;
+}
 
 static char *
 printable (const char *s)
@@ -341,7 +356,19 @@ write_regfile (Import *imp, struct archive *a, struct archive_entry *entry, guin
       return NULL;
     }
   g_autoptr (GFileInfo) info = regfile_info (uid, gid, mode, size);
-  if (size <= PRECHECK_MAX)
+  if (size <= INLINE_MAX && !imp->precheck)
+    {
+      g_autofree guint8 *buf = g_malloc (size > 0 ? size : 1);
+      if (!read_whole (imp, a, buf, size, error))
+        return NULL;
+      if (out_content_digest)
+        {
+          g_autofree char *hex = sysctr_sha256_hex (buf, size);
+          *out_content_digest = g_strconcat ("sha256:", hex, NULL);
+        }
+      return ostree_repo_write_regfile_inline (imp->repo, NULL, uid, gid, mode, xattrs, buf, size, cancellable, error);
+    }
+  if (size <= PRECHECK_MAX && imp->precheck)
     {
       g_autofree guint8 *buf = g_malloc (size > 0 ? size : 1);
       if (!read_whole (imp, a, buf, size, error))
@@ -583,6 +610,7 @@ import_archive (OstreeRepo *repo, struct archive *outer, const char *what, const
     .what = what,
     .toc = toc,
     .max_entries = limit_from_env ("SYSCTR_MAX_LAYER_ENTRIES", DEFAULT_MAX_LAYER_ENTRIES),
+    .precheck = store_has_layers (repo),
   };
   gboolean ok = TRUE;
   guint64 data_end = 0;

@@ -12,6 +12,9 @@
 #include "sysctr-util.h"
 
 #include <errno.h>
+#ifndef HAVE_GPGME
+#error "config.h does not say whether GPGME is used (meson.build sets HAVE_GPGME)"
+#endif
 #if HAVE_GPGME
 #include <gpgme.h>
 #endif

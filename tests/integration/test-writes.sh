@@ -43,8 +43,9 @@ MiB=$((1024 * 1024))
 w1=$(wrote "$(image_ref app v1)") || bail_out "pulling v1"
 diag "v1: wrote $w1 bytes (layer blob $blob bytes, 31 MB of files)"
 assert_match "$w1" '^[0-9]+$' "pull --verbose reports the bytes written"
-((w1 < 40 * MiB)) && pass "v1: the layer's files written once, the blob kept in memory ($w1 < 40 MiB)" ||
-	fail "v1: the layer's files written once, the blob kept in memory ($w1 < 40 MiB)"
+# files 31 MB + blob 29 MB: ~65 MB when the blob waited on disk, ~38 MB now
+((w1 < 50 * MiB)) && pass "v1: the layer's files written once, the blob kept in memory ($w1 < 50 MiB)" ||
+	fail "v1: the layer's files written once, the blob kept in memory ($w1 < 50 MiB)"
 
 w2=$(wrote "$(image_ref app2 v2)") || bail_out "pulling v2"
 diag "v2: wrote $w2 bytes for one changed 1 MiB file"
@@ -57,8 +58,8 @@ assert_match "$(cat "$TEST_TMPDIR/out")" ": 1507 entries, 1504 files already in 
 mkdir -p "$TEST_TMPDIR/root2"
 w3=$(WROOT=$TEST_TMPDIR/root2 wrote "$(image_ref app2 v2)" SYSCTR_SPOOL_RAM=0) || bail_out "pulling v2 into another store"
 diag "v2 into an empty store with SYSCTR_SPOOL_RAM=0: wrote $w3 bytes"
-((w3 >= w1 + blob - MiB)) && pass "with the spool on disk the count shows the blob too ($w3 >= $w1 + $blob - 1 MiB)" ||
-	fail "with the spool on disk the count shows the blob too ($w3 >= $w1 + $blob - 1 MiB)"
+((w3 >= w1 + blob / 2)) && pass "with the spool on disk the count shows the blob too ($w3 >= $w1 + $blob / 2)" ||
+	fail "with the spool on disk the count shows the blob too ($w3 >= $w1 + $blob / 2)"
 
 ok "install v2" "$SYSCTR" --root="$ROOT" install --system --name=app "$(image_ref app2 v2)"
 rootfs=$ROOT/var/lib/sysctr/containers/app/rootfs
