@@ -2,7 +2,9 @@
 # The whole test suite: dependencies, a build installed into a temporary
 # prefix (units name the shim by its installed path; the booted test
 # systemd binds that prefix), meson test, then the same suites under
-# AddressSanitizer+UBSan, then short fuzz runs. The last line is the total:
+# AddressSanitizer+UBSan, then short fuzz runs, then cross builds for arm64
+# and armhf with their unit tests under qemu-user (scripts/cross.sh;
+# SYSCTR_NO_CROSS=1 skips them). The last line is the total:
 # "N passed, N failed, N skipped".
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
@@ -15,8 +17,9 @@ rm -rf "$work"; mkdir -p "$work"
 trap 'rm -rf "$work"' EXIT
 
 passed=0 failed=0 skipped=0
-tally() { # meson's testlog.json: one JSON object per test
-  local log=$1/meson-logs/testlog.json
+tally() { # meson's testlog.json (of a build dir, or a file of such lines): one JSON object per test
+  local log=$1
+  [[ -d $log ]] && log=$log/meson-logs/testlog.json
   [[ -f $log ]] || { failed=$((failed+1)); return; }
   local p f s
   p=$(jq -s '[.[]|select(.result=="OK" or .result=="EXPECTEDFAIL")]|length' "$log")
@@ -50,6 +53,19 @@ fi
 if [[ -z "${SYSCTR_NO_FUZZ:-}" && -x scripts/fuzz.sh ]]; then
   echo "== fuzz smoke runs"
   if bash scripts/fuzz.sh --smoke "$work/fuzz"; then passed=$((passed+1)); else failed=$((failed+1)); fi
+fi
+
+if [[ -z "${SYSCTR_NO_CROSS:-}" ]]; then
+  echo "== ARM: cross builds (arm64, armhf), unit tests under qemu-user"
+  bash scripts/cross.sh "$work/cross"
+  for a in ${SYSCTR_CROSS_ARCHES:-arm64 armhf}; do # ARCH.steps.json: the build and the shim under qemu-user
+    if [[ -f $work/cross/$a.steps.json ]]; then
+      tally "$work/cross/$a.steps.json"
+      [[ -f $work/cross/$a/meson-logs/testlog.json ]] && tally "$work/cross/$a"
+    else
+      failed=$((failed+1))
+    fi
+  done
 fi
 
 echo "$passed passed, $failed failed$( ((skipped)) && echo ", $skipped skipped")"
