@@ -10,6 +10,7 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -253,22 +254,42 @@ get_parent (Import *imp, GPtrArray *parts, OstreeMutableTree **out_parent, GErro
   return TRUE;
 }
 
+static gint
+name_cmp (gconstpointer a, gconstpointer b, gpointer data)
+{
+  return strcmp (a, b);
+}
+
+static gboolean
+add_xattr (gpointer key, gpointer value, gpointer data)
+{
+  gsize len;
+  const void *v = g_bytes_get_data (value, &len);
+  g_variant_builder_add (data, "(@ay@ay)", g_variant_new_bytestring (key),
+                         g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, v, len, 1));
+  return FALSE;
+}
+
 static GVariant *
 entry_xattrs (struct archive_entry *entry)
 {
-  GVariantBuilder b;
-  g_variant_builder_init (&b, G_VARIANT_TYPE ("a(ayay)"));
+  /* One value per name (the last), sorted by name: what the object on
+   * disk will read back as. A tar may carry a name twice (libarchive's own
+   * pax writer records each xattr as SCHILY.xattr and LIBARCHIVE.xattr);
+   * checksumming both would name the object by metadata it cannot have,
+   * and the next image whose file has that checksum would get this one's
+   * xattrs. */
+  g_autoptr (GTree) by_name = g_tree_new_full (name_cmp, NULL, g_free, (GDestroyNotify) g_bytes_unref);
   const char *name;
   const void *value;
   size_t size;
   archive_entry_xattr_reset (entry);
   while (archive_entry_xattr_next (entry, &name, &value, &size) == ARCHIVE_OK)
-    {
-      if (name == NULL)
-        continue;
-      g_variant_builder_add (&b, "(@ay@ay)", g_variant_new_bytestring (name),
-                             g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, value, size, 1));
-    }
+    if (name != NULL)
+      g_tree_replace (by_name, g_strdup (name), g_bytes_new (value, size));
+  GVariantBuilder b;
+  g_variant_builder_init (&b, G_VARIANT_TYPE ("a(ayay)"));
+  g_tree_foreach (by_name, add_xattr, &b);
   return g_variant_ref_sink (g_variant_builder_end (&b));
 }
 
@@ -747,7 +768,8 @@ sysctr_layer_import (OstreeRepo *repo, int fd, const char *what, const char *exp
                      GVariant *commit_metadata, char **out_commit, char **out_diff_id, SysctrLayerStats *out_stats,
                      GCancellable *cancellable, GError **error)
 {
-  if (lseek (fd, 0, SEEK_SET) < 0)
+  /* from the start (a pipe, from where it is: partial pulls stream one) */
+  if (lseek (fd, 0, SEEK_SET) < 0 && errno != ESPIPE)
     return sysctr_throw_errno (error, "%s: seek", what);
   struct archive *outer = new_outer ();
   gboolean ok;
