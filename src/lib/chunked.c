@@ -26,6 +26,8 @@ struct SysctrToc
 {
   GHashTable *entries; /* normalised path -> TocEntry */
   char *what;
+  GArray *files; /* of SysctrTocFile, in the layer's order (partial pulls) */
+  json_t *doc;   /* owns the strings the files point to */
 };
 
 static void
@@ -43,6 +45,10 @@ sysctr_toc_free (SysctrToc *toc)
     return;
   g_hash_table_unref (toc->entries);
   g_free (toc->what);
+  if (toc->files)
+    g_array_unref (toc->files);
+  if (toc->doc)
+    json_decref (toc->doc);
   g_free (toc);
 }
 
@@ -78,6 +84,31 @@ toc_type (const char *t)
 }
 
 gboolean
+sysctr_toc_position (json_t *desc, guint64 *out_offset, guint64 *out_length, GError **error)
+{
+  json_t *ann = json_object_get (desc, "annotations");
+  const char *checksum = sysctr_json_get_string (ann, ANNOTATION_CHECKSUM);
+  const char *position = sysctr_json_get_string (ann, ANNOTATION_POSITION);
+  const char *digest = sysctr_json_get_string (desc, "digest");
+  *out_length = 0;
+  if (checksum == NULL || position == NULL)
+    return TRUE;
+  /* "offset:length:uncompressed-length:type" */
+  guint64 offset, length, ulength;
+  char tail;
+  if (sscanf (position, "%" G_GUINT64_FORMAT ":%" G_GUINT64_FORMAT ":%" G_GUINT64_FORMAT ":%*u%c", &offset, &length,
+              &ulength, &tail)
+          != 3
+      || length == 0 || length > MAX_TOC_COMPRESSED || ulength > MAX_TOC || !sysctr_digest_valid (checksum))
+    return sysctr_throw (error, SYSCTR_ERROR_HOSTILE,
+                         "layer %s: zstd:chunked table of contents: position \"%.64s\" or checksum not understood",
+                         digest ? digest : "?", position);
+  *out_offset = offset;
+  *out_length = length;
+  return TRUE;
+}
+
+gboolean
 sysctr_toc_load (json_t *desc, int fd, SysctrToc **out_toc, GError **error)
 {
   *out_toc = NULL;
@@ -88,15 +119,12 @@ sysctr_toc_load (json_t *desc, int fd, SysctrToc **out_toc, GError **error)
   if (checksum == NULL || position == NULL)
     return TRUE;
   g_autofree char *what = g_strdup_printf ("layer %s: zstd:chunked table of contents", digest ? digest : "?");
-  /* "offset:length:uncompressed-length:type" */
   guint64 offset, length, ulength;
   char tail;
-  if (sscanf (position, "%" G_GUINT64_FORMAT ":%" G_GUINT64_FORMAT ":%" G_GUINT64_FORMAT ":%*u%c", &offset, &length,
-              &ulength, &tail)
-          != 3
-      || length == 0 || length > MAX_TOC_COMPRESSED || ulength > MAX_TOC || !sysctr_digest_valid (checksum))
-    return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "%s: position \"%.64s\" or checksum not understood", what,
-                         position);
+  if (!sysctr_toc_position (desc, &offset, &length, error))
+    return FALSE;
+  if (sscanf (position, "%*u:%*u:%" G_GUINT64_FORMAT "%c", &ulength, &tail) != 2)
+    ulength = MAX_TOC;
   g_autofree guint8 *compressed = g_malloc (length);
   if (pread (fd, compressed, length, offset) != (ssize_t) length)
     return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "%s: not inside the blob", what);
@@ -121,6 +149,7 @@ sysctr_toc_load (json_t *desc, int fd, SysctrToc **out_toc, GError **error)
 
   g_autoptr (SysctrToc) toc = g_new0 (SysctrToc, 1);
   toc->entries = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) entry_free);
+  toc->files = g_array_new (FALSE, TRUE, sizeof (SysctrTocFile));
   toc->what = g_strdup_printf ("layer %s (zstd:chunked)", digest ? digest : "?");
   size_t i;
   json_t *e;
@@ -131,7 +160,27 @@ sysctr_toc_load (json_t *desc, int fd, SysctrToc **out_toc, GError **error)
       if (name == NULL)
         return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "%s: entry %zu has no name", what, i);
       if (type == 'c')
-        continue; /* a chunk of a file listed before it */
+        continue; /* a chunk of a file listed before it: inside its offset..endOffset */
+      json_t *off = json_object_get (e, "offset"), *end = json_object_get (e, "endOffset");
+      json_t *sz = json_object_get (e, "size");
+      SysctrTocFile f = {
+        .type = type,
+        .name = name,
+        .mode = (guint32) json_integer_value (json_object_get (e, "mode")) & 07777,
+        .uid = (guint32) json_integer_value (json_object_get (e, "uid")),
+        .gid = (guint32) json_integer_value (json_object_get (e, "gid")),
+        .size = json_is_integer (sz) && json_integer_value (sz) > 0 ? (guint64) json_integer_value (sz) : 0,
+        .offset = json_is_integer (off) && json_integer_value (off) > 0 ? (guint64) json_integer_value (off) : 0,
+        .end_offset = json_is_integer (end) && json_integer_value (end) > 0 ? (guint64) json_integer_value (end) : 0,
+        .link = sysctr_json_get_string (e, "linkName"),
+        .digest = sysctr_json_get_string (e, "digest"),
+        .modtime = sysctr_json_get_string (e, "modtime"),
+        .xattrs = json_object_get (e, "xattrs"),
+        .devmajor = (guint32) json_integer_value (json_object_get (e, "devMajor")),
+        .devminor = (guint32) json_integer_value (json_object_get (e, "devMinor")),
+        .type_name = sysctr_json_get_string (e, "type"),
+      };
+      g_array_append_val (toc->files, f);
       TocEntry *te = g_new0 (TocEntry, 1);
       te->type = type;
       /* "mode" is a tar header's: with or without the file type bits;
@@ -152,8 +201,21 @@ sysctr_toc_load (json_t *desc, int fd, SysctrToc **out_toc, GError **error)
       /* a later entry of the same name wins, as in a tar */
       g_hash_table_replace (toc->entries, normalise (name), te);
     }
+  toc->doc = g_steal_pointer (&doc);
   *out_toc = g_steal_pointer (&toc);
   return TRUE;
+}
+
+guint
+sysctr_toc_n_files (SysctrToc *toc)
+{
+  return toc->files->len;
+}
+
+const SysctrTocFile *
+sysctr_toc_file (SysctrToc *toc, guint i)
+{
+  return &g_array_index (toc->files, SysctrTocFile, i);
 }
 
 gboolean

@@ -23,6 +23,27 @@ G_BEGIN_DECLS
 
 typedef struct SysctrToc SysctrToc;
 
+/* The TOC's offset and compressed length in the blob, from the layer
+ * descriptor's annotations; *out_length 0 when it has none. */
+gboolean sysctr_toc_position (json_t *desc, guint64 *out_offset, guint64 *out_length, GError **error);
+
+/* One entry of the TOC as the layer holds it, in order (chunks folded
+ * into their file: a file's compressed data is offset..end_offset, one or
+ * more zstd frames). Strings belong to the TOC. */
+typedef struct
+{
+  char type; /* as sysctr_toc_check_entry's; 's' carries type_name */
+  const char *type_name;
+  const char *name;
+  guint32 mode, uid, gid;
+  guint64 size, offset, end_offset;
+  const char *link, *digest, *modtime;
+  json_t *xattrs; /* name -> base64 value, or NULL */
+  guint32 devmajor, devminor;
+} SysctrTocFile;
+guint sysctr_toc_n_files (SysctrToc *toc);
+const SysctrTocFile *sysctr_toc_file (SysctrToc *toc, guint i);
+
 /* From the layer descriptor @desc and the blob in @fd: the TOC, or NULL
  * (no error) when the layer carries no zstd:chunked annotations. */
 gboolean sysctr_toc_load (json_t *desc, int fd, SysctrToc **out_toc, GError **error);

@@ -15,7 +15,8 @@ typedef struct
 
 typedef struct SysctrToc SysctrToc;
 
-/* Reads the (possibly compressed) layer from @fd, hashes the uncompressed
+/* Reads the (possibly compressed) layer from @fd (from its start; a pipe
+ * as it comes), hashes the uncompressed
  * stream, and when @expected_diff_id is non-NULL fails unless they match,
  * or, for a zstd:chunked layer (@toc non-NULL), unless every file matches
  * its table of contents. Must be called inside a repo transaction. Returns

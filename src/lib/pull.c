@@ -5,6 +5,7 @@
 #include "chunked.h"
 #include "layer.h"
 #include "lookaside.h"
+#include "partial.h"
 #include "policy.h"
 #include "reference.h"
 #include "source.h"
@@ -202,13 +203,15 @@ typedef struct
   guint64 total_bytes;
   gint64 last_print;
   gint64 start;
-  guint64 spool_ram_left; /* guarded by lock */
+  guint64 spool_ram_left;        /* guarded by lock */
+  SysctrStoreFiles *store_files; /* for partial pulls, or NULL */
 } PullState;
 
 static void
 pull_state_clear (PullState *st)
 {
   g_clear_object (&st->cancellable);
+  g_clear_pointer (&st->store_files, sysctr_store_files_free);
   g_mutex_clear (&st->lock);
 }
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (PullState, pull_state_clear)
@@ -235,13 +238,49 @@ progress_cb (gpointer data, guint64 bytes)
 static gboolean
 fetch_and_import_fd (LayerJob *job, PullState *st, int fd, GError **error)
 {
+  g_autofree char *what = g_strdup_printf ("layer %s", job->digest);
   gint64 t0 = g_get_monotonic_time ();
+  if (st->store_files && job->size > 0)
+    {
+      /* zstd:chunked: only the files the store lacks */
+      GVariantBuilder pb;
+      g_variant_builder_init (&pb, G_VARIANT_TYPE ("a{sv}"));
+      g_variant_builder_add (&pb, "{sv}", "sysctr.digest", g_variant_new_string (job->digest));
+      g_variant_builder_add (&pb, "{sv}", "sysctr.diff-id", g_variant_new_string (job->diff_id));
+      g_variant_builder_add (&pb, "{sv}", "sysctr.media-type", g_variant_new_string (job->media_type));
+      g_variant_builder_add (&pb, "{sv}", "sysctr.size", g_variant_new_uint64 (job->size));
+      g_variant_builder_add (&pb, "{sv}", "sysctr.verified-by",
+                             g_variant_new_string ("zstd:chunked table of contents"));
+      g_autoptr (GVariant) pmeta = g_variant_ref_sink (g_variant_builder_end (&pb));
+      SysctrPartialStats ps;
+      gboolean fallback = FALSE;
+      g_autoptr (GError) local = NULL;
+      if (sysctr_partial_import (st->ctx->repo, sysctr_source_registry (st->src), st->store_files, job->desc,
+                                 job->digest, job->size, fd, what, pmeta, &job->commit, &ps, &fallback, st->cancellable,
+                                 &local))
+        {
+          job->fetched = ps.bytes_fetched;
+          sysctr_debug ("%s: partial pull: %u files from the store, %u fetched, %" G_GUINT64_FORMAT
+                        " of %" G_GINT64_FORMAT " bytes in %u requests, %" G_GINT64_FORMAT
+                        " ms; verified by its table of contents (the diff_id needs the whole stream)",
+                        what, ps.files_found, ps.files_fetched, ps.bytes_fetched, job->size, ps.requests,
+                        (g_get_monotonic_time () - t0) / 1000);
+          return TRUE;
+        }
+      if (!fallback)
+        {
+          g_propagate_error (error, g_steal_pointer (&local));
+          return FALSE;
+        }
+      sysctr_debug ("%s: fetching the whole blob%s%s", what, local ? ": " : "", local ? local->message : "");
+      if (ftruncate (fd, 0) != 0 || lseek (fd, 0, SEEK_SET) != 0)
+        return sysctr_throw_errno (error, "resetting the spool");
+    }
   if (!sysctr_source_fetch_blob (st->src, job->digest, job->size, fd, progress_cb, st, error))
     return FALSE;
   gint64 t1 = g_get_monotonic_time ();
   job->fetched = job->size > 0 ? (guint64) job->size : 0;
 
-  g_autofree char *what = g_strdup_printf ("layer %s", job->digest);
   GVariantBuilder b;
   g_variant_builder_init (&b, G_VARIANT_TYPE ("a{sv}"));
   g_variant_builder_add (&b, "{sv}", "sysctr.digest", g_variant_new_string (job->digest));
@@ -620,6 +659,22 @@ fetch_layers (SysctrContext *ctx, SysctrSource *src, const SysctrPullOptions *op
   guint n = jobs->n;
   LayerJob *job = jobs->jobs;
   g_autoptr (GHashTable) queued = g_hash_table_new (g_str_hash, g_str_equal);
+  /* a zstd:chunked layer from a registry into a store that holds layers:
+   * its files may be there already */
+  gboolean chunked = FALSE;
+  for (guint i = 0; i < n; i++)
+    {
+      guint64 o, l = 0;
+      g_autofree char *c = sysctr_store_layer_commit (ctx->repo, job[i].digest);
+      chunked = chunked || (c == NULL && sysctr_toc_position (job[i].desc, &o, &l, NULL) && l > 0);
+    }
+  if (chunked && sysctr_source_registry (src) && !g_getenv ("SYSCTR_NO_PARTIAL"))
+    {
+      g_autoptr (GError) local = NULL;
+      st.store_files = sysctr_store_files_new (ctx->repo, &local);
+      if (st.store_files == NULL)
+        sysctr_debug ("no partial pull: %s", local->message);
+    }
   GThreadPool *pool
       = g_thread_pool_new (layer_worker, &st, MIN (4, MAX (2, (int) g_get_num_processors ())), FALSE, NULL);
   for (guint i = 0; i < n; i++)

@@ -185,12 +185,17 @@ typedef struct
   char *content_type;
   char *location;
   char *docker_digest;
-  GByteArray *owned_buf; /* @buf when the request made it */
+  char *content_range;
+  GByteArray *owned_buf;  /* @buf when the request made it */
+  const char *range;      /* a Range header's value, or NULL */
+  gboolean range_ignored; /* the server answered 200 to a range request */
 } Request;
 
 static void
 request_reset_response (Request *r)
 {
+  g_clear_pointer (&r->content_range, g_free);
+  r->range_ignored = FALSE;
   g_clear_pointer (&r->www_authenticate, g_free);
   g_clear_pointer (&r->content_type, g_free);
   g_clear_pointer (&r->location, g_free);
@@ -219,6 +224,7 @@ request_clear (Request *r)
   g_clear_pointer (&r->content_type, g_free);
   g_clear_pointer (&r->location, g_free);
   g_clear_pointer (&r->docker_digest, g_free);
+  g_clear_pointer (&r->content_range, g_free);
   g_clear_pointer (&r->curl, curl_easy_cleanup);
   g_clear_pointer (&r->error_body, g_byte_array_unref);
   g_clear_pointer (&r->owned_buf, g_byte_array_unref);
@@ -260,6 +266,8 @@ header_cb (char *buffer, size_t size, size_t nitems, void *userdata)
     slot = &r->location;
   else if (strcmp (name, "docker-content-digest") == 0)
     slot = &r->docker_digest;
+  else if (strcmp (name, "content-range") == 0)
+    slot = &r->content_range;
   if (slot)
     {
       g_free (*slot);
@@ -280,6 +288,12 @@ write_cb (char *ptr, size_t size, size_t nmemb, void *userdata)
       if (r->error_body->len + len <= MAX_ERROR_BODY)
         g_byte_array_append (r->error_body, (guint8 *) ptr, len);
       return len;
+    }
+  if (r->range && status == 200)
+    {
+      /* the whole blob instead of the ranges: the caller fetches it */
+      r->range_ignored = TRUE;
+      return 0;
     }
   if ((r->expect >= 0 && r->received + len > (guint64) r->expect) || (r->max > 0 && r->received + len > r->max))
     {
@@ -402,6 +416,12 @@ perform_once (Request *r, const char *url, const char *accept, const char *autho
       g_autofree char *h = g_strdup_printf ("Accept: %s", accept);
       headers = curl_slist_append (headers, h);
     }
+  g_autofree char *range_header = NULL;
+  if (r->range)
+    {
+      range_header = g_strdup_printf ("Range: bytes=%s", r->range);
+      headers = curl_slist_append (headers, range_header);
+    }
   g_autofree char *auth_header = NULL;
   if (authorization)
     {
@@ -465,6 +485,11 @@ perform_once (Request *r, const char *url, const char *accept, const char *autho
       g_mutex_unlock (&reg->lock);
     }
 
+  if (r->range_ignored)
+    {
+      *out_status = 200;
+      return TRUE;
+    }
   if (r->overflow)
     return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "the server sent more data than %s",
                          r->expect >= 0 ? "the manifest declared" : "the size limit allows");
@@ -878,5 +903,161 @@ sysctr_registry_fetch_blob_bytes (SysctrRegistry *reg, const char *digest, gint6
   if (!fetch_blob_common (reg, digest, size, -1, buf, max_size, NULL, NULL, error))
     return FALSE;
   *out = g_byte_array_free_to_bytes (g_steal_pointer (&buf));
+  return TRUE;
+}
+
+/* "bytes A-B/TOTAL" -> [A, B+1) */
+static gboolean
+parse_content_range (const char *v, guint64 *out_start, guint64 *out_end)
+{
+  guint64 a, b;
+  char slash;
+  if (v == NULL || sscanf (v, "bytes %" G_GUINT64_FORMAT "-%" G_GUINT64_FORMAT "%c", &a, &b, &slash) != 3
+      || slash != '/' || b < a)
+    return FALSE;
+  *out_start = a;
+  *out_end = b + 1;
+  return TRUE;
+}
+
+static gboolean
+put_part (int fd, guint64 blob_size, const guint8 *data, gsize len, guint64 start, guint64 end, GArray *got,
+          GError **error)
+{
+  if (end > blob_size || end - start != len)
+    return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "a range answer does not fit the blob");
+  gsize done = 0;
+  while (done < len)
+    {
+      ssize_t n = pwrite (fd, data + done, len - done, start + done);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        return sysctr_throw_errno (error, "writing a range");
+      done += n;
+    }
+  SysctrRange r = { start, end };
+  g_array_append_val (got, r);
+  return TRUE;
+}
+
+static gint
+range_cmp (gconstpointer a, gconstpointer b)
+{
+  const SysctrRange *x = a, *y = b;
+  return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/* multipart/byteranges, as RFC 9110 and Go's http.ServeContent write it */
+static gboolean
+parse_multipart (const char *content_type, const guint8 *body, gsize len, int fd, guint64 blob_size, GArray *got,
+                 GError **error)
+{
+  const char *b = strstr (content_type, "boundary=");
+  if (b == NULL)
+    return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "multipart answer without a boundary");
+  g_autofree char *boundary = g_strdup (b + strlen ("boundary="));
+  g_strdelimit (boundary, "\";", ' ');
+  g_strstrip (boundary);
+  if (boundary[0] == '"')
+    memmove (boundary, boundary + 1, strlen (boundary));
+  g_autofree char *delim = g_strconcat ("--", boundary, NULL);
+  gsize dlen = strlen (delim), pos = 0;
+  for (;;)
+    {
+      const guint8 *d = dlen <= len - pos ? memmem (body + pos, len - pos, delim, dlen) : NULL;
+      if (d == NULL)
+        return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "multipart answer ends without its closing boundary");
+      pos = d - body + dlen;
+      if (len - pos >= 2 && memcmp (body + pos, "--", 2) == 0)
+        return TRUE;
+      const guint8 *hend = memmem (body + pos, len - pos, "\r\n\r\n", 4);
+      if (hend == NULL)
+        return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "multipart part without an end of headers");
+      g_autofree char *headers = g_strndup ((const char *) body + pos, hend - (body + pos));
+      guint64 start = 0, end = 0;
+      gboolean found = FALSE;
+      g_auto (GStrv) lines = g_strsplit (headers, "\r\n", -1);
+      for (char **l = lines; *l; l++)
+        if (g_ascii_strncasecmp (*l, "content-range:", 14) == 0)
+          found = parse_content_range (g_strstrip (*l + 14), &start, &end);
+      if (!found)
+        return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "multipart part without a Content-Range");
+      pos = hend - body + 4;
+      if (end - start > len - pos)
+        return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "multipart part shorter than its Content-Range");
+      if (!put_part (fd, blob_size, body + pos, end - start, start, end, got, error))
+        return FALSE;
+      pos += end - start;
+    }
+}
+
+gboolean
+sysctr_registry_fetch_ranges (SysctrRegistry *reg, const char *digest, guint64 blob_size, const SysctrRange *ranges,
+                              guint n, int fd, gboolean *out_whole, GError **error)
+{
+  *out_whole = FALSE;
+  if (!sysctr_digest_valid (digest))
+    return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "invalid blob digest \"%.80s\"", digest);
+  GString *spec = g_string_new (NULL);
+  guint64 want = 0;
+  for (guint i = 0; i < n; i++)
+    {
+      g_string_append_printf (spec, "%s%" G_GUINT64_FORMAT "-%" G_GUINT64_FORMAT, i ? "," : "", ranges[i].start,
+                              ranges[i].end - 1);
+      want += ranges[i].end - ranges[i].start;
+    }
+  g_autofree char *range = g_string_free (spec, FALSE);
+  g_auto (Request) r = { 0 };
+  if (!request_init (reg, &r, TRUE))
+    return sysctr_throw (error, SYSCTR_ERROR_FAILED, "curl init failed");
+  r.range = range;
+  r.max = want + 512 * (gsize) n + 4096; /* the parts and their headers */
+  g_autofree char *path = g_strdup_printf ("/v2/%s/blobs/%s", reg->path, digest);
+  long status = 0;
+  if (!do_get (&r, path, NULL, &status, error))
+    {
+      sysctr_prefix_error (error, "blob %s, %u ranges", digest, n);
+      return FALSE;
+    }
+  if (status == 200 && r.range_ignored)
+    {
+      *out_whole = TRUE;
+      return TRUE;
+    }
+  if (status != 206)
+    {
+      if (!check_status (&r, status, error))
+        return FALSE;
+      return sysctr_throw (error, SYSCTR_ERROR_NETWORK, "blob %s: HTTP %ld to a range request", digest, status);
+    }
+  g_autoptr (GArray) got = g_array_new (FALSE, FALSE, sizeof (SysctrRange));
+  gboolean ok;
+  if (r.content_type && g_ascii_strncasecmp (r.content_type, "multipart/byteranges", 20) == 0)
+    ok = parse_multipart (r.content_type, r.buf->data, r.buf->len, fd, blob_size, got, error);
+  else
+    {
+      guint64 start, end;
+      ok = parse_content_range (r.content_range, &start, &end)
+               ? put_part (fd, blob_size, r.buf->data, r.buf->len, start, end, got, error)
+               : sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "blob %s: 206 without a Content-Range", digest);
+    }
+  if (!ok)
+    return FALSE;
+  /* every range asked for is inside what came back */
+  g_array_sort (got, range_cmp);
+  for (guint i = 0; i < n; i++)
+    {
+      gboolean covered = FALSE;
+      for (guint j = 0; j < got->len && !covered; j++)
+        {
+          const SysctrRange *g = &g_array_index (got, SysctrRange, j);
+          covered = g->start <= ranges[i].start && ranges[i].end <= g->end;
+        }
+      if (!covered)
+        return sysctr_throw (error, SYSCTR_ERROR_HOSTILE,
+                             "blob %s: the answer lacks bytes %" G_GUINT64_FORMAT "-%" G_GUINT64_FORMAT, digest,
+                             ranges[i].start, ranges[i].end - 1);
+    }
   return TRUE;
 }

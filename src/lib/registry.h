@@ -57,4 +57,18 @@ gboolean sysctr_registry_fetch_blob (SysctrRegistry *reg, const char *digest, gi
 gboolean sysctr_registry_fetch_blob_bytes (SysctrRegistry *reg, const char *digest, gint64 size, gsize max_size,
                                            GBytes **out, GError **error);
 
+/* Byte ranges [start, end) of a blob (zstd:chunked partial pulls). */
+typedef struct
+{
+  guint64 start, end;
+} SysctrRange;
+
+/* Asks for @ranges (sorted, disjoint) of blob @digest in one request and
+ * writes each at its offset into @fd (the blob's spool, @blob_size long).
+ * Nothing here is checked against a digest: the caller checks what it
+ * reads out of the ranges. *out_whole: the registry ignored the ranges
+ * (HTTP 200); nothing was written. */
+gboolean sysctr_registry_fetch_ranges (SysctrRegistry *reg, const char *digest, guint64 blob_size,
+                                       const SysctrRange *ranges, guint n, int fd, gboolean *out_whole, GError **error);
+
 G_END_DECLS
