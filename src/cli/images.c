@@ -37,8 +37,9 @@ image_size (const SysctrImage *image)
 }
 
 static json_t *
-image_to_json (const SysctrImage *image, gboolean full)
+image_to_json (const SysctrImage *image, OstreeRepo *repo)
 {
+  gboolean full = repo != NULL; /* inspect: the config and the layers too */
   g_assert (image != NULL);
   json_t *j = json_pack ("{s:s, s:s, s:s, s:I, s:I}", "reference", image->reference, "digest", image->manifest_digest,
                          "platform", image->platform, "size", (json_int_t) image_size (image), "pulled",
@@ -51,7 +52,7 @@ image_to_json (const SysctrImage *image, gboolean full)
   json_object_set_new (j, "signature", json_string (summary));
   if (full && image->verification)
     json_object_set (j, "verification", image->verification);
-  if (full)
+  if (repo != NULL)
     {
       json_object_set (j, "config", image->config);
       json_t *layers = json_array ();
@@ -59,9 +60,22 @@ image_to_json (const SysctrImage *image, gboolean full)
       for (guint i = 0; image->layers[i]; i++)
         {
           json_t *d = json_array_get (descs, i);
-          json_array_append_new (layers, json_pack ("{s:s, s:s?, s:O?, s:s?}", "digest", image->layers[i], "diff_id",
-                                                    image->diff_ids[i], "size", json_object_get (d, "size"),
-                                                    "mediaType", sysctr_json_get_string (d, "mediaType")));
+          json_t *l
+              = json_pack ("{s:s, s:s?, s:O?, s:s?}", "digest", image->layers[i], "diff_id", image->diff_ids[i], "size",
+                           json_object_get (d, "size"), "mediaType", sysctr_json_get_string (d, "mediaType"));
+          /* what vouched for its content: the diff_id, or (zstd:chunked
+           * pulled in parts, or written by podman 4) its table of contents */
+          g_autofree char *commit = sysctr_store_layer_commit (repo, image->layers[i]);
+          g_autoptr (GVariant) cv = NULL;
+          if (commit && ostree_repo_load_variant (repo, OSTREE_OBJECT_TYPE_COMMIT, commit, &cv, NULL))
+            {
+              g_autoptr (GVariant) meta = g_variant_get_child_value (cv, 0);
+              g_autoptr (GVariantDict) dict = g_variant_dict_new (meta);
+              g_autofree char *v = NULL;
+              if (g_variant_dict_lookup (dict, "sysctr.verified-by", "s", &v))
+                json_object_set_new (l, "verified_by", json_string (v));
+            }
+          json_array_append_new (layers, l);
         }
       json_object_set_new (j, "layers", layers);
       json_t *labels = json_object_get (json_object_get (image->config, "config"), "Labels");
@@ -102,7 +116,7 @@ images_list (int argc, char **argv, const SysctrGlobals *globals, GError **error
     {
       g_autoptr (json_t) arr = json_array ();
       for (guint i = 0; images && i < images->len; i++)
-        json_array_append_new (arr, image_to_json (images->pdata[i], FALSE));
+        json_array_append_new (arr, image_to_json (images->pdata[i], NULL));
       g_autofree char *s = sysctr_json_dump (arr, TRUE);
       printf ("%s\n", s);
       return TRUE;
@@ -131,7 +145,7 @@ images_inspect (int argc, char **argv, const SysctrGlobals *globals, GError **er
   g_autoptr (SysctrImage) image = NULL;
   if (!find_image (ctx, argv[1], &image, error))
     return FALSE;
-  g_autoptr (json_t) j = image_to_json (image, TRUE);
+  g_autoptr (json_t) j = image_to_json (image, ctx->repo);
   g_autofree char *s = sysctr_json_dump (j, TRUE);
   printf ("%s\n", s);
   return TRUE;

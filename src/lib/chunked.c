@@ -119,7 +119,7 @@ sysctr_toc_load (json_t *desc, int fd, SysctrToc **out_toc, GError **error)
   if (checksum == NULL || position == NULL)
     return TRUE;
   g_autofree char *what = g_strdup_printf ("layer %s: zstd:chunked table of contents", digest ? digest : "?");
-  guint64 offset, length, ulength;
+  guint64 offset = 0, length = 0, ulength = 0;
   char tail;
   if (!sysctr_toc_position (desc, &offset, &length, error))
     return FALSE;

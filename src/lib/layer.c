@@ -708,6 +708,10 @@ import_archive (OstreeRepo *repo, struct archive *outer, const char *what, const
   g_autofree char *diff_id = sysctr_sha256_digest (src->diff_sum);
   if (ok && toc)
     ok = sysctr_toc_check_complete (toc, error);
+  /* what vouches for the layer's content, kept in its commit */
+  const char *verified_by = "diff_id";
+  if (ok && toc && (expected_diff_id == NULL || strcmp (expected_diff_id, diff_id) != 0))
+    verified_by = "zstd:chunked table of contents";
   if (ok && expected_diff_id && strcmp (expected_diff_id, diff_id) != 0)
     {
       /* podman 4's zstd:chunked writer rewrites the tar: its diff_id is
@@ -728,9 +732,13 @@ import_archive (OstreeRepo *repo, struct archive *outer, const char *what, const
     {
       fill_dirmeta (imp.root, imp.default_dirmeta);
       g_autoptr (GFile) root = NULL;
+      g_autoptr (GVariantDict) dict = g_variant_dict_new (commit_metadata);
+      if (expected_diff_id || toc)
+        g_variant_dict_insert (dict, "sysctr.verified-by", "s", verified_by);
+      g_autoptr (GVariant) meta = g_variant_ref_sink (g_variant_dict_end (dict));
       ok = ostree_repo_write_mtree (repo, imp.root, &root, cancellable, error)
-           && ostree_repo_write_commit (repo, NULL, what, NULL, commit_metadata, OSTREE_REPO_FILE (root), &commit,
-                                        cancellable, error);
+           && ostree_repo_write_commit (repo, NULL, what, NULL, meta, OSTREE_REPO_FILE (root), &commit, cancellable,
+                                        error);
     }
 
   imp.stats.uncompressed = src->uncompressed;

@@ -72,6 +72,8 @@ diag "registry access log for v2: $ranged answers 206, $whole blob answers of 10
 assert_eq "$whole" 0 "  ... and no whole layer blob"
 assert_match "$out" "verified by its table of contents" "  ... and --verbose says what verified the layer"
 
+assert_eq "$("$SYSCTR" --root="$ROOT" images inspect "$REG/app:v2" | jq -r '.layers[0].verified_by')" \
+	"zstd:chunked table of contents" "images inspect says the layer is verified by its table of contents"
 # the deployed tree is the one umoci unpacks from the original image
 ok "install v2" "$SYSCTR" --root="$ROOT" install --system --name=app "$REG/app:v2"
 umoci unpack --image "$(image_layout app):v2" "$TEST_TMPDIR/umoci-v2" >/dev/null || bail_out "umoci unpack"
