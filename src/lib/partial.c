@@ -481,7 +481,10 @@ sysctr_partial_import (OstreeRepo *repo, SysctrRegistry *reg, SysctrStoreFiles *
       g_clear_pointer (out_commit, g_free);
       *out_fallback = tw.unsupported;
       if (tw.unsupported)
-        return FALSE;
+        {
+          g_clear_error (&tw.error);
+          return FALSE;
+        }
       g_propagate_error (error, g_steal_pointer (&tw.error));
       return FALSE;
     }
