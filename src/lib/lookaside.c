@@ -235,30 +235,6 @@ sysctr_registries_d_parse (const char *data, gsize len, GError **error)
   return merge_file (&m, "input.yaml", data, len, error);
 }
 
-/* The namespaces of @ref, most specific first (as the policy's scopes). */
-static GPtrArray *
-namespaces (const SysctrRef *ref)
-{
-  GPtrArray *c = g_ptr_array_new_with_free_func (g_free);
-  g_ptr_array_add (c, ref->digest ? g_strdup_printf ("%s/%s@%s", ref->domain, ref->path, ref->digest)
-                                  : g_strdup_printf ("%s/%s:%s", ref->domain, ref->path, ref->tag));
-  g_autofree char *name = g_strdup_printf ("%s/%s", ref->domain, ref->path);
-  for (;;)
-    {
-      g_ptr_array_add (c, g_strdup (name));
-      char *slash = strrchr (name, '/');
-      if (slash == NULL)
-        break;
-      *slash = '\0';
-    }
-  char *colon = strchr (name, ':');
-  if (colon)
-    *colon = '\0';
-  for (char *dot = strchr (name, '.'); dot; dot = strchr (dot + 1, '.'))
-    g_ptr_array_add (c, g_strdup_printf ("*.%s", dot + 1));
-  return c;
-}
-
 gboolean
 sysctr_sig_config_load (const char *dir, const SysctrRef *ref, SysctrSigConfig *out, GError **error)
 {
@@ -292,7 +268,7 @@ sysctr_sig_config_load (const char *dir, const SysctrRef *ref, SysctrSigConfig *
       if (!merge_file (&m, path, data, len, error))
         return FALSE;
     }
-  g_autoptr (GPtrArray) ns = namespaces (ref);
+  g_autoptr (GPtrArray) ns = sysctr_ref_docker_scopes (ref);
   int attachments = -1;
   for (guint i = 0; i < ns->len; i++)
     {

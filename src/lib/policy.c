@@ -632,23 +632,8 @@ scope_candidates (const SysctrRef *ref, const char **out_transport)
     case SYSCTR_TRANSPORT_DOCKER:
       {
         *out_transport = "docker";
-        /* a reference with both a tag and a digest is pulled by digest */
-        g_ptr_array_add (c, ref->digest ? g_strdup_printf ("%s/%s@%s", ref->domain, ref->path, ref->digest)
-                                        : g_strdup_printf ("%s/%s:%s", ref->domain, ref->path, ref->tag));
-        g_autofree char *name = ref_name (ref);
-        for (;;)
-          {
-            g_ptr_array_add (c, g_strdup (name));
-            char *slash = strrchr (name, '/');
-            if (slash == NULL)
-              break;
-            *slash = '\0';
-          }
-        char *colon = strchr (name, ':');
-        if (colon)
-          *colon = '\0';
-        for (char *dot = strchr (name, '.'); dot; dot = strchr (dot + 1, '.'))
-          g_ptr_array_add (c, g_strdup_printf ("*.%s", dot + 1));
+        g_ptr_array_unref (c);
+        c = sysctr_ref_docker_scopes (ref);
         break;
       }
     case SYSCTR_TRANSPORT_OCI:

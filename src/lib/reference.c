@@ -322,6 +322,29 @@ sysctr_ref_parse (const char *str, GError **error)
   return g_steal_pointer (&ref);
 }
 
+GPtrArray *
+sysctr_ref_docker_scopes (const SysctrRef *ref)
+{
+  GPtrArray *c = g_ptr_array_new_with_free_func (g_free);
+  g_ptr_array_add (c, ref->digest ? g_strdup_printf ("%s/%s@%s", ref->domain, ref->path, ref->digest)
+                                  : g_strdup_printf ("%s/%s:%s", ref->domain, ref->path, ref->tag));
+  g_autofree char *name = g_strdup_printf ("%s/%s", ref->domain, ref->path);
+  for (;;)
+    {
+      g_ptr_array_add (c, g_strdup (name));
+      char *slash = strrchr (name, '/');
+      if (slash == NULL)
+        break;
+      *slash = '\0';
+    }
+  char *colon = strchr (name, ':');
+  if (colon)
+    *colon = '\0';
+  for (char *dot = strchr (name, '.'); dot; dot = strchr (dot + 1, '.'))
+    g_ptr_array_add (c, g_strdup_printf ("*.%s", dot + 1));
+  return c;
+}
+
 gboolean
 sysctr_docker_prefix_valid (const char *s)
 {

@@ -32,6 +32,11 @@ SysctrRef *sysctr_ref_parse (const char *str, GError **error);
  * (signatures, policy.json): no transport, and no default tag, so tag and
  * digest are both NULL for a bare repository name. */
 SysctrRef *sysctr_docker_ref_parse_named (const char *str, GError **error);
+/* A registry reference's scopes as containers/image names them (policy.json
+ * transports.docker, registries.d docker:), most specific first: the exact
+ * reference (by digest when it has one), the repository, each parent
+ * namespace, the host, then *.DOMAIN wildcards. */
+GPtrArray *sysctr_ref_docker_scopes (const SysctrRef *ref);
 /* HOST[:PORT][/PATH]: a repository prefix as policy.json's remapIdentity
  * takes it (a registry, or a namespace in one). */
 gboolean sysctr_docker_prefix_valid (const char *s);
