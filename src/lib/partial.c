@@ -188,7 +188,6 @@ copy_stored (OstreeRepo *repo, const char *csum, struct archive *w, guint64 size
 static gboolean
 copy_frames (int fd, const SysctrTocFile *file, struct archive *w, const char *what, GError **error)
 {
-  g_autoptr (GError) local = NULL;
   ZSTD_DCtx *dctx = ZSTD_createDCtx ();
   if (dctx == NULL)
     return sysctr_throw (error, SYSCTR_ERROR_FAILED, "zstd: out of memory");
