@@ -83,8 +83,10 @@ toc_type (const char *t)
   return 's';
 }
 
-gboolean
-sysctr_toc_position (json_t *desc, guint64 *out_offset, guint64 *out_length, GError **error)
+/* The annotations: FALSE (no error) when the layer has none. */
+static gboolean
+toc_annotations (json_t *desc, guint64 *out_offset, guint64 *out_length, guint64 *out_ulength,
+                 const char **out_checksum, GError **error)
 {
   json_t *ann = json_object_get (desc, "annotations");
   const char *checksum = sysctr_json_get_string (ann, ANNOTATION_CHECKSUM);
@@ -92,7 +94,7 @@ sysctr_toc_position (json_t *desc, guint64 *out_offset, guint64 *out_length, GEr
   const char *digest = sysctr_json_get_string (desc, "digest");
   *out_length = 0;
   if (checksum == NULL || position == NULL)
-    return TRUE;
+    return FALSE;
   /* "offset:length:uncompressed-length:type" */
   guint64 offset, length, ulength;
   char tail;
@@ -105,26 +107,41 @@ sysctr_toc_position (json_t *desc, guint64 *out_offset, guint64 *out_length, GEr
                          digest ? digest : "?", position);
   *out_offset = offset;
   *out_length = length;
+  *out_ulength = ulength;
+  *out_checksum = checksum;
   return TRUE;
+}
+
+gboolean
+sysctr_toc_position (json_t *desc, guint64 *out_offset, guint64 *out_length, GError **error)
+{
+  guint64 ulength;
+  const char *checksum;
+  g_autoptr (GError) local = NULL;
+  if (toc_annotations (desc, out_offset, out_length, &ulength, &checksum, &local))
+    return TRUE;
+  if (local == NULL)
+    return TRUE; /* none: *out_length is 0 */
+  g_propagate_error (error, g_steal_pointer (&local));
+  return FALSE;
 }
 
 gboolean
 sysctr_toc_load (json_t *desc, int fd, SysctrToc **out_toc, GError **error)
 {
   *out_toc = NULL;
-  json_t *ann = json_object_get (desc, "annotations");
-  const char *checksum = sysctr_json_get_string (ann, ANNOTATION_CHECKSUM);
-  const char *position = sysctr_json_get_string (ann, ANNOTATION_POSITION);
   const char *digest = sysctr_json_get_string (desc, "digest");
-  if (checksum == NULL || position == NULL)
-    return TRUE;
-  g_autofree char *what = g_strdup_printf ("layer %s: zstd:chunked table of contents", digest ? digest : "?");
   guint64 offset = 0, length = 0, ulength = 0;
-  char tail;
-  if (!sysctr_toc_position (desc, &offset, &length, error))
-    return FALSE;
-  if (sscanf (position, "%*u:%*u:%" G_GUINT64_FORMAT "%c", &ulength, &tail) != 2)
-    ulength = MAX_TOC;
+  const char *checksum = NULL;
+  g_autoptr (GError) local = NULL;
+  if (!toc_annotations (desc, &offset, &length, &ulength, &checksum, &local))
+    {
+      if (local == NULL)
+        return TRUE; /* not zstd:chunked */
+      g_propagate_error (error, g_steal_pointer (&local));
+      return FALSE;
+    }
+  g_autofree char *what = g_strdup_printf ("layer %s: zstd:chunked table of contents", digest ? digest : "?");
   g_autofree guint8 *compressed = g_malloc (length);
   if (pread (fd, compressed, length, offset) != (ssize_t) length)
     return sysctr_throw (error, SYSCTR_ERROR_HOSTILE, "%s: not inside the blob", what);

@@ -235,6 +235,19 @@ progress_cb (gpointer data, guint64 bytes)
   g_mutex_unlock (&st->lock);
 }
 
+/* A layer commit's metadata (the importer adds what verified it). */
+static GVariant *
+layer_metadata (const LayerJob *job)
+{
+  GVariantBuilder b;
+  g_variant_builder_init (&b, G_VARIANT_TYPE ("a{sv}"));
+  g_variant_builder_add (&b, "{sv}", "sysctr.digest", g_variant_new_string (job->digest));
+  g_variant_builder_add (&b, "{sv}", "sysctr.diff-id", g_variant_new_string (job->diff_id));
+  g_variant_builder_add (&b, "{sv}", "sysctr.media-type", g_variant_new_string (job->media_type));
+  g_variant_builder_add (&b, "{sv}", "sysctr.size", g_variant_new_uint64 (job->size));
+  return g_variant_ref_sink (g_variant_builder_end (&b));
+}
+
 static gboolean
 fetch_and_import_fd (LayerJob *job, PullState *st, int fd, GError **error)
 {
@@ -243,15 +256,7 @@ fetch_and_import_fd (LayerJob *job, PullState *st, int fd, GError **error)
   if (st->store_files && job->size > 0)
     {
       /* zstd:chunked: only the files the store lacks */
-      GVariantBuilder pb;
-      g_variant_builder_init (&pb, G_VARIANT_TYPE ("a{sv}"));
-      g_variant_builder_add (&pb, "{sv}", "sysctr.digest", g_variant_new_string (job->digest));
-      g_variant_builder_add (&pb, "{sv}", "sysctr.diff-id", g_variant_new_string (job->diff_id));
-      g_variant_builder_add (&pb, "{sv}", "sysctr.media-type", g_variant_new_string (job->media_type));
-      g_variant_builder_add (&pb, "{sv}", "sysctr.size", g_variant_new_uint64 (job->size));
-      g_variant_builder_add (&pb, "{sv}", "sysctr.verified-by",
-                             g_variant_new_string ("zstd:chunked table of contents"));
-      g_autoptr (GVariant) pmeta = g_variant_ref_sink (g_variant_builder_end (&pb));
+      g_autoptr (GVariant) pmeta = layer_metadata (job);
       SysctrPartialStats ps;
       gboolean fallback = FALSE;
       g_autoptr (GError) local = NULL;
@@ -281,13 +286,7 @@ fetch_and_import_fd (LayerJob *job, PullState *st, int fd, GError **error)
   gint64 t1 = g_get_monotonic_time ();
   job->fetched = job->size > 0 ? (guint64) job->size : 0;
 
-  GVariantBuilder b;
-  g_variant_builder_init (&b, G_VARIANT_TYPE ("a{sv}"));
-  g_variant_builder_add (&b, "{sv}", "sysctr.digest", g_variant_new_string (job->digest));
-  g_variant_builder_add (&b, "{sv}", "sysctr.diff-id", g_variant_new_string (job->diff_id));
-  g_variant_builder_add (&b, "{sv}", "sysctr.media-type", g_variant_new_string (job->media_type));
-  g_variant_builder_add (&b, "{sv}", "sysctr.size", g_variant_new_uint64 (job->size));
-  g_autoptr (GVariant) meta = g_variant_ref_sink (g_variant_builder_end (&b));
+  g_autoptr (GVariant) meta = layer_metadata (job);
   g_autoptr (SysctrToc) toc = NULL;
   if (!sysctr_toc_load (job->desc, fd, &toc, error))
     return FALSE;

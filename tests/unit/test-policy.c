@@ -452,7 +452,7 @@ test_unsupported (void)
 {
   g_autoptr (GPtrArray) none = g_ptr_array_new_with_free_func ((GDestroyNotify) sysctr_signature_free);
   expect ("{\"default\":[{\"type\":\"signedBaseLayer\",\"baseLayerIdentity\":{\"type\":\"matchRepository\"}}]}",
-          "r.io/a:v1", none, "signedBaseLayer is not implemented");
+          "r.io/a:v1", none, "signedBaseLayer requirements are refused");
   expect ("{\"default\":[{\"type\":\"signedBy\",\"keyType\":\"X509Certificates\",\"keyPath\":\"/k\"}]}", "r.io/a:v1",
           none, "Unimplemented \"keyType\" value \"X509Certificates\"");
   /* every requirement of the scope must hold */
