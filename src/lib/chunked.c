@@ -102,9 +102,12 @@ toc_annotations (json_t *desc, guint64 *out_offset, guint64 *out_length, guint64
               &ulength, &tail)
           != 3
       || length == 0 || length > MAX_TOC_COMPRESSED || ulength > MAX_TOC || !sysctr_digest_valid (checksum))
-    return sysctr_throw (error, SYSCTR_ERROR_HOSTILE,
-                         "layer %s: zstd:chunked table of contents: position \"%.64s\" or checksum not understood",
-                         digest ? digest : "?", position);
+    {
+      sysctr_throw (error, SYSCTR_ERROR_HOSTILE,
+                    "layer %s: zstd:chunked table of contents: position \"%.64s\" or checksum not understood",
+                    digest ? digest : "?", position);
+      return FALSE;
+    }
   *out_offset = offset;
   *out_length = length;
   *out_ulength = ulength;
@@ -134,7 +137,7 @@ sysctr_toc_load (json_t *desc, int fd, SysctrToc **out_toc, GError **error)
   guint64 offset = 0, length = 0, ulength = 0;
   const char *checksum = NULL;
   g_autoptr (GError) local = NULL;
-  if (!toc_annotations (desc, &offset, &length, &ulength, &checksum, &local))
+  if (!toc_annotations (desc, &offset, &length, &ulength, &checksum, &local) || checksum == NULL)
     {
       if (local == NULL)
         return TRUE; /* not zstd:chunked */
