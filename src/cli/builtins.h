@@ -38,6 +38,11 @@ gboolean sysctr_pull_options_from_cli (SysctrPullOptions *opts, GError **error);
 void sysctr_add_grant_options (GOptionContext *context);
 gboolean sysctr_grant_options_from_cli (SysctrGrantOptions *opts, GError **error);
 
+/* --update-lock, --update-lock-name, -max, -ttl: shared by install and
+ * update (install.c). */
+void sysctr_add_update_lock_options (GOptionContext *context);
+gboolean sysctr_update_lock_options_from_cli (SysctrUpdateLockOptions *opts, GError **error);
+
 /* --tls-verify=BOOL */
 gboolean sysctr_parse_bool (const char *value, const char *option, gboolean *out, GError **error);
 

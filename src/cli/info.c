@@ -17,6 +17,7 @@
 #include "privileges.h"
 #include "store.h"
 #include "systemd.h"
+#include "updatelock.h"
 
 static gboolean opt_json;
 
@@ -167,6 +168,23 @@ sysctr_builtin_info (int argc, char **argv, const SysctrGlobals *globals, GError
   json_object_set_new (out, "host_files", files);
   json_object_set_new (out, "created_directories", d.created ? json_incref (d.created) : json_array ());
   json_object_set_new (out, "state_directory", d.state_path ? json_string (d.state_path) : json_null ());
+  /* the cluster lock updates take (what info.json keeps, read locally: no
+   * network call) and the last update attempt on this host */
+  g_autoptr (SysctrUpdateLockConfig) lock = NULL;
+  g_autofree char *lock_name = NULL;
+  g_autoptr (GError) lock_error = NULL;
+  if (sysctr_update_lock_from_json (d.update_lock, &lock, &lock_error) && lock)
+    lock_name = sysctr_update_lock_name (lock, d.values, name, &lock_error);
+  if (lock && lock_name)
+    {
+      json_t *lj = json_deep_copy (d.update_lock);
+      json_object_set_new (lj, "name", json_string (lock_name));
+      json_object_set_new (out, "update_lock", lj);
+    }
+  else
+    json_object_set_new (out, "update_lock", json_null ());
+  json_t *last = sysctr_last_update_read (ctx, name);
+  json_object_set_new (out, "last_update", last ? last : json_null ());
 
   if (opt_json)
     {
@@ -225,6 +243,32 @@ sysctr_builtin_info (int argc, char **argv, const SysctrGlobals *globals, GError
     }
   g_autofree char *state_dir = P (d.state_path);
   printf ("State:       %s\n", state_dir);
+  if (lock && lock_name)
+    {
+      g_autofree char *what = sysctr_update_lock_describe (lock, lock_name);
+      g_autofree char *shown = P (what);
+      printf ("Update lock: %s\n", shown);
+    }
+  else
+    printf ("Update lock: none%s%s\n", lock_error ? ": " : "", lock_error ? lock_error->message : "");
+  if (last)
+    {
+      json_t *lk = json_object_get (last, "lock");
+      g_autofree char *result = P (sysctr_json_get_string (last, "result"));
+      g_autofree char *at = P (sysctr_json_get_string (last, "at"));
+      g_autofree char *to = P (sysctr_json_get_string (last, "to"));
+      g_autofree char *msg = sysctr_json_get_string (last, "message") ? P (sysctr_json_get_string (last, "message")) : NULL;
+      printf ("Last update: %s at %s (to %s)%s%s\n", result, at, to, msg ? ": " : "", msg ? msg : "");
+      if (json_is_integer (json_object_get (lk, "acquired_revision")))
+        printf ("             lock %s slot %lld: waited %.1f s, held %.1f s (etcd revisions %lld-%lld)\n",
+                sysctr_json_get_string (lk, "name"), (long long) json_integer_value (json_object_get (lk, "slot")),
+                json_integer_value (json_object_get (lk, "waited_ms")) / 1000.0,
+                json_integer_value (json_object_get (lk, "held_ms")) / 1000.0,
+                (long long) json_integer_value (json_object_get (lk, "acquired_revision")),
+                (long long) json_integer_value (json_object_get (lk, "released_revision")));
+    }
+  else
+    printf ("Last update: none recorded\n");
   printf ("Values:\n");
   const char *k;
   json_t *v;

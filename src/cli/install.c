@@ -52,12 +52,49 @@ sysctr_grant_options_from_cli (SysctrGrantOptions *opts, GError **error)
   return TRUE;
 }
 
+static char *lock_spec;
+static char *lock_name;
+static int lock_max = -1; /* -1: not given */
+static int lock_ttl = -1;
+
+static GOptionEntry lock_entries[] = {
+  { "update-lock", 0, 0, G_OPTION_ARG_STRING, &lock_spec,
+    "Updates take this cluster lock first (etcd v3 endpoints), or none", "etcd:URL[,URL…]|none" },
+  { "update-lock-name", 0, 0, G_OPTION_ARG_STRING, &lock_name,
+    "The lock's name (default: the value UPDATE_LOCK_NAME, else the container's name)", "NAME" },
+  { "update-lock-max", 0, 0, G_OPTION_ARG_INT, &lock_max, "Hosts that may update at once (default 1)", "N" },
+  { "update-lock-ttl", 0, 0, G_OPTION_ARG_INT, &lock_ttl,
+    "Seconds before a dead host's lock expires (default 30)", "SECONDS" },
+  { NULL },
+};
+
+void
+sysctr_add_update_lock_options (GOptionContext *context)
+{
+  g_option_context_add_main_entries (context, lock_entries, NULL);
+}
+
+gboolean
+sysctr_update_lock_options_from_cli (SysctrUpdateLockOptions *opts, GError **error)
+{
+  if (lock_max == 0 || lock_max < -1 || lock_ttl == 0 || lock_ttl < -1)
+    return sysctr_throw (error, SYSCTR_ERROR_USAGE, "--update-lock-max and --update-lock-ttl take a positive number");
+  *opts = (SysctrUpdateLockOptions) {
+    .spec = lock_spec,
+    .name = lock_name,
+    .max = lock_max > 0 ? (guint) lock_max : 0,
+    .ttl = lock_ttl > 0 ? (guint) lock_ttl : 0,
+  };
+  return TRUE;
+}
+
 gboolean
 sysctr_builtin_install (int argc, char **argv, const SysctrGlobals *globals, GError **error)
 {
   g_autoptr (GOptionContext) context = g_option_context_new ("IMAGE - install an image as a system container");
   sysctr_add_pull_options (context);
   sysctr_add_grant_options (context);
+  sysctr_add_update_lock_options (context);
   if (!sysctr_parse_options (context, entries, &argc, &argv, error))
     return FALSE;
   if (argc != 2)
@@ -77,6 +114,9 @@ sysctr_builtin_install (int argc, char **argv, const SysctrGlobals *globals, GEr
   g_auto (SysctrPullOptions) pull = { 0 };
   if (!sysctr_pull_options_from_cli (&pull, error))
     return FALSE;
+  SysctrUpdateLockOptions lock;
+  if (!sysctr_update_lock_options_from_cli (&lock, error))
+    return FALSE;
   g_autoptr (SysctrContext) ctx = sysctr_context_new (globals->root, TRUE, error);
   gboolean ok = ctx != NULL && sysctr_reconcile (ctx, error);
   if (ok)
@@ -89,6 +129,7 @@ sysctr_builtin_install (int argc, char **argv, const SysctrGlobals *globals, GEr
         .now = opt_now,
         .pull = &pull,
         .grant = grant,
+        .lock = lock,
       };
       ok = sysctr_install (ctx, &opts, error);
     }

@@ -7,6 +7,7 @@
 #include "context.h"
 #include "privileges.h"
 #include "systemd.h"
+#include "updatelock.h"
 
 static gboolean opt_json;
 
@@ -78,6 +79,14 @@ sysctr_builtin_list (int argc, char **argv, const SysctrGlobals *globals, GError
           d.units ? json_incref (d.units) : json_array (), "granted",
           d.granted ? json_incref (d.granted) : json_object (), "network", container_network (ctx, slot),
           "exposed_ports", json_is_array (d.exposed_ports) ? json_incref (d.exposed_ports) : json_array ());
+      /* the cluster lock updates take and the last attempt on this host */
+      g_autoptr (SysctrUpdateLockConfig) lock = NULL;
+      g_autofree char *lock_name = NULL;
+      if (sysctr_update_lock_from_json (d.update_lock, &lock, NULL) && lock)
+        lock_name = sysctr_update_lock_name (lock, d.values, name, NULL);
+      json_object_set_new (entry, "update_lock", lock_name ? json_string (lock_name) : json_null ());
+      json_t *last = sysctr_last_update_read (ctx, name);
+      json_object_set_new (entry, "last_update", last ? last : json_null ());
       json_array_append_new (arr, entry);
     }
   if (opt_json)
@@ -86,17 +95,20 @@ sysctr_builtin_list (int argc, char **argv, const SysctrGlobals *globals, GError
       printf ("%s\n", s);
       return TRUE;
     }
-  printf ("%-20s %-50s %-19s %-12s %-12s %-12s %-8s %s\n", "NAME", "IMAGE", "DIGEST", "DEPLOYMENT", "RUNTIME", "STATE",
-          "NETWORK", "GRANTED");
+  printf ("%-20s %-50s %-19s %-12s %-12s %-12s %-8s %-12s %-16s %s\n", "NAME", "IMAGE", "DIGEST", "DEPLOYMENT",
+          "RUNTIME", "STATE", "NETWORK", "UPDATE LOCK", "LAST UPDATE", "GRANTED");
   size_t i;
   json_t *c;
   json_array_foreach (arr, i, c)
     {
       g_autofree char *granted = sysctr_privileges_names (json_object_get (c, "granted"));
-      printf ("%-20s %-50s %-19.19s %-12s %-12s %-12s %-8s %s\n", sysctr_json_get_string (c, "name"),
+      const char *lock = sysctr_json_get_string (c, "update_lock");
+      const char *last = sysctr_json_get_string (json_object_get (c, "last_update"), "result");
+      printf ("%-20s %-50s %-19.19s %-12s %-12s %-12s %-8s %-12s %-16s %s\n", sysctr_json_get_string (c, "name"),
               sysctr_json_get_string (c, "image"), sysctr_json_get_string (c, "digest"),
               sysctr_json_get_string (c, "deployment"), sysctr_json_get_string (c, "runtime"),
-              sysctr_json_get_string (c, "state"), sysctr_json_get_string (c, "network"), *granted ? granted : "-");
+              sysctr_json_get_string (c, "state"), sysctr_json_get_string (c, "network"), lock ? lock : "-",
+              last ? last : "-", *granted ? granted : "-");
     }
   return TRUE;
 }

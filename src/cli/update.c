@@ -12,12 +12,15 @@ static char *opt_rebase;
 static char **opt_set;
 static gboolean opt_no_pull;
 static gboolean opt_all;
+static gboolean opt_clear_halt;
 
 static GOptionEntry entries[] = {
   { "rebase", 0, 0, G_OPTION_ARG_STRING, &opt_rebase, "Switch to another image reference", "IMAGE" },
   { "set", 0, 0, G_OPTION_ARG_STRING_ARRAY, &opt_set, "Set a template variable", "KEY=VALUE" },
   { "no-pull", 0, 0, G_OPTION_ARG_NONE, &opt_no_pull, "Use the store only", NULL },
   { "all", 'a', 0, G_OPTION_ARG_NONE, &opt_all, "Update every container that opted in to auto-update", NULL },
+  { "clear-halt", 0, 0, G_OPTION_ARG_NONE, &opt_clear_halt,
+    "Delete the halt record a failed update left in NAME's update lock, and nothing else", NULL },
   { NULL },
 };
 
@@ -44,8 +47,22 @@ sysctr_builtin_update (int argc, char **argv, const SysctrGlobals *globals, GErr
   g_autoptr (GOptionContext) context = g_option_context_new ("NAME | --all - update to what the reference names now");
   sysctr_add_pull_options (context);
   sysctr_add_grant_options (context);
+  sysctr_add_update_lock_options (context);
   if (!sysctr_parse_options (context, entries, &argc, &argv, error))
     return FALSE;
+  SysctrUpdateLockOptions lock;
+  if (!sysctr_update_lock_options_from_cli (&lock, error))
+    return FALSE;
+  if (opt_all && (lock.spec || lock.name || lock.max || lock.ttl))
+    return sysctr_throw (error, SYSCTR_ERROR_USAGE,
+                         "--update-lock… options apply to one container: use \"sysctr update --update-lock=… NAME\"");
+  if (opt_clear_halt)
+    {
+      if (opt_all || argc != 2 || opt_rebase || opt_set || opt_no_pull || lock.spec || lock.name || lock.max || lock.ttl)
+        return sysctr_throw (error, SYSCTR_ERROR_USAGE, "usage: sysctr update --clear-halt NAME");
+      g_autoptr (SysctrContext) ctx = sysctr_context_new (globals->root, TRUE, error);
+      return ctx != NULL && sysctr_update_clear_halt (ctx, argv[1], error);
+    }
   SysctrGrantOptions grant;
   if (!sysctr_grant_options_from_cli (&grant, error))
     return FALSE;
@@ -74,6 +91,7 @@ sysctr_builtin_update (int argc, char **argv, const SysctrGlobals *globals, GErr
     .pull = have_pull ? &pull : NULL,
     .gate = opt_all,
     .grant = grant,
+    .lock = lock,
   };
   gboolean ok = TRUE;
   if (!opt_all)
@@ -85,7 +103,7 @@ sysctr_builtin_update (int argc, char **argv, const SysctrGlobals *globals, GErr
     {
       g_autoptr (GPtrArray) names = NULL;
       ok = sysctr_containers_list (ctx, &names, error);
-      guint failed = 0, updated = 0, considered = 0, held = 0, rejected = 0;
+      guint failed = 0, updated = 0, considered = 0, held = 0, rejected = 0, halted = 0;
       for (guint i = 0; ok && i < names->len; i++)
         {
           if (!opted_in (ctx, names->pdata[i]))
@@ -103,6 +121,8 @@ sysctr_builtin_update (int argc, char **argv, const SysctrGlobals *globals, GErr
                 held++;
               else if (g_error_matches (local_error, SYSCTR_ERROR, SYSCTR_ERROR_REJECTED))
                 rejected++; /* containers-policy.json refused it: nothing stored */
+              else if (g_error_matches (local_error, SYSCTR_ERROR, SYSCTR_ERROR_HALTED))
+                halted++; /* a host's failed update halted its lock: nothing changed here */
               else
                 failed++;
             }
@@ -111,11 +131,12 @@ sysctr_builtin_update (int argc, char **argv, const SysctrGlobals *globals, GErr
         }
       if (ok)
         g_print ("update --all: %u container(s) opted in, %u updated, %u held back (asking for more than was "
-                 "granted), %u refused by the signature policy, %u failed\n",
-                 considered, updated, held, rejected, failed);
-      if (ok && (failed || held || rejected))
-        ok = sysctr_throw (error, SYSCTR_ERROR_FAILED, "%u container(s) failed to update, %u held back, %u refused",
-                           failed, held, rejected);
+                 "granted), %u refused by the signature policy, %u halted by a failed update elsewhere, %u failed\n",
+                 considered, updated, held, rejected, halted, failed);
+      if (ok && (failed || held || rejected || halted))
+        ok = sysctr_throw (error, SYSCTR_ERROR_FAILED,
+                           "%u container(s) failed to update, %u held back, %u refused, %u halted", failed, held,
+                           rejected, halted);
     }
   return ok;
 }

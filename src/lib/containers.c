@@ -139,6 +139,8 @@ sysctr_deployment_view (json_t *info, SysctrDeployment *d)
   d->granted = json_object_get (privileges, "granted");
   d->exposed_ports = json_object_get (info, "exposed_ports");
   d->health = json_is_object (json_object_get (info, "health")) ? json_object_get (info, "health") : NULL;
+  d->update_lock
+      = json_is_object (json_object_get (info, "update_lock")) ? json_object_get (info, "update_lock") : NULL;
 }
 
 static json_t *
@@ -185,6 +187,8 @@ sysctr_deployment_to_json (const SysctrDeployment *d)
   json_object_set_new (info, "exposed_ports", or_empty_array (d->exposed_ports));
   if (d->health)
     json_object_set_new (info, "health", json_incref (d->health));
+  if (d->update_lock)
+    json_object_set_new (info, "update_lock", json_incref (d->update_lock));
   return info;
 }
 

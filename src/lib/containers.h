@@ -38,7 +38,8 @@ typedef struct
   json_t *asked;   /* privileges the image asks for */
   json_t *granted; /* privileges the admin granted */
   json_t *exposed_ports;
-  json_t *health; /* {test, interval_ms, timeout_ms, start_period_ms, retries} or NULL: no health check */
+  json_t *health;      /* {test, interval_ms, timeout_ms, start_period_ms, retries} or NULL: no health check */
+  json_t *update_lock; /* the cluster lock updates take (updatelock.h), or NULL */
 } SysctrDeployment;
 
 void sysctr_deployment_view (json_t *info, SysctrDeployment *d);

@@ -96,6 +96,10 @@ sysctr_install (SysctrContext *ctx, const SysctrInstallOptions *opts, GError **e
     return sysctr_throw (error, SYSCTR_ERROR_INVALID, "cannot derive a container name from %s; give one with --name",
                          opts->image);
 
+  g_autoptr (json_t) lock_json = NULL;
+  if (!sysctr_update_lock_merge (NULL, &opts->lock, &lock_json, error))
+    return FALSE;
+
   g_autofree char *active = NULL;
   if (!sysctr_container_active_slot (ctx, name, &active, error))
     return FALSE;
@@ -126,8 +130,9 @@ sysctr_install (SysctrContext *ctx, const SysctrInstallOptions *opts, GError **e
     return FALSE;
   g_autoptr (json_t) pull_json = sysctr_pull_options_to_json (opts->pull);
   g_autoptr (json_t) info = NULL;
-  SysctrSlotRequest grant = { .previous_grant = NULL, .options = opts->grant };
-  if (!sysctr_slot_write (ctx, name, slot, image, opts->set, NULL, opts->runtime, pull_json, &grant, &info, error))
+  SysctrSlotRequest grant = { .previous_grant = NULL, .options = opts->grant, .update_lock = lock_json };
+  if (!sysctr_slot_write (ctx, name, slot, image, opts->set, NULL, opts->runtime, pull_json, &grant, &info, error)
+      || !sysctr_update_lock_check (name, info, error))
     {
       (void) sysctr_rm_rf_at (ctx->state_dfd, slot_rel, NULL);
       return FALSE;
@@ -189,7 +194,8 @@ sysctr_uninstall (SysctrContext *ctx, const char *name, gboolean purge, GError *
       return sysctr_throw_errno (error, "removing %s", link);
     }
   sysctr_crash_point ("uninstall-unlinked");
-  if (!sysctr_journal_finish_uninstall (ctx, &sd, name, slot, info, purge, error))
+  if (!sysctr_journal_finish_uninstall (ctx, &sd, name, slot, info, purge, error)
+      || !sysctr_last_update_remove (ctx, name, error))
     return FALSE;
   sysctr_say ("Uninstalled %s (the image stays in the store until \"sysctr images prune --all\")", name);
   return TRUE;

@@ -7,6 +7,7 @@
 #include "reference.h"
 #include "registry.h"
 #include "store.h"
+#include "updatelock.h"
 
 G_BEGIN_DECLS
 
@@ -26,6 +27,7 @@ typedef struct
   gboolean now;
   const SysctrPullOptions *pull;
   SysctrGrantOptions grant;
+  SysctrUpdateLockOptions lock; /* --update-lock* */
 } SysctrInstallOptions;
 
 gboolean sysctr_install (SysctrContext *ctx, const SysctrInstallOptions *opts, GError **error);
@@ -39,12 +41,15 @@ typedef struct
   const SysctrPullOptions *pull; /* NULL: the options kept at install */
   gboolean gate;                 /* roll back when the restarted unit does not come up */
   SysctrGrantOptions grant;      /* widens the grant kept at install */
+  SysctrUpdateLockOptions lock;  /* changes the lock kept at install */
 } SysctrUpdateOptions;
 
 /* *out_changed tells whether a new deployment was made. */
 gboolean sysctr_update (SysctrContext *ctx, const char *name, const SysctrUpdateOptions *opts, gboolean *out_changed,
                         GError **error);
 gboolean sysctr_rollback (SysctrContext *ctx, const char *name, GError **error);
+/* Deletes the halt record of @name's update lock (updatelock.h). */
+gboolean sysctr_update_clear_halt (SysctrContext *ctx, const char *name, GError **error);
 
 /* Completes or reverts what an interrupted command left: host files and
  * units not matching the active deployment, units of containers that are

@@ -402,6 +402,7 @@ write_deployment_into (SysctrContext *ctx, const char *name, const char *slot, i
     .granted = granted,
     .exposed_ports = port_list,
     .health = health,
+    .update_lock = grant_req->update_lock,
   };
   g_autoptr (json_t) info = sysctr_deployment_to_json (&d);
   g_autofree char *text = sysctr_json_dump (info, TRUE);

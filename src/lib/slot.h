@@ -28,6 +28,7 @@ typedef struct
   json_t *previous_grant;   /* NULL at install */
   json_t *previous_created; /* NULL at install */
   SysctrGrantOptions options;
+  json_t *update_lock; /* kept in info.json as it is (NULL: none) */
 } SysctrSlotRequest;
 
 gboolean sysctr_slot_write (SysctrContext *ctx, const char *name, const char *slot, const SysctrImage *image,

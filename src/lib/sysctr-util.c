@@ -48,7 +48,12 @@ print_line (FILE *f, const char *prefix, const char *fmt, va_list args)
   g_autofree char *line = g_strdup_vprintf (fmt, args);
   g_autofree char *shown = sysctr_printable (line);
   if (f == stdout)
-    g_print ("%s%s\n", prefix, shown);
+    {
+      /* a line at a time, also into a pipe or a file: a command that
+       * waits (for a lock, for a unit) says so when it starts waiting */
+      g_print ("%s%s\n", prefix, shown);
+      fflush (stdout);
+    }
   else
     g_printerr ("%s%s\n", prefix, shown);
 }

@@ -47,6 +47,7 @@ typedef enum
   SYSCTR_ERROR_NOT_GRANTED, /* the image asks for a privilege the admin did not grant */
   SYSCTR_ERROR_USAGE,       /* a command line that does not parse: exit status 2 */
   SYSCTR_ERROR_REJECTED,    /* containers-policy.json does not accept the image */
+  SYSCTR_ERROR_HALTED,      /* a halt record in the update lock stops updates of this container */
 } SysctrError;
 
 gboolean sysctr_throw_errno (GError **error, const char *fmt, ...) G_GNUC_PRINTF (2, 3);

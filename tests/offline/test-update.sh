@@ -123,7 +123,7 @@ assert_eq "$SC_RC" 0 "install a2 with --set AUTO_UPDATE=off" || diag "$SC_ERR"
 umoci tag --image "$(image_layout svc):v2" cur
 run_sc "$R" update --all
 assert_eq "$SC_RC" 0 "update --all" || diag "$SC_ERR"
-assert_contains "$SC_OUT" "2 container(s) opted in, 1 updated, 0 held back (asking for more than was granted), 0 refused by the signature policy, 0 failed" "update --all: app and a1 opted in, a1 updated"
+assert_contains "$SC_OUT" "2 container(s) opted in, 1 updated, 0 held back (asking for more than was granted), 0 refused by the signature policy, 0 halted by a failed update elsewhere, 0 failed" "update --all: app and a1 opted in, a1 updated"
 assert_eq "$(readlink "$C/a1")/$(readlink "$C/a2")" "a1.1/a2.0" "a1 updated, a2 (AUTO_UPDATE=off) left alone"
 
 # a failed update leaves the rollback target as it was (the new deployment

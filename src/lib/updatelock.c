@@ -1,0 +1,909 @@
+/* updatelock.c: the cluster lock an update takes before it restarts
+ * anything, so that at most N hosts update a container at a time. The
+ * engine is etcd's own v3 lock and lease API, spoken through its JSON
+ * gateway; nothing here is a server of ours. Invariants:
+ * - the lock is held with a lease that a thread keeps alive; a host that
+ *   dies (or stops renewing) releases it when the lease expires;
+ * - "N at a time" is N lock names (the v3 lock is a mutex): a slot is
+ *   waited for, never shared;
+ * - a halt record (a key with no lease) stops every host from updating
+ *   that lock's container until an admin deletes it; it is checked before
+ *   waiting and again once the lock is held;
+ * - every value sent to etcd is built here from checked parts (names
+ *   match [A-Za-z0-9._-]), every answer is parsed strictly and bounded.
+ * Keys, under /sysctr/update/LOCKNAME/: lock/SLOT (the mutex), holder/HOST
+ * (who holds a slot, bound to the lease), halt (the halt record). */
+#include "config.h"
+
+#include "updatelock.h"
+
+#include "containers.h"
+
+#include <curl/curl.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define MAX_ANSWER (1024 * 1024)
+#define CONNECT_TIMEOUT_MS 2000L
+#define CALL_TIMEOUT_MS 5000L
+#define MAX_ENDPOINTS 16
+#define MAX_SLOTS 64
+#define MIN_TTL 5
+#define MAX_TTL 3600
+
+void
+sysctr_update_lock_config_free (SysctrUpdateLockConfig *cfg)
+{
+  if (cfg == NULL)
+    return;
+  g_strfreev (cfg->endpoints);
+  g_free (cfg->name);
+  g_free (cfg);
+}
+
+static gboolean
+name_valid (const char *s, gsize max)
+{
+  gsize n = s ? strlen (s) : 0;
+  if (n == 0 || n > max || strcmp (s, ".") == 0 || strcmp (s, "..") == 0)
+    return FALSE;
+  for (const char *p = s; *p; p++)
+    if (!g_ascii_isalnum (*p) && *p != '.' && *p != '_' && *p != '-')
+      return FALSE;
+  return TRUE;
+}
+
+/* An etcd client URL: http or https, a host, a port, nothing else. The
+ * normalised form is "SCHEME://HOST:PORT". */
+static char *
+endpoint_parse (const char *s, GError **error)
+{
+  g_autoptr (GError) local = NULL;
+  g_autoptr (GUri) uri = g_uri_parse (s, G_URI_FLAGS_NONE, &local);
+  if (uri == NULL)
+    return sysctr_throw (error, SYSCTR_ERROR_INVALID, "--update-lock: \"%s\" is not a URL", s), NULL;
+  const char *scheme = g_uri_get_scheme (uri);
+  const char *path = g_uri_get_path (uri);
+  if (g_strcmp0 (scheme, "http") != 0 && g_strcmp0 (scheme, "https") != 0)
+    return sysctr_throw (error, SYSCTR_ERROR_INVALID, "--update-lock: \"%s\": an etcd endpoint is http:// or https://",
+                         s),
+           NULL;
+  if (g_uri_get_userinfo (uri) || g_uri_get_query (uri) || g_uri_get_fragment (uri) || (*path && strcmp (path, "/")))
+    return sysctr_throw (error, SYSCTR_ERROR_INVALID,
+                         "--update-lock: \"%s\": an etcd endpoint is SCHEME://HOST:PORT, nothing more", s),
+           NULL;
+  const char *host = g_uri_get_host (uri);
+  if (host == NULL || *host == '\0')
+    return sysctr_throw (error, SYSCTR_ERROR_INVALID, "--update-lock: \"%s\" names no host", s), NULL;
+  for (const char *p = host; *p; p++)
+    if (!g_ascii_isalnum (*p) && !strchr (".-:[]", *p))
+      return sysctr_throw (error, SYSCTR_ERROR_INVALID, "--update-lock: \"%s\": bad host", s), NULL;
+  int port = g_uri_get_port (uri);
+  if (port <= 0)
+    port = 2379;
+  gboolean v6 = strchr (host, ':') != NULL && host[0] != '[';
+  return g_strdup_printf ("%s://%s%s%s:%d", scheme, v6 ? "[" : "", host, v6 ? "]" : "", port);
+}
+
+static json_t *
+config_to_json (const SysctrUpdateLockConfig *cfg)
+{
+  json_t *eps = json_array ();
+  for (char **e = cfg->endpoints; e && *e; e++)
+    json_array_append_new (eps, json_string (*e));
+  return json_pack ("{s:s, s:o, s:o, s:I, s:I}", "backend", "etcd", "endpoints", eps, "name",
+                    cfg->name ? json_string (cfg->name) : json_null (), "max", (json_int_t) cfg->max, "ttl",
+                    (json_int_t) cfg->ttl);
+}
+
+gboolean
+sysctr_update_lock_from_json (json_t *json, SysctrUpdateLockConfig **out_cfg, GError **error)
+{
+  *out_cfg = NULL;
+  if (json == NULL || json_is_null (json))
+    return TRUE;
+  json_t *eps = json_object_get (json, "endpoints");
+  if (!json_is_object (json) || g_strcmp0 (sysctr_json_get_string (json, "backend"), "etcd") != 0
+      || !json_is_array (eps) || json_array_size (eps) == 0 || json_array_size (eps) > MAX_ENDPOINTS)
+    return sysctr_throw (error, SYSCTR_ERROR_INVALID, "info.json: \"update_lock\" is not an etcd lock");
+  g_autoptr (SysctrUpdateLockConfig) cfg = g_new0 (SysctrUpdateLockConfig, 1);
+  g_autoptr (GPtrArray) list = g_ptr_array_new ();
+  size_t i;
+  json_t *e;
+  json_array_foreach (eps, i, e)
+    {
+      char *ep = json_is_string (e) ? endpoint_parse (json_string_value (e), error) : NULL;
+      if (ep == NULL)
+        {
+          g_ptr_array_set_free_func (list, g_free);
+          return json_is_string (e) ? FALSE
+                                    : sysctr_throw (error, SYSCTR_ERROR_INVALID, "info.json: a bad update_lock endpoint");
+        }
+      g_ptr_array_add (list, ep);
+    }
+  g_ptr_array_add (list, NULL);
+  cfg->endpoints = (char **) g_ptr_array_free (g_steal_pointer (&list), FALSE);
+  const char *name = sysctr_json_get_string (json, "name");
+  if (name && !name_valid (name, 128))
+    return sysctr_throw (error, SYSCTR_ERROR_INVALID, "info.json: a bad update lock name");
+  cfg->name = g_strdup (name);
+  json_int_t max = json_integer_value (json_object_get (json, "max"));
+  json_int_t ttl = json_integer_value (json_object_get (json, "ttl"));
+  if (max < 1 || max > MAX_SLOTS || ttl < MIN_TTL || ttl > MAX_TTL)
+    return sysctr_throw (error, SYSCTR_ERROR_INVALID, "info.json: update lock max or ttl out of range");
+  cfg->max = (guint) max;
+  cfg->ttl = (guint) ttl;
+  *out_cfg = g_steal_pointer (&cfg);
+  return TRUE;
+}
+
+gboolean
+sysctr_update_lock_merge (json_t *current, const SysctrUpdateLockOptions *opts, json_t **out_json, GError **error)
+{
+  *out_json = NULL;
+  g_autoptr (SysctrUpdateLockConfig) cfg = NULL;
+  if (!sysctr_update_lock_from_json (current, &cfg, error))
+    return FALSE;
+  if (opts->spec && strcmp (opts->spec, "none") == 0)
+    {
+      if (opts->name || opts->max || opts->ttl)
+        return sysctr_throw (error, SYSCTR_ERROR_USAGE, "--update-lock=none takes no other --update-lock-* option");
+      return TRUE;
+    }
+  if (opts->spec)
+    {
+      if (!g_str_has_prefix (opts->spec, "etcd:"))
+        return sysctr_throw (error, SYSCTR_ERROR_INVALID,
+                             "--update-lock=%s: expected etcd:URL[,URL…] (etcd's v3 API) or none", opts->spec);
+      g_auto (GStrv) parts = g_strsplit (opts->spec + strlen ("etcd:"), ",", -1);
+      guint n = g_strv_length (parts);
+      if (n == 0 || n > MAX_ENDPOINTS)
+        return sysctr_throw (error, SYSCTR_ERROR_INVALID, "--update-lock: between 1 and %d etcd endpoints",
+                             MAX_ENDPOINTS);
+      g_autoptr (GPtrArray) list = g_ptr_array_new_with_free_func (g_free);
+      for (guint i = 0; i < n; i++)
+        {
+          char *ep = endpoint_parse (parts[i], error);
+          if (ep == NULL)
+            return FALSE;
+          g_ptr_array_add (list, ep);
+        }
+      g_ptr_array_add (list, NULL);
+      if (cfg == NULL)
+        {
+          cfg = g_new0 (SysctrUpdateLockConfig, 1);
+          cfg->max = 1;
+          cfg->ttl = SYSCTR_UPDATE_LOCK_TTL_DEFAULT;
+        }
+      g_strfreev (cfg->endpoints);
+      g_ptr_array_set_free_func (list, NULL);
+      cfg->endpoints = (char **) g_ptr_array_free (g_steal_pointer (&list), FALSE);
+    }
+  if ((opts->name || opts->max || opts->ttl) && cfg == NULL)
+    return sysctr_throw (error, SYSCTR_ERROR_USAGE, "--update-lock-name, -max and -ttl need --update-lock=etcd:URL");
+  if (cfg == NULL)
+    return TRUE;
+  if (opts->name)
+    {
+      if (!name_valid (opts->name, 128))
+        return sysctr_throw (error, SYSCTR_ERROR_INVALID,
+                             "--update-lock-name=%s: 1 to 128 of A-Z a-z 0-9 . _ - (and not . or ..)", opts->name);
+      g_free (cfg->name);
+      cfg->name = g_strdup (opts->name);
+    }
+  if (opts->max)
+    {
+      if (opts->max > MAX_SLOTS)
+        return sysctr_throw (error, SYSCTR_ERROR_INVALID, "--update-lock-max: 1 to %d hosts at a time", MAX_SLOTS);
+      cfg->max = opts->max;
+    }
+  if (opts->ttl)
+    {
+      if (opts->ttl < MIN_TTL || opts->ttl > MAX_TTL)
+        return sysctr_throw (error, SYSCTR_ERROR_INVALID, "--update-lock-ttl: %d to %d seconds", MIN_TTL, MAX_TTL);
+      cfg->ttl = opts->ttl;
+    }
+  *out_json = config_to_json (cfg);
+  return TRUE;
+}
+
+char *
+sysctr_update_lock_name (const SysctrUpdateLockConfig *cfg, json_t *values, const char *container, GError **error)
+{
+  const char *name = cfg->name;
+  const char *from = "--update-lock-name";
+  if (name == NULL)
+    {
+      name = sysctr_json_get_string (values, "UPDATE_LOCK_NAME");
+      from = "the value UPDATE_LOCK_NAME";
+    }
+  if (name == NULL || *name == '\0')
+    return g_strdup (container);
+  if (!name_valid (name, 128))
+    {
+      g_autofree char *shown = sysctr_printable (name);
+      return sysctr_throw (error, SYSCTR_ERROR_INVALID,
+                           "%s \"%s\" is not a lock name (1 to 128 of A-Z a-z 0-9 . _ -)", from, shown),
+             NULL;
+    }
+  return g_strdup (name);
+}
+
+gboolean
+sysctr_update_lock_check (const char *container, json_t *info, GError **error)
+{
+  SysctrDeployment d;
+  sysctr_deployment_view (info, &d);
+  g_autoptr (SysctrUpdateLockConfig) cfg = NULL;
+  if (!sysctr_update_lock_from_json (d.update_lock, &cfg, error))
+    return FALSE;
+  g_autofree char *lock_name = cfg ? sysctr_update_lock_name (cfg, d.values, container, error) : NULL;
+  return cfg == NULL || lock_name != NULL;
+}
+
+char *
+sysctr_update_lock_describe (const SysctrUpdateLockConfig *cfg, const char *lock_name)
+{
+  g_autofree char *eps = g_strjoinv (",", cfg->endpoints);
+  return g_strdup_printf ("etcd %s; lock %s, %u host%s at a time, lease %u s", eps, lock_name, cfg->max,
+                          cfg->max == 1 ? "" : "s", cfg->ttl);
+}
+
+/* ---- etcd's JSON gateway ---- */
+
+typedef enum
+{
+  CALL_OK,
+  CALL_TIMEOUT, /* the request's own time ran out (a lock not yet granted) */
+  CALL_FAILED,
+} CallResult;
+
+typedef struct
+{
+  char **endpoints;
+  gint preferred; /* index of the endpoint that answered last (atomic) */
+} Etcd;
+
+static size_t
+collect (char *data, size_t size, size_t n, void *user)
+{
+  GString *s = user;
+  if (s->len + size * n > MAX_ANSWER)
+    return 0;
+  g_string_append_len (s, data, (gssize) (size * n));
+  return size * n;
+}
+
+static char *
+b64 (const char *s)
+{
+  return g_base64_encode ((const guchar *) s, strlen (s));
+}
+
+/* The string a base64 field of @obj holds, or NULL. */
+static char *
+unb64 (json_t *obj, const char *key)
+{
+  const char *v = sysctr_json_get_string (obj, key);
+  if (v == NULL)
+    return NULL;
+  gsize len = 0;
+  g_autofree guchar *raw = g_base64_decode (v, &len);
+  if (raw == NULL || memchr (raw, '\0', len))
+    return NULL;
+  return g_strndup ((const char *) raw, len);
+}
+
+static gint64
+header_revision (json_t *answer)
+{
+  const char *rev = sysctr_json_get_string (json_object_get (answer, "header"), "revision");
+  return rev ? g_ascii_strtoll (rev, NULL, 10) : 0;
+}
+
+/* POSTs @body to @path on one endpoint after another, starting from the
+ * one that answered last, until one answers 200 with a JSON object. */
+static CallResult
+etcd_call (Etcd *etcd, const char *path, json_t *body, long timeout_ms, gboolean may_wait, json_t **out,
+           GError **error)
+{
+  *out = NULL;
+  g_autofree char *text = sysctr_json_dump (body, FALSE);
+  guint n = g_strv_length (etcd->endpoints);
+  guint start = (guint) g_atomic_int_get (&etcd->preferred) % n;
+  g_autofree char *last = NULL;
+  for (guint k = 0; k < n; k++)
+    {
+      guint i = (start + k) % n;
+      g_autofree char *url = g_strconcat (etcd->endpoints[i], path, NULL);
+      CURL *c = curl_easy_init ();
+      if (c == NULL)
+        return sysctr_throw (error, SYSCTR_ERROR_FAILED, "curl init failed"), CALL_FAILED;
+      g_autoptr (GString) answer = g_string_new (NULL);
+      struct curl_slist *headers = curl_slist_append (NULL, "Content-Type: application/json");
+      curl_easy_setopt (c, CURLOPT_URL, url);
+      curl_easy_setopt (c, CURLOPT_PROTOCOLS_STR, "http,https");
+      curl_easy_setopt (c, CURLOPT_FOLLOWLOCATION, 0L);
+      curl_easy_setopt (c, CURLOPT_HTTPHEADER, headers);
+      curl_easy_setopt (c, CURLOPT_POSTFIELDS, text);
+      curl_easy_setopt (c, CURLOPT_CONNECTTIMEOUT_MS, CONNECT_TIMEOUT_MS);
+      curl_easy_setopt (c, CURLOPT_TIMEOUT_MS, timeout_ms);
+      curl_easy_setopt (c, CURLOPT_NOSIGNAL, 1L);
+      curl_easy_setopt (c, CURLOPT_WRITEFUNCTION, collect);
+      curl_easy_setopt (c, CURLOPT_WRITEDATA, answer);
+      CURLcode rc = curl_easy_perform (c);
+      long status = 0;
+      curl_off_t connected = 0;
+      curl_easy_getinfo (c, CURLINFO_RESPONSE_CODE, &status);
+      curl_easy_getinfo (c, CURLINFO_CONNECT_TIME_T, &connected);
+      curl_easy_cleanup (c);
+      curl_slist_free_all (headers);
+      if (may_wait && rc == CURLE_OPERATION_TIMEDOUT && connected > 0 && status == 0)
+        {
+          /* connected, asked, no answer yet: a lock still held */
+          g_atomic_int_set (&etcd->preferred, (gint) i);
+          return CALL_TIMEOUT;
+        }
+      if (rc != CURLE_OK)
+        {
+          g_free (last);
+          last = g_strdup_printf ("%s: %s", etcd->endpoints[i], curl_easy_strerror (rc));
+          continue;
+        }
+      g_autoptr (GError) local = NULL;
+      g_autoptr (json_t) j = sysctr_json_parse (answer->str, answer->len, "an etcd answer", &local);
+      if (status != 200 || !json_is_object (j))
+        {
+          const char *msg = sysctr_json_get_string (j, "message");
+          if (msg == NULL)
+            msg = sysctr_json_get_string (j, "error");
+          g_autofree char *shown = sysctr_printable (msg ? msg : (local ? local->message : "no JSON object"));
+          g_free (last);
+          last = g_strdup_printf ("%s: HTTP %ld: %s", etcd->endpoints[i], status, shown);
+          continue;
+        }
+      /* a streamed call (keepalive) answers {"result": …} or {"error": …} */
+      if (json_object_get (j, "error"))
+        {
+          json_t *err = json_object_get (j, "error");
+          const char *msg = sysctr_json_get_string (err, "message");
+          g_autofree char *shown = sysctr_printable (msg ? msg : "an error");
+          g_free (last);
+          last = g_strdup_printf ("%s: %s", etcd->endpoints[i], shown);
+          continue;
+        }
+      g_atomic_int_set (&etcd->preferred, (gint) i);
+      *out = g_steal_pointer (&j);
+      return CALL_OK;
+    }
+  sysctr_throw (error, SYSCTR_ERROR_NETWORK, "etcd %s: no endpoint answered (%s)", path, last ? last : "none");
+  return CALL_FAILED;
+}
+
+static gboolean
+etcd_ok (Etcd *etcd, const char *path, json_t *body, json_t **out, GError **error)
+{
+  g_autoptr (json_t) answer = NULL;
+  if (etcd_call (etcd, path, body, CALL_TIMEOUT_MS, FALSE, &answer, error) != CALL_OK)
+    return FALSE;
+  if (out)
+    *out = g_steal_pointer (&answer);
+  return TRUE;
+}
+
+static gboolean
+kv_put (Etcd *etcd, const char *key, const char *value, const char *lease, gint64 *out_revision, GError **error)
+{
+  g_autofree char *k = b64 (key), *v = b64 (value);
+  g_autoptr (json_t) body = json_pack ("{s:s, s:s}", "key", k, "value", v);
+  if (lease)
+    json_object_set_new (body, "lease", json_string (lease));
+  g_autoptr (json_t) answer = NULL;
+  if (!etcd_ok (etcd, "/v3/kv/put", body, &answer, error))
+    return FALSE;
+  if (out_revision)
+    *out_revision = header_revision (answer);
+  return TRUE;
+}
+
+/* The value of @key (NULL: no such key), and the answer's revision. */
+static gboolean
+kv_get (Etcd *etcd, const char *key, char **out_value, GError **error)
+{
+  *out_value = NULL;
+  g_autofree char *k = b64 (key);
+  g_autoptr (json_t) body = json_pack ("{s:s}", "key", k);
+  g_autoptr (json_t) answer = NULL;
+  if (!etcd_ok (etcd, "/v3/kv/range", body, &answer, error))
+    return FALSE;
+  json_t *kvs = json_object_get (answer, "kvs");
+  if (json_array_size (kvs) > 0)
+    {
+      *out_value = unb64 (json_array_get (kvs, 0), "value");
+      if (*out_value == NULL)
+        *out_value = g_strdup ("");
+    }
+  return TRUE;
+}
+
+/* The values of every key under @prefix. */
+static gboolean
+kv_get_prefix (Etcd *etcd, const char *prefix, GPtrArray **out_values, GError **error)
+{
+  g_autofree char *k = b64 (prefix);
+  /* range_end: the prefix with its last byte incremented (names are ASCII) */
+  g_autofree char *end_raw = g_strdup (prefix);
+  end_raw[strlen (end_raw) - 1]++;
+  g_autofree char *end = b64 (end_raw);
+  g_autoptr (json_t) body = json_pack ("{s:s, s:s, s:i}", "key", k, "range_end", end, "limit", 256);
+  g_autoptr (json_t) answer = NULL;
+  if (!etcd_ok (etcd, "/v3/kv/range", body, &answer, error))
+    return FALSE;
+  *out_values = g_ptr_array_new_with_free_func (g_free);
+  size_t i;
+  json_t *kv;
+  json_array_foreach (json_object_get (answer, "kvs"), i, kv)
+    {
+      char *v = unb64 (kv, "value");
+      if (v)
+        g_ptr_array_add (*out_values, v);
+    }
+  return TRUE;
+}
+
+static gboolean
+kv_delete (Etcd *etcd, const char *key, gint64 *out_deleted, gint64 *out_revision, GError **error)
+{
+  g_autofree char *k = b64 (key);
+  g_autoptr (json_t) body = json_pack ("{s:s}", "key", k);
+  g_autoptr (json_t) answer = NULL;
+  if (!etcd_ok (etcd, "/v3/kv/deleterange", body, &answer, error))
+    return FALSE;
+  if (out_deleted)
+    {
+      const char *d = sysctr_json_get_string (answer, "deleted");
+      *out_deleted = d ? g_ascii_strtoll (d, NULL, 10) : 0;
+    }
+  if (out_revision)
+    *out_revision = header_revision (answer);
+  return TRUE;
+}
+
+static char *
+key_for (const char *lock_name, const char *what)
+{
+  return g_strdup_printf ("/sysctr/update/%s/%s", lock_name, what);
+}
+
+static char *
+this_host (void)
+{
+  char buf[256] = { 0 };
+  if (gethostname (buf, sizeof buf - 1) != 0 || buf[0] == '\0')
+    return g_strdup ("unknown-host");
+  return sysctr_printable (buf);
+}
+
+static char *
+iso_now (void)
+{
+  g_autoptr (GDateTime) now = g_date_time_new_now_utc ();
+  return g_date_time_format_iso8601 (now);
+}
+
+/* One line for a halt record: "halted by HOST at TIME: VERSION: REASON" */
+static char *
+halt_line (const char *lock_name, json_t *halt)
+{
+  g_autofree char *host = sysctr_printable (sysctr_json_get_string (halt, "host"));
+  g_autofree char *at = sysctr_printable (sysctr_json_get_string (halt, "at"));
+  g_autofree char *version = sysctr_printable (sysctr_json_get_string (halt, "version"));
+  g_autofree char *reason = sysctr_printable (sysctr_json_get_string (halt, "reason"));
+  return g_strdup_printf ("updates of lock %s are halted: %s failed on %s at %s (%s); after a look, "
+                          "\"sysctr update --clear-halt NAME\" lets them go on",
+                          lock_name, version, host, at, reason);
+}
+
+static gboolean
+read_halt (Etcd *etcd, const char *lock_name, json_t **out_halt, GError **error)
+{
+  *out_halt = NULL;
+  g_autofree char *key = key_for (lock_name, "halt");
+  g_autofree char *value = NULL;
+  if (!kv_get (etcd, key, &value, error))
+    return FALSE;
+  if (value == NULL)
+    return TRUE;
+  json_t *j = json_loads (value, 0, NULL);
+  if (!json_is_object (j))
+    {
+      /* written by someone else: it still halts */
+      json_decref (j);
+      j = json_pack ("{s:s, s:s, s:s, s:s}", "host", "?", "at", "?", "version", "?", "reason", "an unreadable record");
+    }
+  *out_halt = j;
+  return TRUE;
+}
+
+/* ---- the lock ---- */
+
+struct SysctrUpdateLock
+{
+  Etcd etcd;
+  char *lock_name;
+  char *container;
+  char *host;
+  guint ttl;
+  char *lease; /* decimal ID, as the gateway spells int64s */
+  char *key;   /* the mutex key we hold (base64, as etcd gave it) */
+  guint slot;
+  gint64 acquired_revision, released_revision;
+  gint64 waited_ms, acquired_at;
+  gint64 held_ms;
+  gboolean released;
+  /* the keepalive thread */
+  GThread *thread;
+  GMutex mutex;
+  GCond cond;
+  gboolean stopping;
+  gboolean lost;
+  char *lost_why;
+};
+
+static gpointer
+keepalive (gpointer data)
+{
+  SysctrUpdateLock *l = data;
+  gint64 interval = (gint64) l->ttl * G_USEC_PER_SEC / 3;
+  gint64 last_ok = g_get_monotonic_time ();
+  g_mutex_lock (&l->mutex);
+  while (!l->stopping)
+    {
+      gint64 until = g_get_monotonic_time () + interval;
+      while (!l->stopping && g_cond_wait_until (&l->cond, &l->mutex, until))
+        ;
+      if (l->stopping)
+        break;
+      g_mutex_unlock (&l->mutex);
+      g_autoptr (json_t) body = json_pack ("{s:s}", "ID", l->lease);
+      g_autoptr (json_t) answer = NULL;
+      g_autoptr (GError) local = NULL;
+      CallResult r = etcd_call (&l->etcd, "/v3/lease/keepalive", body, CALL_TIMEOUT_MS, FALSE, &answer, &local);
+      json_t *result = json_object_get (answer, "result");
+      const char *ttl = sysctr_json_get_string (result, "TTL");
+      gint64 now = g_get_monotonic_time ();
+      g_mutex_lock (&l->mutex);
+      if (r == CALL_OK && ttl && g_ascii_strtoll (ttl, NULL, 10) > 0)
+        last_ok = now;
+      else if (r == CALL_OK && !l->lost)
+        {
+          l->lost = TRUE;
+          l->lost_why = g_strdup_printf ("etcd says lease %s has expired", l->lease);
+        }
+      else if (now - last_ok > (gint64) l->ttl * G_USEC_PER_SEC && !l->lost)
+        {
+          l->lost = TRUE;
+          l->lost_why = g_strdup_printf ("the lease could not be renewed for %u s (%s)", l->ttl,
+                                         local ? local->message : "no answer");
+        }
+    }
+  g_mutex_unlock (&l->mutex);
+  return NULL;
+}
+
+static void
+stop_keepalive (SysctrUpdateLock *l)
+{
+  if (l->thread == NULL)
+    return;
+  g_mutex_lock (&l->mutex);
+  l->stopping = TRUE;
+  g_cond_signal (&l->cond);
+  g_mutex_unlock (&l->mutex);
+  g_thread_join (l->thread);
+  l->thread = NULL;
+}
+
+static void
+lock_free (SysctrUpdateLock *l)
+{
+  stop_keepalive (l);
+  g_mutex_clear (&l->mutex);
+  g_cond_clear (&l->cond);
+  g_strfreev (l->etcd.endpoints);
+  g_free (l->lock_name);
+  g_free (l->container);
+  g_free (l->host);
+  g_free (l->lease);
+  g_free (l->key);
+  g_free (l->lost_why);
+  g_free (l);
+}
+
+static void
+revoke_lease (SysctrUpdateLock *l)
+{
+  g_autoptr (json_t) body = json_pack ("{s:s}", "ID", l->lease);
+  g_autoptr (GError) local = NULL;
+  if (!etcd_ok (&l->etcd, "/v3/lease/revoke", body, NULL, &local))
+    sysctr_note ("%s: could not revoke lease %s (%s); it expires in %u s", l->container, l->lease, local->message,
+                 l->ttl);
+}
+
+/* The hosts holding a slot now, for a "waiting" line. */
+static char *
+holders (SysctrUpdateLock *l)
+{
+  g_autofree char *prefix = key_for (l->lock_name, "holder/");
+  g_autoptr (GPtrArray) values = NULL;
+  if (!kv_get_prefix (&l->etcd, prefix, &values, NULL) || values->len == 0)
+    return g_strdup ("no holder recorded");
+  g_autoptr (GString) s = g_string_new ("held by ");
+  for (guint i = 0; i < values->len; i++)
+    {
+      g_autoptr (json_t) j = json_loads (values->pdata[i], 0, NULL);
+      g_autofree char *host = sysctr_printable (sysctr_json_get_string (j, "host"));
+      g_string_append_printf (s, "%s%s", i ? ", " : "", host);
+    }
+  return g_string_free (g_steal_pointer (&s), FALSE);
+}
+
+static gboolean
+take (SysctrUpdateLock *l, const SysctrUpdateLockConfig *cfg, const char *from, const char *to, GError **error)
+{
+  const char *lock_name = l->lock_name, *container = l->container;
+  gint64 t0 = g_get_monotonic_time ();
+
+  g_autoptr (json_t) halt = NULL;
+  if (!read_halt (&l->etcd, lock_name, &halt, error))
+    return FALSE;
+  if (halt)
+    {
+      g_autofree char *line = halt_line (lock_name, halt);
+      sysctr_throw (error, SYSCTR_ERROR_HALTED, "%s", line);
+      return FALSE;
+    }
+  /* the lease, kept alive from now on: waiting needs it too */
+  g_autoptr (json_t) grant_body = json_pack ("{s:I}", "TTL", (json_int_t) cfg->ttl);
+  g_autoptr (json_t) granted = NULL;
+  if (!etcd_ok (&l->etcd, "/v3/lease/grant", grant_body, &granted, error))
+    return FALSE;
+  l->lease = g_strdup (sysctr_json_get_string (granted, "ID"));
+  if (l->lease == NULL)
+    {
+      sysctr_throw (error, SYSCTR_ERROR_NETWORK, "etcd granted no lease");
+      return FALSE;
+    }
+  l->thread = g_thread_new ("sysctr-lease", keepalive, l);
+
+  /* one slot of max: with one, wait on it; with more, take turns with a
+   * short wait on each (a request given up removes its waiter key) */
+  gint64 deadline = t0 + (gint64) SYSCTR_UPDATE_LOCK_WAIT_SECONDS * G_USEC_PER_SEC;
+  gboolean said = FALSE;
+  for (guint round = 0; l->key == NULL; round++)
+    {
+      /* the first round asks briefly, so that "waiting" is said at once */
+      long wait_ms = round == 0 ? 1000L : cfg->max == 1 ? 30000L : 1500L;
+      for (guint s = 0; s < cfg->max && l->key == NULL; s++)
+        {
+          if (!sysctr_update_lock_held (l, error))
+            return FALSE;
+          g_autofree char *name = g_strdup_printf ("/sysctr/update/%s/lock/%u", lock_name, s);
+          g_autofree char *name64 = b64 (name);
+          g_autoptr (json_t) body = json_pack ("{s:s, s:s}", "name", name64, "lease", l->lease);
+          g_autoptr (json_t) answer = NULL;
+          CallResult r = etcd_call (&l->etcd, "/v3/lock/lock", body, wait_ms, TRUE, &answer, error);
+          if (r == CALL_FAILED)
+            return FALSE;
+          if (r == CALL_OK)
+            {
+              l->key = g_strdup (sysctr_json_get_string (answer, "key"));
+              l->slot = s;
+              l->acquired_revision = header_revision (answer);
+              if (l->key == NULL)
+                {
+                  sysctr_throw (error, SYSCTR_ERROR_NETWORK, "etcd's lock answer names no key");
+                  return FALSE;
+                }
+            }
+        }
+      if (l->key)
+        break;
+      if (!said)
+        {
+          g_autofree char *who = holders (l);
+          sysctr_say ("%s: waiting for the update lock %s (%s)", container, lock_name, who);
+          said = TRUE;
+        }
+      if (g_get_monotonic_time () > deadline)
+        {
+          sysctr_throw (error, SYSCTR_ERROR_FAILED, "%s: the update lock %s was not granted in %d s", container,
+                        lock_name, SYSCTR_UPDATE_LOCK_WAIT_SECONDS);
+          return FALSE;
+        }
+    }
+  l->released = FALSE;
+  l->acquired_at = g_get_monotonic_time ();
+  l->waited_ms = (l->acquired_at - t0) / 1000;
+
+  /* another host may have failed and halted while this one waited */
+  g_clear_pointer (&halt, json_decref);
+  if (!read_halt (&l->etcd, lock_name, &halt, error))
+    return FALSE;
+  if (halt)
+    {
+      g_autofree char *line = halt_line (lock_name, halt);
+      sysctr_throw (error, SYSCTR_ERROR_HALTED, "%s", line);
+      return FALSE;
+    }
+  g_autofree char *now = iso_now ();
+  g_autoptr (json_t) holder
+      = json_pack ("{s:s, s:s, s:s?, s:s?, s:s, s:i}", "host", l->host, "container", container, "from", from, "to",
+                   to, "since", now, "slot", (int) l->slot);
+  g_autofree char *holder_text = sysctr_json_dump (holder, FALSE);
+  g_autofree char *holder_key = g_strdup_printf ("/sysctr/update/%s/holder/%s", lock_name, l->host);
+  if (!kv_put (&l->etcd, holder_key, holder_text, l->lease, NULL, error))
+    return FALSE;
+  sysctr_say ("%s: took the update lock %s (slot %u of %u, etcd revision %" G_GINT64_FORMAT ", waited %.1f s)",
+              container, lock_name, l->slot + 1, cfg->max, l->acquired_revision, l->waited_ms / 1000.0);
+  return TRUE;
+}
+
+SysctrUpdateLock *
+sysctr_update_lock_acquire (const SysctrUpdateLockConfig *cfg, const char *lock_name, const char *container,
+                            const char *from, const char *to, GError **error)
+{
+  SysctrUpdateLock *l = g_new0 (SysctrUpdateLock, 1);
+  g_mutex_init (&l->mutex);
+  g_cond_init (&l->cond);
+  l->etcd.endpoints = g_strdupv (cfg->endpoints);
+  l->lock_name = g_strdup (lock_name);
+  l->container = g_strdup (container);
+  l->host = this_host ();
+  l->ttl = cfg->ttl;
+  l->released = TRUE; /* nothing to release until the lock is held */
+  if (take (l, cfg, from, to, error))
+    return l;
+  /* a lock taken and then refused (a halt found) is released too */
+  sysctr_update_lock_free (l);
+  return NULL;
+}
+
+gboolean
+sysctr_update_lock_held (SysctrUpdateLock *l, GError **error)
+{
+  g_mutex_lock (&l->mutex);
+  gboolean lost = l->lost;
+  g_autofree char *why = g_strdup (l->lost_why);
+  g_mutex_unlock (&l->mutex);
+  if (lost)
+    return sysctr_throw (error, SYSCTR_ERROR_NETWORK, "lost the update lock %s: %s", l->lock_name, why);
+  return TRUE;
+}
+
+gboolean
+sysctr_update_lock_halt (SysctrUpdateLock *l, const char *version, const char *reason, GError **error)
+{
+  g_autofree char *now = iso_now ();
+  g_autoptr (json_t) halt = json_pack ("{s:s, s:s, s:s?, s:s, s:s}", "host", l->host, "container", l->container,
+                                       "version", version, "reason", reason, "at", now);
+  g_autofree char *text = sysctr_json_dump (halt, FALSE);
+  g_autofree char *key = key_for (l->lock_name, "halt");
+  if (!kv_put (&l->etcd, key, text, NULL, NULL, error))
+    return FALSE;
+  sysctr_note ("%s: left a halt record in etcd (%s): no host updates lock %s until \"sysctr update --clear-halt %s\"",
+               l->container, key, l->lock_name, l->container);
+  return TRUE;
+}
+
+json_t *
+sysctr_update_lock_summary (SysctrUpdateLock *l)
+{
+  return json_pack ("{s:s, s:i, s:I, s:I, s:I, s:I, s:s}", "name", l->lock_name, "slot", (int) l->slot, "waited_ms",
+                    (json_int_t) l->waited_ms, "held_ms", (json_int_t) l->held_ms, "acquired_revision",
+                    (json_int_t) l->acquired_revision, "released_revision", (json_int_t) l->released_revision,
+                    "host", l->host);
+}
+
+void
+sysctr_update_lock_release (SysctrUpdateLock *l)
+{
+  if (!l->released)
+    {
+      l->released = TRUE;
+      l->held_ms = (g_get_monotonic_time () - l->acquired_at) / 1000;
+      g_autofree char *holder_key = g_strdup_printf ("/sysctr/update/%s/holder/%s", l->lock_name, l->host);
+      g_autoptr (GError) local = NULL;
+      gboolean ok = kv_delete (&l->etcd, holder_key, NULL, NULL, &local);
+      g_autoptr (json_t) body = json_pack ("{s:s}", "key", l->key);
+      g_autoptr (json_t) answer = NULL;
+      ok = ok && etcd_ok (&l->etcd, "/v3/lock/unlock", body, &answer, &local);
+      if (ok)
+        {
+          l->released_revision = header_revision (answer);
+          sysctr_say ("%s: released the update lock %s (etcd revision %" G_GINT64_FORMAT ", held %.1f s)",
+                      l->container, l->lock_name, l->released_revision, l->held_ms / 1000.0);
+        }
+      else
+        sysctr_note ("%s: could not release the update lock %s (%s); its lease expires in %u s", l->container,
+                     l->lock_name, local->message, l->ttl);
+    }
+  stop_keepalive (l);
+  if (l->lease)
+    {
+      revoke_lease (l);
+      g_clear_pointer (&l->lease, g_free);
+    }
+}
+
+void
+sysctr_update_lock_free (SysctrUpdateLock *l)
+{
+  if (l == NULL)
+    return;
+  sysctr_update_lock_release (l);
+  lock_free (l);
+}
+
+gboolean
+sysctr_update_lock_get_halt (const SysctrUpdateLockConfig *cfg, const char *lock_name, json_t **out_halt,
+                             GError **error)
+{
+  Etcd etcd = { .endpoints = cfg->endpoints };
+  return read_halt (&etcd, lock_name, out_halt, error);
+}
+
+gboolean
+sysctr_update_lock_clear_halt (const SysctrUpdateLockConfig *cfg, const char *lock_name, json_t **out_halt,
+                               GError **error)
+{
+  Etcd etcd = { .endpoints = cfg->endpoints };
+  if (!read_halt (&etcd, lock_name, out_halt, error))
+    return FALSE;
+  g_autofree char *key = key_for (lock_name, "halt");
+  return kv_delete (&etcd, key, NULL, NULL, error);
+}
+
+/* ---- the last attempt, on this host ---- */
+
+static char *
+last_update_path (const char *name)
+{
+  return g_strdup_printf ("updates/%s.json", name);
+}
+
+gboolean
+sysctr_last_update_write (SysctrContext *ctx, const char *name, json_t *record, GError **error)
+{
+  if (!sysctr_mkdir_p_at (ctx->state_dfd, "updates", 0700, error))
+    return FALSE;
+  g_autofree char *path = last_update_path (name);
+  g_autofree char *text = sysctr_json_dump (record, TRUE);
+  return sysctr_write_file_at (ctx->state_dfd, path, text, strlen (text), 0600, error);
+}
+
+json_t *
+sysctr_last_update_read (SysctrContext *ctx, const char *name)
+{
+  g_autofree char *path = last_update_path (name);
+  g_autofree char *data = NULL;
+  gsize len = 0;
+  if (!sysctr_read_file_at (ctx->state_dfd, path, 1024 * 1024, &data, &len, NULL))
+    return NULL;
+  json_t *j = json_loadb (data, len, 0, NULL);
+  if (!json_is_object (j))
+    {
+      json_decref (j);
+      return NULL;
+    }
+  return j;
+}
+
+gboolean
+sysctr_last_update_remove (SysctrContext *ctx, const char *name, GError **error)
+{
+  g_autofree char *path = last_update_path (name);
+  if (unlinkat (ctx->state_dfd, path, 0) != 0 && errno != ENOENT)
+    return sysctr_throw_errno (error, "removing %s", path);
+  return TRUE;
+}

@@ -1,0 +1,160 @@
+#!/bin/bash
+# The update lock on one host, in a booted systemd, against a real etcd
+# (Debian's etcd-server, a one-member cluster on loopback): options refused
+# at install; an update waits while another holder (etcdctl lock) has the
+# lock and restarts nothing meanwhile; the holder record and the lock are
+# gone after it; a failed update is rolled back and leaves a halt record
+# that refuses the next update until --clear-halt; a sysctr killed while it
+# holds the lock releases it by lease expiry; --update-lock=none; info and
+# list show the lock and the last attempt. The multi-host case is fleet.sh.
+set -uo pipefail
+. "$SYSCTR_SRCDIR/tests/lib/libtest.sh"
+. "$SYSCTR_SRCDIR/tests/lib/registry.sh"
+. "$SYSCTR_SRCDIR/tests/lib/images.sh"
+. "$SYSCTR_SRCDIR/tests/lib/nspawn.sh"
+require_root
+require_cmd etcdctl dpkg-deb jq
+
+registry_start >/dev/null || bail_out "registry did not start"
+
+# the lock's etcd: a one-member cluster on the machine's loopback (the
+# booted systemd shares the network)
+x=$TEST_TMPDIR/etcd-deb
+mkdir -p "$x" && dpkg-deb -x "$(etcd_deb)" "$x" || bail_out "etcd-server .deb"
+E=$(alloc_port) EP=$(alloc_port)
+"$x/usr/bin/etcd" --name lock --data-dir "$TEST_TMPDIR/etcd-data" \
+	--listen-client-urls "http://127.0.0.1:$E" --advertise-client-urls "http://127.0.0.1:$E" \
+	--listen-peer-urls "http://127.0.0.1:$EP" --initial-advertise-peer-urls "http://127.0.0.1:$EP" \
+	--initial-cluster "lock=http://127.0.0.1:$EP" >"$TEST_TMPDIR/etcd.log" 2>&1 &
+etcd_pid=$!
+cleanup_push "kill_wait $etcd_pid 10"
+reaper_add "kill -TERM $etcd_pid"
+ectl() { ETCDCTL_API=3 etcdctl --endpoints="127.0.0.1:$E" --dial-timeout=2s --command-timeout=5s "$@"; }
+wait_until 30 ectl endpoint health >/dev/null 2>&1 || bail_out "etcd did not come up"
+
+# app v1, v2 (one file differs), v3 (exits a second after it starts)
+mkdir -p "$TEST_TMPDIR/app"
+build_busybox_image app v1 "" --config.cmd=-c --config.cmd='echo up; exec sleep 1000000' >/dev/null 2>&1 ||
+	bail_out "building app v1"
+REF=$REGISTRY_ADDR/app:stable
+push() { skopeo --insecure-policy copy -q --dest-tls-verify=false "oci:$(image_layout "$1"):$2" "docker://$REF"; }
+echo 2 >"$TEST_TMPDIR/app/version"
+build_busybox_image app v2 "$TEST_TMPDIR/app" --config.cmd=-c --config.cmd='echo up; exec sleep 1000000' \
+	>/dev/null 2>&1 || bail_out "building app v2"
+build_busybox_image app v3 "" --config.cmd=-c --config.cmd='sleep 1; exit 3' >/dev/null 2>&1 ||
+	bail_out "building app v3"
+echo 4 >"$TEST_TMPDIR/app/version"
+build_busybox_image app v4 "$TEST_TMPDIR/app" --config.cmd=-c --config.cmd='echo up; exec sleep 1000000' \
+	>/dev/null 2>&1 || bail_out "building app v4"
+push app v1 || bail_out "pushing v1"
+
+nspawn_boot >/dev/null || bail_out "booting systemd"
+LOCK="etcd:http://127.0.0.1:$E"
+mainpid() { in_systemctl show -p MainPID --value app.service; }
+digest() { in_sysctr list --json | jq -r '.[] | select(.name=="app") | .digest'; }
+
+# --- refused at install: one line each, nothing installed
+for bad in "--update-lock=consul:http://127.0.0.1:$E" "--update-lock=etcd:ftp://127.0.0.1:$E" \
+	"--update-lock=etcd:http://user:pw@127.0.0.1:$E" "--update-lock=etcd:http://127.0.0.1:$E/v3" \
+	"--update-lock-max=0" "--update-lock=$LOCK --update-lock-ttl=2" "--update-lock=$LOCK --update-lock-name=a/b" \
+	"--update-lock=$LOCK --set=UPDATE_LOCK_NAME=../x" "--update-lock-name=x"; do
+	# shellcheck disable=SC2086 # two options in one case on purpose
+	out=$(in_sysctr install --system --tls-verify=false --name=app $bad "$REF" 2>&1); rc=$?
+	if ((rc != 0)) && [[ $(wc -l <<<"$out") == 1 ]] && ! in_systemd test -e /var/lib/sysctr/containers/app; then
+		pass "install $bad: refused in one line ($out)"
+	else
+		fail "install $bad: refused in one line, nothing installed (rc $rc: $out)"
+	fi
+done
+
+ok "install with --update-lock (lease 5 s)" in_sysctr install --system --now --tls-verify=false --name=app \
+	--update-lock="$LOCK" --update-lock-ttl=5 "$REF"
+info=$(in_sysctr info app)
+assert_contains "$info" "Update lock: etcd http://127.0.0.1:$E; lock app, 1 host at a time, lease 5 s" \
+	"info shows the lock (its name defaults to the container's)"
+assert_contains "$info" "Last update: none recorded" "info: no update yet"
+assert_eq "$(in_sysctr list --json | jq -r '.[0].update_lock')" app "list --json names the lock"
+
+# --- another holder has the lock: the update waits and restarts nothing
+push app v2 || bail_out "pushing v2"
+pid1=$(mainpid)
+# etcdctl lock holds the lock until it is killed (a mutex on the same
+# name: the same keys as etcd's lock API)
+ETCDCTL_API=3 etcdctl --endpoints="127.0.0.1:$E" lock /sysctr/update/app/lock/0 >"$TEST_TMPDIR/hold.out" 2>&1 &
+holder_pid=$!
+cleanup_push "kill $holder_pid 2>/dev/null || :"
+wait_until 10 eval '[[ -n "$(ectl get --prefix /sysctr/update/app/lock/0 --keys-only)" ]]' ||
+	fail "etcdctl lock took the lock"
+in_sysctr update app >"$TEST_TMPDIR/upd.out" 2>&1 &
+upd=$!
+wait_until 15 grep -q "waiting for the update lock app" "$TEST_TMPDIR/upd.out" &&
+	pass "update waits for the lock another holder has ($(grep waiting "$TEST_TMPDIR/upd.out"))" ||
+	{ fail "update waits for the lock"; diag_file "$TEST_TMPDIR/upd.out"; }
+sleep 3
+assert_eq "$(mainpid)" "$pid1" "  ... and restarts nothing while it waits (3 s)"
+pid_alive "$upd" && pass "  ... still waiting" || fail "  ... still waiting"
+kill "$holder_pid" 2>/dev/null
+wait_until 60 eval '! pid_alive $upd' || { kill "$upd"; fail "the update finished within 60 s"; }
+wait "$upd"; rc=$?
+assert_eq "$rc" 0 "the update goes on once the holder lets go"
+assert_contains "$(cat "$TEST_TMPDIR/upd.out")" "took the update lock app (slot 1 of 1" "  ... took the lock"
+assert_contains "$(cat "$TEST_TMPDIR/upd.out")" "released the update lock app" "  ... released it after the gate"
+assert_ne "$(mainpid)" "$pid1" "  ... restarted the service"
+assert_eq "$(ectl get --prefix /sysctr/update/app/ --keys-only | grep -c .)" 0 "nothing left in etcd (lock, holder)"
+last=$(in_sysctr info --json app | jq -c .last_update)
+assert_eq "$(jq -r .result <<<"$last")" updated "the last attempt is recorded: updated"
+(( $(jq .lock.released_revision <<<"$last") > $(jq .lock.acquired_revision <<<"$last") )) &&
+	pass "  ... with the lock's etcd revisions ($(jq -c .lock <<<"$last"))" || fail "  ... lock revisions ($last)"
+v2=$(digest)
+
+# --- a failed update: rolled back, halt record, the next update refused
+push app v3 || bail_out "pushing v3"
+out=$(in_sysctr update app 2>&1); rc=$?
+assert_ne "$rc" 0 "an update whose service does not stay up fails"
+assert_contains "$out" "rolling back" "  ... and is rolled back"
+assert_eq "$(digest)" "$v2" "  ... v2 runs again"
+assert_eq "$(in_systemctl is-active app.service)" active "  ... and is active"
+halt=$(ectl get --print-value-only /sysctr/update/app/halt)
+assert_eq "$(jq -r .host <<<"$halt")" "$NSPAWN_NAME" "a halt record names the host"
+assert_match "$(jq -r .version <<<"$halt")" "app:stable@sha256:" "  ... the version"
+assert_match "$(jq -r .reason <<<"$halt")" "." "  ... and the reason ($(jq -r .reason <<<"$halt"))"
+assert_eq "$(ectl get --prefix /sysctr/update/app/lock --keys-only | grep -c .)" 0 "  ... and the lock was released"
+out=$(in_sysctr update app 2>&1); rc=$?
+assert_ne "$rc" 0 "the next update is refused while the halt record exists"
+assert_contains "$out" "updates of lock app are halted" "  ... saying so ($out)"
+assert_eq "$(digest)" "$v2" "  ... v2 still runs"
+assert_eq "$(in_sysctr info --json app | jq -r .last_update.result)" halted "  ... recorded as halted"
+assert_contains "$(in_sysctr list)" "halted" "list shows the last attempt"
+out=$(in_sysctr update --clear-halt app 2>&1)
+assert_contains "$out" "cleared the halt of the update lock app" "update --clear-halt clears it ($out)"
+assert_eq "$(ectl get /sysctr/update/app/halt --keys-only | grep -c .)" 0 "  ... the record is gone"
+assert_contains "$(in_sysctr update --clear-halt app 2>&1)" "was not halted" "  ... a second time: nothing to clear"
+
+# --- killed while holding the lock: the lease expires, the lock is free
+push app v4 || bail_out "pushing v4"
+IN_SYSTEMD_ENV=SYSCTR_SETTLE_MS SYSCTR_SETTLE_MS=20000 in_sysctr update app >"$TEST_TMPDIR/kill.out" 2>&1 &
+wait_until 20 eval '[[ -n "$(ectl get --prefix /sysctr/update/app/holder/ --keys-only)" ]]' ||
+	fail "the update took the lock"
+in_systemd pkill -KILL -f "sysctr update app"
+t_kill=$(now_ms)
+wait_until 20 eval '[[ -z "$(ectl get --prefix /sysctr/update/app/ --keys-only)" ]]'
+freed=$(( $(now_ms) - t_kill ))
+((freed >= 2000 && freed <= 9000)) && pass "killed while holding it: the lock expired with its lease after $freed ms (ttl 5 s)" ||
+	fail "the lock expired with its lease (after $freed ms, ttl 5 s)"
+out=$(in_sysctr update app 2>&1); rc=$?
+assert_eq "$rc" 0 "the next update completes what was interrupted ($(tail -n1 <<<"$out"))"
+assert_ne "$(digest)" "$v2" "  ... v4 runs"
+
+# --- the lock is switched off without a restart
+pid=$(mainpid)
+out=$(in_sysctr update --update-lock=none app 2>&1)
+assert_contains "$out" "updates take no cluster lock now" "--update-lock=none ($out)"
+assert_eq "$(mainpid)" "$pid" "  ... restarts nothing"
+assert_contains "$(in_sysctr info app)" "Update lock: none" "  ... info says none"
+out=$(in_sysctr update --update-lock="$LOCK" --update-lock-name=web --update-lock-max=2 app 2>&1)
+assert_contains "$out" "lock web, 2 hosts at a time, lease 30 s" "set again with a name and two at a time ($out)"
+assert_eq "$(mainpid)" "$pid" "  ... restarts nothing"
+ok "uninstall" in_sysctr uninstall app
+assert_eq "$(in_systemd test -e /var/lib/sysctr/updates/app.json && echo there)" "" "  ... removes the last-update record"
+
+done_testing
