@@ -257,7 +257,8 @@ sysctr_builtin_info (int argc, char **argv, const SysctrGlobals *globals, GError
       g_autofree char *result = P (sysctr_json_get_string (last, "result"));
       g_autofree char *at = P (sysctr_json_get_string (last, "at"));
       g_autofree char *to = P (sysctr_json_get_string (last, "to"));
-      g_autofree char *msg = sysctr_json_get_string (last, "message") ? P (sysctr_json_get_string (last, "message")) : NULL;
+      g_autofree char *msg
+          = sysctr_json_get_string (last, "message") ? P (sysctr_json_get_string (last, "message")) : NULL;
       printf ("Last update: %s at %s (to %s)%s%s\n", result, at, to, msg ? ": " : "", msg ? msg : "");
       if (json_is_integer (json_object_get (lk, "acquired_revision")))
         printf ("             lock %s slot %lld: waited %.1f s, held %.1f s (etcd revisions %lld-%lld)\n",

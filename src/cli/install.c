@@ -63,8 +63,8 @@ static GOptionEntry lock_entries[] = {
   { "update-lock-name", 0, 0, G_OPTION_ARG_STRING, &lock_name,
     "The lock's name (default: the value UPDATE_LOCK_NAME, else the container's name)", "NAME" },
   { "update-lock-max", 0, 0, G_OPTION_ARG_INT, &lock_max, "Hosts that may update at once (default 1)", "N" },
-  { "update-lock-ttl", 0, 0, G_OPTION_ARG_INT, &lock_ttl,
-    "Seconds before a dead host's lock expires (default 30)", "SECONDS" },
+  { "update-lock-ttl", 0, 0, G_OPTION_ARG_INT, &lock_ttl, "Seconds before a dead host's lock expires (default 30)",
+    "SECONDS" },
   { NULL },
 };
 
@@ -79,7 +79,7 @@ sysctr_update_lock_options_from_cli (SysctrUpdateLockOptions *opts, GError **err
 {
   if (lock_max == 0 || lock_max < -1 || lock_ttl == 0 || lock_ttl < -1)
     return sysctr_throw (error, SYSCTR_ERROR_USAGE, "--update-lock-max and --update-lock-ttl take a positive number");
-  *opts = (SysctrUpdateLockOptions) {
+  *opts = (SysctrUpdateLockOptions){
     .spec = lock_spec,
     .name = lock_name,
     .max = lock_max > 0 ? (guint) lock_max : 0,

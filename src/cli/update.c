@@ -58,7 +58,8 @@ sysctr_builtin_update (int argc, char **argv, const SysctrGlobals *globals, GErr
                          "--update-lock… options apply to one container: use \"sysctr update --update-lock=… NAME\"");
   if (opt_clear_halt)
     {
-      if (opt_all || argc != 2 || opt_rebase || opt_set || opt_no_pull || lock.spec || lock.name || lock.max || lock.ttl)
+      if (opt_all || argc != 2 || opt_rebase || opt_set || opt_no_pull || lock.spec || lock.name || lock.max
+          || lock.ttl)
         return sysctr_throw (error, SYSCTR_ERROR_USAGE, "usage: sysctr update --clear-halt NAME");
       g_autoptr (SysctrContext) ctx = sysctr_context_new (globals->root, TRUE, error);
       return ctx != NULL && sysctr_update_clear_halt (ctx, argv[1], error);

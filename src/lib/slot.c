@@ -60,13 +60,6 @@ sysctr_values_from_json (json_t *o)
   return t;
 }
 
-static char *
-iso_now (void)
-{
-  g_autoptr (GDateTime) now = g_date_time_new_now_utc ();
-  return g_date_time_format_iso8601 (now);
-}
-
 char *
 sysctr_slot_other (const char *name, const char *slot)
 {
@@ -380,7 +373,7 @@ write_deployment_into (SysctrContext *ctx, const char *name, const char *slot, i
     json_array_append_new (port_list, json_string (port));
   g_autoptr (json_t) values = values_to_json (r->values);
   g_autoptr (json_t) set_json = set ? values_to_json (set) : json_object ();
-  g_autofree char *now = iso_now ();
+  g_autofree char *now = sysctr_iso_now ();
   g_autoptr (json_t) health = sysctr_health_from_config (r->config);
   SysctrDeployment d = {
     .name = name,

@@ -559,3 +559,10 @@ sysctr_crash_point (const char *name)
   if ((end && *end == '\0' && n == counter) || strcmp (at, name) == 0)
     kill (getpid (), SIGKILL);
 }
+
+char *
+sysctr_iso_now (void)
+{
+  g_autoptr (GDateTime) now = g_date_time_new_now_utc ();
+  return g_date_time_format_iso8601 (now);
+}

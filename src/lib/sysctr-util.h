@@ -88,6 +88,9 @@ gboolean sysctr_digest_valid (const char *digest);
 
 char *sysctr_format_size (guint64 bytes);
 
+/* Now, UTC, ISO 8601 ("2026-12-03T00:21:33.973943Z"). */
+char *sysctr_iso_now (void);
+
 /* Bytes this process (all its threads) has caused to be written to
  * storage so far: write_bytes of /proc/self/io (page-cache writes counted
  * when dirtied; what the kernel writes for the filesystem's own metadata

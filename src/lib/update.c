@@ -231,8 +231,7 @@ update_one (SysctrContext *ctx, const char *name, const char *slot, json_t *info
       if (lock_name == NULL)
         return FALSE;
       json_object_set_new (record, "lock", json_pack ("{s:s}", "name", lock_name));
-      lock = sysctr_update_lock_acquire (lock_cfg, lock_name, name, cur.manifest_digest, image->manifest_digest,
-                                         error);
+      lock = sysctr_update_lock_acquire (lock_cfg, lock_name, name, cur.manifest_digest, image->manifest_digest, error);
       if (lock == NULL)
         return FALSE;
     }
@@ -335,8 +334,7 @@ sysctr_update (SysctrContext *ctx, const char *name, const SysctrUpdateOptions *
   *out_changed = FALSE;
   if (!sysctr_slot_read_active (ctx, name, &slot, &info, error))
     return FALSE;
-  g_autoptr (GDateTime) now = g_date_time_new_now_utc ();
-  g_autofree char *at = g_date_time_format_iso8601 (now);
+  g_autofree char *at = sysctr_iso_now ();
   g_autoptr (json_t) record = json_pack ("{s:s}", "at", at);
   g_autoptr (GError) local = NULL;
   gboolean ok = update_one (ctx, name, slot, info, opts, out_changed, record, &local);

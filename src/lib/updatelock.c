@@ -68,7 +68,8 @@ endpoint_parse (const char *s, GError **error)
     return sysctr_throw (error, SYSCTR_ERROR_INVALID, "--update-lock: \"%s\": an etcd endpoint is http:// or https://",
                          s),
            NULL;
-  if (g_uri_get_userinfo (uri) || g_uri_get_query (uri) || g_uri_get_fragment (uri) || (*path && strcmp (path, "/")))
+  if (g_uri_get_userinfo (uri) || g_uri_get_query (uri) || g_uri_get_fragment (uri)
+      || (*path && strcmp (path, "/") != 0))
     return sysctr_throw (error, SYSCTR_ERROR_INVALID,
                          "--update-lock: \"%s\": an etcd endpoint is SCHEME://HOST:PORT, nothing more", s),
            NULL;
@@ -116,8 +117,9 @@ sysctr_update_lock_from_json (json_t *json, SysctrUpdateLockConfig **out_cfg, GE
       if (ep == NULL)
         {
           g_ptr_array_set_free_func (list, g_free);
-          return json_is_string (e) ? FALSE
-                                    : sysctr_throw (error, SYSCTR_ERROR_INVALID, "info.json: a bad update_lock endpoint");
+          return json_is_string (e)
+                     ? FALSE
+                     : sysctr_throw (error, SYSCTR_ERROR_INVALID, "info.json: a bad update_lock endpoint");
         }
       g_ptr_array_add (list, ep);
     }
@@ -222,8 +224,8 @@ sysctr_update_lock_name (const SysctrUpdateLockConfig *cfg, json_t *values, cons
   if (!name_valid (name, 128))
     {
       g_autofree char *shown = sysctr_printable (name);
-      return sysctr_throw (error, SYSCTR_ERROR_INVALID,
-                           "%s \"%s\" is not a lock name (1 to 128 of A-Z a-z 0-9 . _ -)", from, shown),
+      return sysctr_throw (error, SYSCTR_ERROR_INVALID, "%s \"%s\" is not a lock name (1 to 128 of A-Z a-z 0-9 . _ -)",
+                           from, shown),
              NULL;
     }
   return g_strdup (name);
@@ -304,8 +306,7 @@ header_revision (json_t *answer)
 /* POSTs @body to @path on one endpoint after another, starting from the
  * one that answered last, until one answers 200 with a JSON object. */
 static CallResult
-etcd_call (Etcd *etcd, const char *path, json_t *body, long timeout_ms, gboolean may_wait, json_t **out,
-           GError **error)
+etcd_call (Etcd *etcd, const char *path, json_t *body, long timeout_ms, gboolean may_wait, json_t **out, GError **error)
 {
   *out = NULL;
   g_autofree char *text = sysctr_json_dump (body, FALSE);
@@ -482,13 +483,6 @@ this_host (void)
   if (gethostname (buf, sizeof buf - 1) != 0 || buf[0] == '\0')
     return g_strdup ("unknown-host");
   return sysctr_printable (buf);
-}
-
-static char *
-iso_now (void)
-{
-  g_autoptr (GDateTime) now = g_date_time_new_now_utc ();
-  return g_date_time_format_iso8601 (now);
 }
 
 /* One line for a halt record: "halted by HOST at TIME: VERSION: REASON" */
@@ -736,10 +730,9 @@ take (SysctrUpdateLock *l, const SysctrUpdateLockConfig *cfg, const char *from, 
       sysctr_throw (error, SYSCTR_ERROR_HALTED, "%s", line);
       return FALSE;
     }
-  g_autofree char *now = iso_now ();
-  g_autoptr (json_t) holder
-      = json_pack ("{s:s, s:s, s:s?, s:s?, s:s, s:i}", "host", l->host, "container", container, "from", from, "to",
-                   to, "since", now, "slot", (int) l->slot);
+  g_autofree char *now = sysctr_iso_now ();
+  g_autoptr (json_t) holder = json_pack ("{s:s, s:s, s:s?, s:s?, s:s, s:i}", "host", l->host, "container", container,
+                                         "from", from, "to", to, "since", now, "slot", (int) l->slot);
   g_autofree char *holder_text = sysctr_json_dump (holder, FALSE);
   g_autofree char *holder_key = g_strdup_printf ("/sysctr/update/%s/holder/%s", lock_name, l->host);
   if (!kv_put (&l->etcd, holder_key, holder_text, l->lease, NULL, error))
@@ -784,7 +777,7 @@ sysctr_update_lock_held (SysctrUpdateLock *l, GError **error)
 gboolean
 sysctr_update_lock_halt (SysctrUpdateLock *l, const char *version, const char *reason, GError **error)
 {
-  g_autofree char *now = iso_now ();
+  g_autofree char *now = sysctr_iso_now ();
   g_autoptr (json_t) halt = json_pack ("{s:s, s:s, s:s?, s:s, s:s}", "host", l->host, "container", l->container,
                                        "version", version, "reason", reason, "at", now);
   g_autofree char *text = sysctr_json_dump (halt, FALSE);
@@ -801,8 +794,8 @@ sysctr_update_lock_summary (SysctrUpdateLock *l)
 {
   return json_pack ("{s:s, s:i, s:I, s:I, s:I, s:I, s:s}", "name", l->lock_name, "slot", (int) l->slot, "waited_ms",
                     (json_int_t) l->waited_ms, "held_ms", (json_int_t) l->held_ms, "acquired_revision",
-                    (json_int_t) l->acquired_revision, "released_revision", (json_int_t) l->released_revision,
-                    "host", l->host);
+                    (json_int_t) l->acquired_revision, "released_revision", (json_int_t) l->released_revision, "host",
+                    l->host);
 }
 
 void
@@ -821,8 +814,8 @@ sysctr_update_lock_release (SysctrUpdateLock *l)
       if (ok)
         {
           l->released_revision = header_revision (answer);
-          sysctr_say ("%s: released the update lock %s (etcd revision %" G_GINT64_FORMAT ", held %.1f s)",
-                      l->container, l->lock_name, l->released_revision, l->held_ms / 1000.0);
+          sysctr_say ("%s: released the update lock %s (etcd revision %" G_GINT64_FORMAT ", held %.1f s)", l->container,
+                      l->lock_name, l->released_revision, l->held_ms / 1000.0);
         }
       else
         sysctr_note ("%s: could not release the update lock %s (%s); its lease expires in %u s", l->container,
