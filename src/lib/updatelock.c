@@ -56,10 +56,11 @@ name_valid (const char *s, gsize max)
 /* An etcd client URL: http or https, a host, a port, nothing else. The
  * normalised form is "SCHEME://HOST:PORT". */
 static char *
-endpoint_parse (const char *s, GError **error)
+endpoint_parse (const char *given, GError **error)
 {
   g_autoptr (GError) local = NULL;
-  g_autoptr (GUri) uri = g_uri_parse (s, G_URI_FLAGS_NONE, &local);
+  g_autoptr (GUri) uri = g_uri_parse (given, G_URI_FLAGS_NONE, &local);
+  g_autofree char *s = sysctr_printable (given); /* as messages show it */
   if (uri == NULL)
     return sysctr_throw (error, SYSCTR_ERROR_INVALID, "--update-lock: \"%s\" is not a URL", s), NULL;
   const char *scheme = g_uri_get_scheme (uri);
@@ -154,9 +155,10 @@ sysctr_update_lock_merge (json_t *current, const SysctrUpdateLockOptions *opts, 
     }
   if (opts->spec)
     {
+      g_autofree char *shown_spec = sysctr_printable (opts->spec);
       if (!g_str_has_prefix (opts->spec, "etcd:"))
         return sysctr_throw (error, SYSCTR_ERROR_INVALID,
-                             "--update-lock=%s: expected etcd:URL[,URL…] (etcd's v3 API) or none", opts->spec);
+                             "--update-lock=%s: expected etcd:URL[,URL…] (etcd's v3 API) or none", shown_spec);
       g_auto (GStrv) parts = g_strsplit (opts->spec + strlen ("etcd:"), ",", -1);
       guint n = g_strv_length (parts);
       if (n == 0 || n > MAX_ENDPOINTS)
@@ -188,8 +190,11 @@ sysctr_update_lock_merge (json_t *current, const SysctrUpdateLockOptions *opts, 
   if (opts->name)
     {
       if (!name_valid (opts->name, 128))
-        return sysctr_throw (error, SYSCTR_ERROR_INVALID,
-                             "--update-lock-name=%s: 1 to 128 of A-Z a-z 0-9 . _ - (and not . or ..)", opts->name);
+        {
+          g_autofree char *shown = sysctr_printable (opts->name);
+          return sysctr_throw (error, SYSCTR_ERROR_INVALID,
+                               "--update-lock-name=%s: 1 to 128 of A-Z a-z 0-9 . _ - (and not . or ..)", shown);
+        }
       g_free (cfg->name);
       cfg->name = g_strdup (opts->name);
     }
