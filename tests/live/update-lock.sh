@@ -5,7 +5,8 @@
 # lock and restarts nothing meanwhile; the holder record and the lock are
 # gone after it; a failed update is rolled back and leaves a halt record
 # that refuses the next update until --clear-halt; a sysctr killed while it
-# holds the lock releases it by lease expiry; --update-lock=none; info and
+# holds the lock releases it by lease expiry; an etcd that does not answer
+# fails the update and restarts nothing; --update-lock=none; info and
 # list show the lock and the last attempt. The multi-host case is fleet.sh.
 set -uo pipefail
 . "$SYSCTR_SRCDIR/tests/lib/libtest.sh"
@@ -144,6 +145,19 @@ freed=$(( $(now_ms) - t_kill ))
 out=$(in_sysctr update app 2>&1); rc=$?
 assert_eq "$rc" 0 "the next update completes what was interrupted ($(tail -n1 <<<"$out"))"
 assert_ne "$(digest)" "$v2" "  ... v4 runs"
+
+# --- etcd does not answer: the update fails in one line, restarts nothing
+push app v2 || bail_out "pushing v2 again"
+pid=$(mainpid)
+kill -STOP "$etcd_pid"
+out=$(in_sysctr update app 2>&1); rc=$?
+kill -CONT "$etcd_pid"
+assert_ne "$rc" 0 "etcd frozen: the update fails"
+assert_match "$(tail -n1 <<<"$out")" "etcd /v3/kv/range: no endpoint answered" "  ... saying so in one line ($(tail -n1 <<<"$out"))"
+assert_eq "$(mainpid)" "$pid" "  ... and restarts nothing"
+assert_eq "$(in_sysctr info --json app | jq -r .last_update.result)" failed "  ... recorded as failed"
+wait_until 20 ectl endpoint health >/dev/null 2>&1
+push app v4 || bail_out "pushing v4 again" # the running version: nothing to update below
 
 # --- the lock is switched off without a restart
 pid=$(mainpid)
