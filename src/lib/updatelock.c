@@ -524,6 +524,20 @@ read_halt (Etcd *etcd, const char *lock_name, json_t **out_halt, GError **error)
   return TRUE;
 }
 
+/* FALSE (SYSCTR_ERROR_HALTED, one line naming host, version and reason)
+ * when @lock_name has a halt record, or when it cannot be read. */
+static gboolean
+refuse_if_halted (Etcd *etcd, const char *lock_name, GError **error)
+{
+  g_autoptr (json_t) halt = NULL;
+  if (!read_halt (etcd, lock_name, &halt, error))
+    return FALSE;
+  if (halt == NULL)
+    return TRUE;
+  g_autofree char *line = halt_line (lock_name, halt);
+  return sysctr_throw (error, SYSCTR_ERROR_HALTED, "%s", line);
+}
+
 /* ---- the lock ---- */
 
 struct SysctrUpdateLock
@@ -653,15 +667,8 @@ take (SysctrUpdateLock *l, const SysctrUpdateLockConfig *cfg, const char *from, 
   const char *lock_name = l->lock_name, *container = l->container;
   gint64 t0 = g_get_monotonic_time ();
 
-  g_autoptr (json_t) halt = NULL;
-  if (!read_halt (&l->etcd, lock_name, &halt, error))
+  if (!refuse_if_halted (&l->etcd, lock_name, error))
     return FALSE;
-  if (halt)
-    {
-      g_autofree char *line = halt_line (lock_name, halt);
-      sysctr_throw (error, SYSCTR_ERROR_HALTED, "%s", line);
-      return FALSE;
-    }
   /* the lease, kept alive from now on: waiting needs it too */
   g_autoptr (json_t) grant_body = json_pack ("{s:I}", "TTL", (json_int_t) cfg->ttl);
   g_autoptr (json_t) granted = NULL;
@@ -726,15 +733,8 @@ take (SysctrUpdateLock *l, const SysctrUpdateLockConfig *cfg, const char *from, 
   l->waited_ms = (l->acquired_at - t0) / 1000;
 
   /* another host may have failed and halted while this one waited */
-  g_clear_pointer (&halt, json_decref);
-  if (!read_halt (&l->etcd, lock_name, &halt, error))
+  if (!refuse_if_halted (&l->etcd, lock_name, error))
     return FALSE;
-  if (halt)
-    {
-      g_autofree char *line = halt_line (lock_name, halt);
-      sysctr_throw (error, SYSCTR_ERROR_HALTED, "%s", line);
-      return FALSE;
-    }
   g_autofree char *now = sysctr_iso_now ();
   g_autoptr (json_t) holder = json_pack ("{s:s, s:s, s:s?, s:s?, s:s, s:i}", "host", l->host, "container", container,
                                          "from", from, "to", to, "since", now, "slot", (int) l->slot);
