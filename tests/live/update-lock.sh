@@ -6,7 +6,8 @@
 # gone after it; a failed update is rolled back and leaves a halt record
 # that refuses the next update until --clear-halt; a sysctr killed while it
 # holds the lock releases it by lease expiry; an etcd that does not answer
-# fails the update and restarts nothing; --update-lock=none; info and
+# fails the update and restarts nothing; two at a time (--update-lock-max);
+# --update-lock=none; info and
 # list show the lock and the last attempt. The multi-host case is fleet.sh.
 set -uo pipefail
 . "$SYSCTR_SRCDIR/tests/lib/libtest.sh"
@@ -168,6 +169,37 @@ assert_contains "$(in_sysctr info app)" "Update lock: none" "  ... info says non
 out=$(in_sysctr update --update-lock="$LOCK" --update-lock-name=web --update-lock-max=2 app 2>&1)
 assert_contains "$out" "lock web, 2 hosts at a time, lease 30 s" "set again with a name and two at a time ($out)"
 assert_eq "$(mainpid)" "$pid" "  ... restarts nothing"
+# --- two at a time: a slot taken by another holder leaves the other one
+push app v2 || bail_out "pushing v2 again"
+hold() { # SLOT: etcdctl holds the slot of lock "web" until killed; prints its pid
+	ETCDCTL_API=3 etcdctl --endpoints="127.0.0.1:$E" lock "/sysctr/update/web/lock/$1" >/dev/null 2>&1 &
+	echo $!
+}
+h0=$(hold 0)
+cleanup_push "kill $h0 2>/dev/null || :"
+wait_until 10 eval '[[ -n "$(ectl get --prefix /sysctr/update/web/lock/0 --keys-only)" ]]'
+out=$(in_sysctr update app 2>&1); rc=$?
+assert_eq "$rc" 0 "max 2, one slot held elsewhere: the update goes on"
+assert_contains "$out" "took the update lock web (slot 2 of 2" "  ... in the other slot"
+assert_not_match "$out" "waiting" "  ... without waiting"
+push app v4 || bail_out "pushing v4 again"
+h1=$(hold 1)
+cleanup_push "kill $h1 2>/dev/null || :"
+wait_until 10 eval '[[ -n "$(ectl get --prefix /sysctr/update/web/lock/1 --keys-only)" ]]'
+pid=$(mainpid)
+in_sysctr update app >"$TEST_TMPDIR/two.out" 2>&1 &
+upd=$!
+wait_until 15 grep -q "waiting for the update lock web" "$TEST_TMPDIR/two.out" &&
+	pass "both slots held elsewhere: the update waits" || fail "both slots held elsewhere: the update waits"
+sleep 2
+assert_eq "$(mainpid)" "$pid" "  ... restarting nothing"
+kill "$h1"
+wait_until 60 eval '! pid_alive $upd' || { kill "$upd"; fail "the update finished within 60 s"; }
+wait "$upd"; rc=$?
+assert_eq "$rc" 0 "  ... and goes on when one is let go"
+assert_contains "$(cat "$TEST_TMPDIR/two.out")" "took the update lock web (slot 2 of 2" "  ... taking that one"
+kill "$h0"
+
 ok "uninstall" in_sysctr uninstall app
 assert_eq "$(in_systemd test -e /var/lib/sysctr/updates/app.json && echo there)" "" "  ... removes the last-update record"
 

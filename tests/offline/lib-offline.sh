@@ -37,9 +37,12 @@ tag_digest() {
 		"$(image_layout "$1")/index.json"
 }
 
-tree_listing() {
-	( cd "$1" && find . -path ./var/lib/sysctr/repo -prune -o -printf '%p %y %m %s %l\n' | LC_ALL=C sort )
+tree_listing() { # every file but the store and the record of update attempts (which every attempt writes)
+	( cd "$1" && find . \( -path ./var/lib/sysctr/repo -o -path ./var/lib/sysctr/updates \) -prune -o \
+		-printf '%p %y %m %s %l\n' | LC_ALL=C sort )
 }
+# last_update ROOT NAME   the result of NAME's last update attempt (info --json)
+last_update() { "$SYSCTR" --root="$1" info --json "$2" | jq -r .last_update.result; }
 
 one_line() {
 	local t

@@ -179,6 +179,7 @@ else
 	fail "update widening (rc $SC_RC)"; diag "$SC_ERR"; diag_file "$TEST_TMPDIR/snap.diff" 10
 fi
 assert_eq "$(readlink "$C/wid")" wid.0 "  ... still wid.0"
+assert_eq "$(last_update "$R" wid)" "held back" "  ... the attempt is recorded as held back"
 run_sc "$R" update --allow=host-mounts --rebase "$(image_ref wid v2)" wid
 assert_eq "$SC_RC/$(readlink "$C/wid")" 0/wid.1 "update --allow=host-mounts deploys v2" || diag "$SC_ERR"
 assert_eq "$(jq -c .privileges.granted "$C/wid.1/info.json")" '{"host-mounts":["/ (rw)"]}' "  ... the grant recorded"

@@ -78,6 +78,7 @@ assert_eq "$SC_RC" 0 "update again"
 assert_contains "$SC_OUT" "already up to date" "update again: already up to date"
 tree_listing "$R" | diff "$TEST_TMPDIR/t1" - >"$TEST_TMPDIR/d"
 assert_eq "$(cat "$TEST_TMPDIR/d")" "" "the no-op update changed nothing"
+assert_eq "$(last_update "$R" app)" "up to date" "  ... and is recorded as an attempt, up to date"
 
 # rollback
 run_sc "$R" rollback app
@@ -100,6 +101,7 @@ run_sc "$R" update app --no-pull --rebase="oci:$(image_layout app):v9"
 assert_ne "$SC_RC" 0 "update --no-pull with a reference not in the store fails"
 tree_listing "$R" | diff "$TEST_TMPDIR/t2" - >"$TEST_TMPDIR/d"
 assert_eq "$(cat "$TEST_TMPDIR/d")" "" "the failed updates changed nothing"
+assert_eq "$(last_update "$R" app)" failed "  ... but the last attempt is recorded, failed"
 assert_eq "$(check_consistent "$R" app /etc/app/app.conf)" "" "app still consistent on app.0"
 
 # --rebase to another tag
