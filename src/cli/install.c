@@ -56,6 +56,9 @@ static char *lock_spec;
 static char *lock_name;
 static int lock_max = -1; /* -1: not given */
 static int lock_ttl = -1;
+static char *lock_cacert;
+static char *lock_cert;
+static char *lock_key;
 
 static GOptionEntry lock_entries[] = {
   { "update-lock", 0, 0, G_OPTION_ARG_STRING, &lock_spec,
@@ -65,6 +68,11 @@ static GOptionEntry lock_entries[] = {
   { "update-lock-max", 0, 0, G_OPTION_ARG_INT, &lock_max, "Hosts that may update at once (default 1)", "N" },
   { "update-lock-ttl", 0, 0, G_OPTION_ARG_INT, &lock_ttl, "Seconds before a dead host's lock expires (default 30)",
     "SECONDS" },
+  { "update-lock-cacert", 0, 0, G_OPTION_ARG_FILENAME, &lock_cacert,
+    "CA bundle for https etcd endpoints (\"\" removes it)", "FILE" },
+  { "update-lock-cert", 0, 0, G_OPTION_ARG_FILENAME, &lock_cert, "Client certificate for etcd (\"\" removes it)",
+    "FILE" },
+  { "update-lock-key", 0, 0, G_OPTION_ARG_FILENAME, &lock_key, "Its private key (\"\" removes it)", "FILE" },
   { NULL },
 };
 
@@ -84,6 +92,9 @@ sysctr_update_lock_options_from_cli (SysctrUpdateLockOptions *opts, GError **err
     .name = lock_name,
     .max = lock_max > 0 ? (guint) lock_max : 0,
     .ttl = lock_ttl > 0 ? (guint) lock_ttl : 0,
+    .cacert = lock_cacert,
+    .cert = lock_cert,
+    .key = lock_key,
   };
   return TRUE;
 }

@@ -53,7 +53,7 @@ sysctr_builtin_update (int argc, char **argv, const SysctrGlobals *globals, GErr
   SysctrUpdateLockOptions lock;
   if (!sysctr_update_lock_options_from_cli (&lock, error))
     return FALSE;
-  if (opt_all && (lock.spec || lock.name || lock.max || lock.ttl))
+  if (opt_all && (lock.spec || lock.name || lock.max || lock.ttl || lock.cacert || lock.cert || lock.key))
     return sysctr_throw (error, SYSCTR_ERROR_USAGE,
                          "--update-lock… options apply to one container: use \"sysctr update --update-lock=… NAME\"");
   if (opt_clear_halt)

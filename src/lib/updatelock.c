@@ -38,6 +38,9 @@ sysctr_update_lock_config_free (SysctrUpdateLockConfig *cfg)
     return;
   g_strfreev (cfg->endpoints);
   g_free (cfg->name);
+  g_free (cfg->cacert);
+  g_free (cfg->cert);
+  g_free (cfg->key);
   g_free (cfg);
 }
 
@@ -93,9 +96,29 @@ config_to_json (const SysctrUpdateLockConfig *cfg)
   json_t *eps = json_array ();
   for (char **e = cfg->endpoints; e && *e; e++)
     json_array_append_new (eps, json_string (*e));
-  return json_pack ("{s:s, s:o, s:o, s:I, s:I}", "backend", "etcd", "endpoints", eps, "name",
-                    cfg->name ? json_string (cfg->name) : json_null (), "max", (json_int_t) cfg->max, "ttl",
-                    (json_int_t) cfg->ttl);
+  json_t *j = json_pack ("{s:s, s:o, s:o, s:I, s:I}", "backend", "etcd", "endpoints", eps, "name",
+                         cfg->name ? json_string (cfg->name) : json_null (), "max", (json_int_t) cfg->max, "ttl",
+                         (json_int_t) cfg->ttl);
+  /* TLS files: paths only (the admin's files, read at each update) */
+  if (cfg->cacert)
+    json_object_set_new (j, "cacert", json_string (cfg->cacert));
+  if (cfg->cert)
+    json_object_set_new (j, "cert", json_string (cfg->cert));
+  if (cfg->key)
+    json_object_set_new (j, "key", json_string (cfg->key));
+  return j;
+}
+
+/* A TLS file option: an absolute, clean path with no control character. */
+static gboolean
+tls_path_valid (const char *p)
+{
+  if (p == NULL || p[0] != '/' || strlen (p) > 4096 || strstr (p, "/../") || g_str_has_suffix (p, "/.."))
+    return FALSE;
+  for (const char *c = p; *c; c++)
+    if ((unsigned char) *c < 0x20 || *c == 0x7f)
+      return FALSE;
+  return TRUE;
 }
 
 gboolean
@@ -136,6 +159,17 @@ sysctr_update_lock_from_json (json_t *json, SysctrUpdateLockConfig **out_cfg, GE
     return sysctr_throw (error, SYSCTR_ERROR_INVALID, "info.json: update lock max or ttl out of range");
   cfg->max = (guint) max;
   cfg->ttl = (guint) ttl;
+  const char *files[] = { "cacert", "cert", "key" };
+  char **fields[] = { &cfg->cacert, &cfg->cert, &cfg->key };
+  for (guint f = 0; f < G_N_ELEMENTS (files); f++)
+    {
+      json_t *v = json_object_get (json, files[f]);
+      if (v == NULL)
+        continue;
+      if (!tls_path_valid (json_string_value (v)))
+        return sysctr_throw (error, SYSCTR_ERROR_INVALID, "info.json: a bad update lock %s path", files[f]);
+      *fields[f] = g_strdup (json_string_value (v));
+    }
   *out_cfg = g_steal_pointer (&cfg);
   return TRUE;
 }
@@ -183,8 +217,10 @@ sysctr_update_lock_merge (json_t *current, const SysctrUpdateLockOptions *opts, 
       g_ptr_array_set_free_func (list, NULL);
       cfg->endpoints = (char **) g_ptr_array_free (g_steal_pointer (&list), FALSE);
     }
-  if ((opts->name || opts->max || opts->ttl) && cfg == NULL)
-    return sysctr_throw (error, SYSCTR_ERROR_USAGE, "--update-lock-name, -max and -ttl need --update-lock=etcd:URL");
+  gboolean others = opts->name || opts->max || opts->ttl || opts->cacert || opts->cert || opts->key;
+  if (others && cfg == NULL)
+    return sysctr_throw (error, SYSCTR_ERROR_USAGE,
+                         "--update-lock-name, -max, -ttl, -cacert, -cert and -key need --update-lock=etcd:URL");
   if (cfg == NULL)
     return TRUE;
   if (opts->name)
@@ -210,6 +246,24 @@ sysctr_update_lock_merge (json_t *current, const SysctrUpdateLockOptions *opts, 
         return sysctr_throw (error, SYSCTR_ERROR_INVALID, "--update-lock-ttl: %d to %d seconds", MIN_TTL, MAX_TTL);
       cfg->ttl = opts->ttl;
     }
+  const char *given[] = { opts->cacert, opts->cert, opts->key };
+  const char *option[] = { "--update-lock-cacert", "--update-lock-cert", "--update-lock-key" };
+  char **fields[] = { &cfg->cacert, &cfg->cert, &cfg->key };
+  for (guint i = 0; i < G_N_ELEMENTS (given); i++)
+    {
+      if (given[i] == NULL)
+        continue;
+      if (*given[i] && !tls_path_valid (given[i]))
+        {
+          g_autofree char *shown = sysctr_printable (given[i]);
+          return sysctr_throw (error, SYSCTR_ERROR_INVALID, "%s=%s: an absolute path (\"\" removes it)", option[i],
+                               shown);
+        }
+      g_free (*fields[i]);
+      *fields[i] = *given[i] ? g_strdup (given[i]) : NULL;
+    }
+  if (cfg->key && cfg->cert == NULL)
+    return sysctr_throw (error, SYSCTR_ERROR_INVALID, "--update-lock-key needs --update-lock-cert");
   *out_json = config_to_json (cfg);
   return TRUE;
 }
@@ -252,8 +306,8 @@ char *
 sysctr_update_lock_describe (const SysctrUpdateLockConfig *cfg, const char *lock_name)
 {
   g_autofree char *eps = g_strjoinv (",", cfg->endpoints);
-  return g_strdup_printf ("etcd %s; lock %s, %u host%s at a time, lease %u s", eps, lock_name, cfg->max,
-                          cfg->max == 1 ? "" : "s", cfg->ttl);
+  return g_strdup_printf ("etcd %s; lock %s, %u host%s at a time, lease %u s%s", eps, lock_name, cfg->max,
+                          cfg->max == 1 ? "" : "s", cfg->ttl, cfg->cert ? "; TLS client certificate" : "");
 }
 
 /* ---- etcd's JSON gateway ---- */
@@ -268,7 +322,10 @@ typedef enum
 typedef struct
 {
   char **endpoints;
-  gint preferred; /* index of the endpoint that answered last (atomic) */
+  gint preferred;     /* index of the endpoint that answered last (atomic) */
+  const char *cacert; /* TLS files, borrowed from the configuration */
+  const char *cert;
+  const char *key;
 } Etcd;
 
 static size_t
@@ -337,6 +394,12 @@ etcd_call (Etcd *etcd, const char *path, json_t *body, long timeout_ms, gboolean
       curl_easy_setopt (c, CURLOPT_NOSIGNAL, 1L);
       curl_easy_setopt (c, CURLOPT_WRITEFUNCTION, collect);
       curl_easy_setopt (c, CURLOPT_WRITEDATA, answer);
+      if (etcd->cacert)
+        curl_easy_setopt (c, CURLOPT_CAINFO, etcd->cacert);
+      if (etcd->cert)
+        curl_easy_setopt (c, CURLOPT_SSLCERT, etcd->cert);
+      if (etcd->key)
+        curl_easy_setopt (c, CURLOPT_SSLKEY, etcd->key);
       CURLcode rc = curl_easy_perform (c);
       long status = 0;
       curl_off_t connected = 0;
@@ -543,6 +606,7 @@ refuse_if_halted (Etcd *etcd, const char *lock_name, GError **error)
 struct SysctrUpdateLock
 {
   Etcd etcd;
+  char *tls_cacert, *tls_cert, *tls_key; /* owned copies, lent to etcd */
   char *lock_name;
   char *container;
   char *host;
@@ -624,6 +688,9 @@ lock_free (SysctrUpdateLock *l)
   g_mutex_clear (&l->mutex);
   g_cond_clear (&l->cond);
   g_strfreev (l->etcd.endpoints);
+  g_free (l->tls_cacert);
+  g_free (l->tls_cert);
+  g_free (l->tls_key);
   g_free (l->lock_name);
   g_free (l->container);
   g_free (l->host);
@@ -755,6 +822,12 @@ sysctr_update_lock_acquire (const SysctrUpdateLockConfig *cfg, const char *lock_
   g_mutex_init (&l->mutex);
   g_cond_init (&l->cond);
   l->etcd.endpoints = g_strdupv (cfg->endpoints);
+  l->tls_cacert = g_strdup (cfg->cacert);
+  l->tls_cert = g_strdup (cfg->cert);
+  l->tls_key = g_strdup (cfg->key);
+  l->etcd.cacert = l->tls_cacert;
+  l->etcd.cert = l->tls_cert;
+  l->etcd.key = l->tls_key;
   l->lock_name = g_strdup (lock_name);
   l->container = g_strdup (container);
   l->host = this_host ();
@@ -847,7 +920,7 @@ gboolean
 sysctr_update_lock_get_halt (const SysctrUpdateLockConfig *cfg, const char *lock_name, json_t **out_halt,
                              GError **error)
 {
-  Etcd etcd = { .endpoints = cfg->endpoints };
+  Etcd etcd = { .endpoints = cfg->endpoints, .cacert = cfg->cacert, .cert = cfg->cert, .key = cfg->key };
   return read_halt (&etcd, lock_name, out_halt, error);
 }
 
@@ -855,7 +928,7 @@ gboolean
 sysctr_update_lock_clear_halt (const SysctrUpdateLockConfig *cfg, const char *lock_name, json_t **out_halt,
                                GError **error)
 {
-  Etcd etcd = { .endpoints = cfg->endpoints };
+  Etcd etcd = { .endpoints = cfg->endpoints, .cacert = cfg->cacert, .cert = cfg->cert, .key = cfg->key };
   if (!read_halt (&etcd, lock_name, out_halt, error))
     return FALSE;
   g_autofree char *key = key_for (lock_name, "halt");

@@ -16,6 +16,9 @@ typedef struct
   char *name;       /* the lock's name, or NULL: value UPDATE_LOCK_NAME, else the container's name */
   guint max;        /* hosts that may update at once (1..64) */
   guint ttl;        /* seconds the lease outlives a host that stops renewing it */
+  char *cacert;     /* PEM CA bundle for https endpoints (NULL: the system's) */
+  char *cert;       /* PEM client certificate (etcd --client-cert-auth), or NULL */
+  char *key;        /* its private key (NULL: in the cert file) */
 } SysctrUpdateLockConfig;
 
 void sysctr_update_lock_config_free (SysctrUpdateLockConfig *cfg);
@@ -28,6 +31,9 @@ typedef struct
   const char *name;
   guint max;
   guint ttl;
+  const char *cacert; /* absolute paths; "" removes */
+  const char *cert;
+  const char *key;
 } SysctrUpdateLockOptions;
 
 #define SYSCTR_UPDATE_LOCK_TTL_DEFAULT 30

@@ -7,6 +7,7 @@
 # that refuses the next update until --clear-halt; a sysctr killed while it
 # holds the lock releases it by lease expiry; an etcd that does not answer
 # fails the update and restarts nothing; two at a time (--update-lock-max);
+# an etcd that wants TLS client certificates;
 # --update-lock=none; info and
 # list show the lock and the last attempt. The multi-host case is fleet.sh.
 set -uo pipefail
@@ -199,6 +200,50 @@ wait "$upd"; rc=$?
 assert_eq "$rc" 0 "  ... and goes on when one is let go"
 assert_contains "$(cat "$TEST_TMPDIR/two.out")" "took the update lock web (slot 2 of 2" "  ... taking that one"
 kill "$h0"
+
+# --- an etcd that wants TLS client certificates (--client-cert-auth); its
+# own certificate allows clientAuth too: etcd's JSON gateway dials etcd's
+# gRPC server with it (without, the gateway answers 503 "connection closed")
+tls=$TEST_TMPDIR/tls
+mkdir -p "$tls"
+mkcert() { # NAME USAGE: a P-256 key and a certificate for 127.0.0.1 signed by the test CA
+	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$tls/$1.key" -out "$tls/$1.csr" \
+		-subj "/CN=$1" 2>/dev/null &&
+		openssl x509 -req -in "$tls/$1.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" -CAcreateserial -days 2 \
+			-out "$tls/$1.pem" -extfile <(printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=%s\n' "$2") 2>/dev/null
+}
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$tls/ca.key" -out "$tls/ca.pem" \
+	-days 2 -subj /CN=sysctr-test-ca 2>/dev/null && mkcert server serverAuth,clientAuth && mkcert client clientAuth ||
+	bail_out "making TLS certificates"
+T=$(alloc_port) TP=$(alloc_port)
+"$x/usr/bin/etcd" --name tls --data-dir "$TEST_TMPDIR/etcd-tls" \
+	--listen-client-urls "https://127.0.0.1:$T" --advertise-client-urls "https://127.0.0.1:$T" \
+	--cert-file "$tls/server.pem" --key-file "$tls/server.key" --client-cert-auth --trusted-ca-file "$tls/ca.pem" \
+	--listen-peer-urls "http://127.0.0.1:$TP" --initial-advertise-peer-urls "http://127.0.0.1:$TP" \
+	--initial-cluster "tls=http://127.0.0.1:$TP" >"$TEST_TMPDIR/etcd-tls.log" 2>&1 &
+tls_pid=$!
+cleanup_push "kill_wait $tls_pid 10"
+reaper_add "kill -TERM $tls_pid"
+tctl() { ETCDCTL_API=3 etcdctl --endpoints="127.0.0.1:$T" --cacert="$tls/ca.pem" --cert="$tls/client.pem" \
+	--key="$tls/client.key" --dial-timeout=2s --command-timeout=5s "$@"; }
+wait_until 30 tctl endpoint health >/dev/null 2>&1 || bail_out "TLS etcd did not come up"
+out=$(in_sysctr update --update-lock="etcd:https://127.0.0.1:$T" --update-lock-cacert="$tls/ca.pem" app 2>&1)
+assert_contains "$out" "etcd https://127.0.0.1:$T; lock web" "the lock moved to an https etcd, its CA given ($out)"
+push app v2 || bail_out "pushing v2 again"
+pid=$(mainpid)
+out=$(in_sysctr update app 2>&1); rc=$?
+assert_ne "$rc" 0 "without a client certificate the etcd refuses: the update fails"
+assert_match "$(tail -n1 <<<"$out")" "no endpoint answered \(https://127.0.0.1:$T: " "  ... in one line ($(tail -n1 <<<"$out"))"
+assert_eq "$(mainpid)" "$pid" "  ... restarting nothing"
+out=$(in_sysctr update --update-lock-cert="$tls/client.pem" --update-lock-key="$tls/client.key" app 2>&1); rc=$?
+assert_eq "$rc" 0 "with --update-lock-cert and --update-lock-key the update goes on"
+assert_contains "$out" "took the update lock web" "  ... under the lock, over TLS"
+assert_contains "$(in_sysctr info app)" "lease 30 s; TLS client certificate" "  ... info says a client certificate is used"
+assert_eq "$(tctl get --prefix /sysctr/update/web/ --keys-only | grep -c .)" 0 "  ... nothing left in that etcd"
+out=$(in_sysctr update --update-lock-key="$tls/client.key" --update-lock-cert="" app 2>&1); rc=$?
+assert_ne "$rc" 0 "a key without a certificate is refused ($out)"
+out=$(in_sysctr update --update-lock-cacert=relative.pem app 2>&1); rc=$?
+assert_contains "$out" "an absolute path" "a relative path is refused ($out)"
 
 ok "uninstall" in_sysctr uninstall app
 assert_eq "$(in_systemd test -e /var/lib/sysctr/updates/app.json && echo there)" "" "  ... removes the last-update record"

@@ -12,6 +12,16 @@
 #include "updatelock.h"
 
 static json_t *
+merged_tls (json_t *current, const char *spec, const char *cacert, const char *cert, const char *key, GError **error)
+{
+  SysctrUpdateLockOptions o = { .spec = spec, .cacert = cacert, .cert = cert, .key = key };
+  json_t *out = NULL;
+  if (!sysctr_update_lock_merge (current, &o, &out, error))
+    return NULL;
+  return out;
+}
+
+static json_t *
 merged (json_t *current, const char *spec, const char *name, guint max, guint ttl, GError **error)
 {
   SysctrUpdateLockOptions o = { .spec = spec, .name = name, .max = max, .ttl = ttl };
@@ -98,6 +108,41 @@ test_refused (void)
 }
 
 static void
+test_tls (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (json_t) j
+      = merged_tls (NULL, "etcd:https://e1", "/etc/etcd/ca.pem", "/etc/etcd/c.pem", "/etc/etcd/c.key", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (sysctr_json_get_string (j, "cacert"), ==, "/etc/etcd/ca.pem");
+  g_autoptr (SysctrUpdateLockConfig) cfg = NULL;
+  g_assert_true (sysctr_update_lock_from_json (j, &cfg, &error));
+  g_assert_cmpstr (cfg->key, ==, "/etc/etcd/c.key");
+  g_autofree char *d = sysctr_update_lock_describe (cfg, "x");
+  g_assert_nonnull (strstr (d, "TLS client certificate"));
+  /* "" removes; the others stay */
+  g_autoptr (json_t) k = merged_tls (j, NULL, "", NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_null (json_object_get (k, "cacert"));
+  g_assert_cmpstr (sysctr_json_get_string (k, "cert"), ==, "/etc/etcd/c.pem");
+  static const char *bad[][3] = {
+    { "ca.pem", NULL, NULL }, { NULL, "/a/../b", NULL }, { NULL, "/a\nb", NULL }, { NULL, NULL, "/k" }, /* no cert */
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_autoptr (GError) e = NULL;
+      g_autoptr (json_t) b = merged_tls (NULL, "etcd:https://e1", bad[i][0], bad[i][1], bad[i][2], &e);
+      g_assert_null (b);
+      g_assert_error (e, SYSCTR_ERROR, SYSCTR_ERROR_INVALID);
+      g_assert_null (strchr (e->message, '\n'));
+    }
+  /* without --update-lock: a usage error */
+  g_autoptr (json_t) none = merged_tls (NULL, NULL, "/ca.pem", NULL, NULL, &error);
+  g_assert_null (none);
+  g_assert_error (error, SYSCTR_ERROR, SYSCTR_ERROR_USAGE);
+}
+
+static void
 test_from_json (void)
 {
   static const char *bad[] = {
@@ -109,6 +154,7 @@ test_from_json (void)
     "{\"backend\":\"etcd\",\"endpoints\":[\"http://a:1\"],\"max\":0,\"ttl\":30}",
     "{\"backend\":\"etcd\",\"endpoints\":[\"http://a:1\"],\"max\":1,\"ttl\":1}",
     "{\"backend\":\"etcd\",\"endpoints\":[\"http://a:1\"],\"max\":1,\"ttl\":30,\"name\":\"../x\"}",
+    "{\"backend\":\"etcd\",\"endpoints\":[\"http://a:1\"],\"max\":1,\"ttl\":30,\"cert\":\"rel.pem\"}",
   };
   for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
     {
@@ -323,6 +369,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/updatelock/merge", test_merge);
   g_test_add_func ("/updatelock/refused", test_refused);
+  g_test_add_func ("/updatelock/tls", test_tls);
   g_test_add_func ("/updatelock/from-json", test_from_json);
   g_test_add_func ("/updatelock/name", test_name);
   g_test_add_func ("/updatelock/halt-failover", test_halt_failover);
