@@ -95,8 +95,12 @@ read -r f_off f_end <<<"$frame"
 [[ -f "$data" && -n "$f_off" ]] || bail_out "finding the frame of big/changing in the registry's storage"
 cp "$data" "$TEST_TMPDIR/blob.orig"
 mid=$(((f_off + f_end) / 2))
-printf '%s' "$(tail -c +"$((mid + 1))" "$data" | head -c 1 | tr '\000-\377' '\001-\377\000')" |
-	dd of="$data" bs=1 seek="$mid" conv=notrunc status=none
+# (through a pipe, never $(...): a byte that becomes NUL or a newline would be
+# dropped by the substitution and the blob left unchanged, as a CI run found)
+byte=$(od -An -tu1 -j "$mid" -N1 "$data" | tr -d ' ')
+printf '%b' "\\x$(printf '%02x' $((byte ^ 0xff)))" |
+	dd of="$data" bs=1 seek="$mid" count=1 conv=notrunc status=none
+cmp -s "$data" "$TEST_TMPDIR/blob.orig" && bail_out "changing one byte of the frame of big/changing"
 mkdir -p "$TEST_TMPDIR/root5"
 "$SYSCTR" --root="$TEST_TMPDIR/root5" pull -q --tls-verify=false "$REG/app:v1" >/dev/null 2>&1 || bail_out "v1 into root5"
 ROOT5_REPO=$TEST_TMPDIR/root5/var/lib/sysctr/repo
