@@ -59,6 +59,8 @@ static int lock_ttl = -1;
 static char *lock_cacert;
 static char *lock_cert;
 static char *lock_key;
+static char *lock_user;
+static char *lock_password_file;
 
 static GOptionEntry lock_entries[] = {
   { "update-lock", 0, 0, G_OPTION_ARG_STRING, &lock_spec,
@@ -73,6 +75,10 @@ static GOptionEntry lock_entries[] = {
   { "update-lock-cert", 0, 0, G_OPTION_ARG_FILENAME, &lock_cert, "Client certificate for etcd (\"\" removes it)",
     "FILE" },
   { "update-lock-key", 0, 0, G_OPTION_ARG_FILENAME, &lock_key, "Its private key (\"\" removes it)", "FILE" },
+  { "update-lock-user", 0, 0, G_OPTION_ARG_STRING, &lock_user,
+    "etcd user, for an etcd with authentication on (\"\" removes it)", "NAME" },
+  { "update-lock-password-file", 0, 0, G_OPTION_ARG_FILENAME, &lock_password_file,
+    "File (mode 600) holding that user's password, read at each update", "FILE" },
   { NULL },
 };
 
@@ -95,6 +101,8 @@ sysctr_update_lock_options_from_cli (SysctrUpdateLockOptions *opts, GError **err
     .cacert = lock_cacert,
     .cert = lock_cert,
     .key = lock_key,
+    .user = lock_user,
+    .password_file = lock_password_file,
   };
   return TRUE;
 }

@@ -53,13 +53,12 @@ sysctr_builtin_update (int argc, char **argv, const SysctrGlobals *globals, GErr
   SysctrUpdateLockOptions lock;
   if (!sysctr_update_lock_options_from_cli (&lock, error))
     return FALSE;
-  if (opt_all && (lock.spec || lock.name || lock.max || lock.ttl || lock.cacert || lock.cert || lock.key))
+  if (opt_all && sysctr_update_lock_options_given (&lock))
     return sysctr_throw (error, SYSCTR_ERROR_USAGE,
                          "--update-lock… options apply to one container: use \"sysctr update --update-lock=… NAME\"");
   if (opt_clear_halt)
     {
-      if (opt_all || argc != 2 || opt_rebase || opt_set || opt_no_pull || lock.spec || lock.name || lock.max
-          || lock.ttl)
+      if (opt_all || argc != 2 || opt_rebase || opt_set || opt_no_pull || sysctr_update_lock_options_given (&lock))
         return sysctr_throw (error, SYSCTR_ERROR_USAGE, "usage: sysctr update --clear-halt NAME");
       g_autoptr (SysctrContext) ctx = sysctr_context_new (globals->root, TRUE, error);
       return ctx != NULL && sysctr_update_clear_halt (ctx, argv[1], error);

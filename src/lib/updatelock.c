@@ -11,6 +11,9 @@
  *   waiting and again once the lock is held;
  * - every value sent to etcd is built here from checked parts (names
  *   match [A-Za-z0-9._-]), every answer is parsed strictly and bounded.
+ * - an etcd user's password is read from its file (owner-only) when a
+ *   token is needed, sent once to /v3/auth/authenticate and wiped; the
+ *   token is never written anywhere nor shown.
  * Keys, under /sysctr/update/LOCKNAME/: lock/SLOT (the mutex), holder/HOST
  * (who holds a slot, bound to the lease), halt (the halt record). */
 #include "config.h"
@@ -20,8 +23,11 @@
 #include "containers.h"
 
 #include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define MAX_ANSWER (1024 * 1024)
 #define CONNECT_TIMEOUT_MS 2000L
@@ -41,7 +47,15 @@ sysctr_update_lock_config_free (SysctrUpdateLockConfig *cfg)
   g_free (cfg->cacert);
   g_free (cfg->cert);
   g_free (cfg->key);
+  g_free (cfg->user);
+  g_free (cfg->password_file);
   g_free (cfg);
+}
+
+gboolean
+sysctr_update_lock_options_given (const SysctrUpdateLockOptions *o)
+{
+  return o->spec || o->name || o->max || o->ttl || o->cacert || o->cert || o->key || o->user || o->password_file;
 }
 
 static gboolean
@@ -106,12 +120,31 @@ config_to_json (const SysctrUpdateLockConfig *cfg)
     json_object_set_new (j, "cert", json_string (cfg->cert));
   if (cfg->key)
     json_object_set_new (j, "key", json_string (cfg->key));
+  /* etcd authentication: the user and where its password is, never the
+   * password itself */
+  if (cfg->user)
+    json_object_set_new (j, "user", json_string (cfg->user));
+  if (cfg->password_file)
+    json_object_set_new (j, "password_file", json_string (cfg->password_file));
   return j;
 }
 
-/* A TLS file option: an absolute, clean path with no control character. */
+/* An etcd user name as an option may give it: 1 to 128 of A-Z a-z 0-9 . _ - @ */
 static gboolean
-tls_path_valid (const char *p)
+user_valid (const char *s)
+{
+  gsize n = s ? strlen (s) : 0;
+  if (n == 0 || n > 128)
+    return FALSE;
+  for (const char *p = s; *p; p++)
+    if (!g_ascii_isalnum (*p) && !strchr ("._-@", *p))
+      return FALSE;
+  return TRUE;
+}
+
+/* A file option: an absolute, clean path with no control character. */
+static gboolean
+file_path_valid (const char *p)
 {
   if (p == NULL || p[0] != '/' || strlen (p) > 4096 || strstr (p, "/../") || g_str_has_suffix (p, "/.."))
     return FALSE;
@@ -159,17 +192,23 @@ sysctr_update_lock_from_json (json_t *json, SysctrUpdateLockConfig **out_cfg, GE
     return sysctr_throw (error, SYSCTR_ERROR_INVALID, "info.json: update lock max or ttl out of range");
   cfg->max = (guint) max;
   cfg->ttl = (guint) ttl;
-  const char *files[] = { "cacert", "cert", "key" };
-  char **fields[] = { &cfg->cacert, &cfg->cert, &cfg->key };
+  const char *files[] = { "cacert", "cert", "key", "password_file" };
+  char **fields[] = { &cfg->cacert, &cfg->cert, &cfg->key, &cfg->password_file };
   for (guint f = 0; f < G_N_ELEMENTS (files); f++)
     {
       json_t *v = json_object_get (json, files[f]);
       if (v == NULL)
         continue;
-      if (!tls_path_valid (json_string_value (v)))
+      if (!file_path_valid (json_string_value (v)))
         return sysctr_throw (error, SYSCTR_ERROR_INVALID, "info.json: a bad update lock %s path", files[f]);
       *fields[f] = g_strdup (json_string_value (v));
     }
+  json_t *user = json_object_get (json, "user");
+  if (user && !user_valid (json_string_value (user)))
+    return sysctr_throw (error, SYSCTR_ERROR_INVALID, "info.json: a bad update lock user");
+  cfg->user = g_strdup (json_string_value (user));
+  if ((cfg->user == NULL) != (cfg->password_file == NULL))
+    return sysctr_throw (error, SYSCTR_ERROR_INVALID, "info.json: an update lock user without a password file");
   *out_cfg = g_steal_pointer (&cfg);
   return TRUE;
 }
@@ -183,7 +222,9 @@ sysctr_update_lock_merge (json_t *current, const SysctrUpdateLockOptions *opts, 
     return FALSE;
   if (opts->spec && strcmp (opts->spec, "none") == 0)
     {
-      if (opts->name || opts->max || opts->ttl)
+      SysctrUpdateLockOptions rest = *opts;
+      rest.spec = NULL;
+      if (sysctr_update_lock_options_given (&rest))
         return sysctr_throw (error, SYSCTR_ERROR_USAGE, "--update-lock=none takes no other --update-lock-* option");
       return TRUE;
     }
@@ -217,10 +258,12 @@ sysctr_update_lock_merge (json_t *current, const SysctrUpdateLockOptions *opts, 
       g_ptr_array_set_free_func (list, NULL);
       cfg->endpoints = (char **) g_ptr_array_free (g_steal_pointer (&list), FALSE);
     }
-  gboolean others = opts->name || opts->max || opts->ttl || opts->cacert || opts->cert || opts->key;
-  if (others && cfg == NULL)
+  SysctrUpdateLockOptions others = *opts;
+  others.spec = NULL;
+  if (sysctr_update_lock_options_given (&others) && cfg == NULL)
     return sysctr_throw (error, SYSCTR_ERROR_USAGE,
-                         "--update-lock-name, -max, -ttl, -cacert, -cert and -key need --update-lock=etcd:URL");
+                         "--update-lock-name, -max, -ttl, -cacert, -cert, -key, -user and -password-file need "
+                         "--update-lock=etcd:URL");
   if (cfg == NULL)
     return TRUE;
   if (opts->name)
@@ -246,14 +289,15 @@ sysctr_update_lock_merge (json_t *current, const SysctrUpdateLockOptions *opts, 
         return sysctr_throw (error, SYSCTR_ERROR_INVALID, "--update-lock-ttl: %d to %d seconds", MIN_TTL, MAX_TTL);
       cfg->ttl = opts->ttl;
     }
-  const char *given[] = { opts->cacert, opts->cert, opts->key };
-  const char *option[] = { "--update-lock-cacert", "--update-lock-cert", "--update-lock-key" };
-  char **fields[] = { &cfg->cacert, &cfg->cert, &cfg->key };
+  const char *given[] = { opts->cacert, opts->cert, opts->key, opts->password_file };
+  const char *option[]
+      = { "--update-lock-cacert", "--update-lock-cert", "--update-lock-key", "--update-lock-password-file" };
+  char **fields[] = { &cfg->cacert, &cfg->cert, &cfg->key, &cfg->password_file };
   for (guint i = 0; i < G_N_ELEMENTS (given); i++)
     {
       if (given[i] == NULL)
         continue;
-      if (*given[i] && !tls_path_valid (given[i]))
+      if (*given[i] && !file_path_valid (given[i]))
         {
           g_autofree char *shown = sysctr_printable (given[i]);
           return sysctr_throw (error, SYSCTR_ERROR_INVALID, "%s=%s: an absolute path (\"\" removes it)", option[i],
@@ -264,6 +308,21 @@ sysctr_update_lock_merge (json_t *current, const SysctrUpdateLockOptions *opts, 
     }
   if (cfg->key && cfg->cert == NULL)
     return sysctr_throw (error, SYSCTR_ERROR_INVALID, "--update-lock-key needs --update-lock-cert");
+  if (opts->user)
+    {
+      if (*opts->user && !user_valid (opts->user))
+        {
+          g_autofree char *shown = sysctr_printable (opts->user);
+          return sysctr_throw (error, SYSCTR_ERROR_INVALID,
+                               "--update-lock-user=%s: 1 to 128 of A-Z a-z 0-9 . _ - @ (\"\" removes it)", shown);
+        }
+      g_free (cfg->user);
+      cfg->user = *opts->user ? g_strdup (opts->user) : NULL;
+    }
+  if (cfg->user && cfg->password_file == NULL)
+    return sysctr_throw (error, SYSCTR_ERROR_INVALID, "--update-lock-user needs --update-lock-password-file");
+  if (cfg->password_file && cfg->user == NULL)
+    return sysctr_throw (error, SYSCTR_ERROR_INVALID, "--update-lock-password-file needs --update-lock-user");
   *out_json = config_to_json (cfg);
   return TRUE;
 }
@@ -306,8 +365,9 @@ char *
 sysctr_update_lock_describe (const SysctrUpdateLockConfig *cfg, const char *lock_name)
 {
   g_autofree char *eps = g_strjoinv (",", cfg->endpoints);
-  return g_strdup_printf ("etcd %s; lock %s, %u host%s at a time, lease %u s%s", eps, lock_name, cfg->max,
-                          cfg->max == 1 ? "" : "s", cfg->ttl, cfg->cert ? "; TLS client certificate" : "");
+  g_autofree char *user = cfg->user ? g_strdup_printf ("; etcd user %s", cfg->user) : g_strdup ("");
+  return g_strdup_printf ("etcd %s; lock %s, %u host%s at a time, lease %u s%s%s", eps, lock_name, cfg->max,
+                          cfg->max == 1 ? "" : "s", cfg->ttl, cfg->cert ? "; TLS client certificate" : "", user);
 }
 
 /* ---- etcd's JSON gateway ---- */
@@ -317,16 +377,48 @@ typedef enum
   CALL_OK,
   CALL_TIMEOUT, /* the request's own time ran out (a lock not yet granted) */
   CALL_FAILED,
+  CALL_UNAUTHENTICATED, /* etcd refused the token (expired): authenticate again */
 } CallResult;
 
 typedef struct
 {
   char **endpoints;
-  gint preferred;     /* index of the endpoint that answered last (atomic) */
-  const char *cacert; /* TLS files, borrowed from the configuration */
-  const char *cert;
-  const char *key;
+  gint preferred; /* index of the endpoint that answered last (atomic) */
+  char *cacert;   /* TLS files */
+  char *cert;
+  char *key;
+  char *user; /* etcd authentication (NULL: none) */
+  char *password_file;
+  GMutex token_lock; /* the token is shared with the keepalive thread */
+  char *token;
 } Etcd;
+
+static void
+etcd_init (Etcd *etcd, const SysctrUpdateLockConfig *cfg)
+{
+  etcd->endpoints = g_strdupv (cfg->endpoints);
+  etcd->cacert = g_strdup (cfg->cacert);
+  etcd->cert = g_strdup (cfg->cert);
+  etcd->key = g_strdup (cfg->key);
+  etcd->user = g_strdup (cfg->user);
+  etcd->password_file = g_strdup (cfg->password_file);
+  g_mutex_init (&etcd->token_lock);
+}
+
+static void
+etcd_clear (Etcd *etcd)
+{
+  g_strfreev (etcd->endpoints);
+  g_free (etcd->cacert);
+  g_free (etcd->cert);
+  g_free (etcd->key);
+  g_free (etcd->user);
+  g_free (etcd->password_file);
+  if (etcd->token)
+    explicit_bzero (etcd->token, strlen (etcd->token));
+  g_free (etcd->token);
+  g_mutex_clear (&etcd->token_lock);
+}
 
 static size_t
 collect (char *data, size_t size, size_t n, void *user)
@@ -344,7 +436,6 @@ b64 (const char *s)
   return g_base64_encode ((const guchar *) s, strlen (s));
 }
 
-/* The string a base64 field of @obj holds, or NULL. */
 static char *
 unb64 (json_t *obj, const char *key)
 {
@@ -361,20 +452,37 @@ unb64 (json_t *obj, const char *key)
 static gint64
 header_revision (json_t *answer)
 {
-  const char *rev = sysctr_json_get_string (json_object_get (answer, "header"), "revision");
+  json_t *hdr = json_object_get (answer, "header");
+  const char *rev = sysctr_json_get_string (hdr, "revision");
   return rev ? g_ascii_strtoll (rev, NULL, 10) : 0;
 }
 
-/* POSTs @body to @path on one endpoint after another, starting from the
- * one that answered last, until one answers 200 with a JSON object. */
+/* The gRPC status code of an error answer: {"error": "...", "code": N}, or
+ * a streamed call's {"error": {"grpc_code": N, ...}}; -1 when none. */
+static int
+grpc_code (json_t *j)
+{
+  json_t *code = json_object_get (j, "code");
+  if (json_is_integer (code))
+    return (int) json_integer_value (code);
+  code = json_object_get (json_object_get (j, "error"), "grpc_code");
+  return json_is_integer (code) ? (int) json_integer_value (code) : -1;
+}
+
+#define GRPC_UNAUTHENTICATED 16
+
+/* POSTs @text to @path on one endpoint after another, starting from the
+ * one that answered last, until one answers 200 with a JSON object.
+ * @token (may be NULL) goes in the Authorization header. */
 static CallResult
-etcd_call (Etcd *etcd, const char *path, json_t *body, long timeout_ms, gboolean may_wait, json_t **out, GError **error)
+etcd_call_once (Etcd *etcd, const char *path, const char *text, const char *token, long timeout_ms, gboolean may_wait,
+                json_t **out, GError **error)
 {
   *out = NULL;
-  g_autofree char *text = sysctr_json_dump (body, FALSE);
   guint n = g_strv_length (etcd->endpoints);
   guint start = (guint) g_atomic_int_get (&etcd->preferred) % n;
   g_autofree char *last = NULL;
+  gboolean refused = FALSE; /* the last failure was an answer, not silence */
   for (guint k = 0; k < n; k++)
     {
       guint i = (start + k) % n;
@@ -384,6 +492,9 @@ etcd_call (Etcd *etcd, const char *path, json_t *body, long timeout_ms, gboolean
         return sysctr_throw (error, SYSCTR_ERROR_FAILED, "curl init failed"), CALL_FAILED;
       g_autoptr (GString) answer = g_string_new (NULL);
       struct curl_slist *headers = curl_slist_append (NULL, "Content-Type: application/json");
+      g_autofree char *auth = token ? g_strconcat ("Authorization: ", token, NULL) : NULL;
+      if (auth)
+        headers = curl_slist_append (headers, auth);
       curl_easy_setopt (c, CURLOPT_URL, url);
       curl_easy_setopt (c, CURLOPT_PROTOCOLS_STR, "http,https");
       curl_easy_setopt (c, CURLOPT_FOLLOWLOCATION, 0L);
@@ -407,6 +518,8 @@ etcd_call (Etcd *etcd, const char *path, json_t *body, long timeout_ms, gboolean
       curl_easy_getinfo (c, CURLINFO_CONNECT_TIME_T, &connected);
       curl_easy_cleanup (c);
       curl_slist_free_all (headers);
+      if (auth)
+        explicit_bzero (auth, strlen (auth));
       if (may_wait && rc == CURLE_OPERATION_TIMEDOUT && connected > 0 && status == 0)
         {
           /* connected, asked, no answer yet: a lock still held */
@@ -417,36 +530,181 @@ etcd_call (Etcd *etcd, const char *path, json_t *body, long timeout_ms, gboolean
         {
           g_free (last);
           last = g_strdup_printf ("%s: %s", etcd->endpoints[i], curl_easy_strerror (rc));
+          refused = FALSE;
           continue;
         }
       g_autoptr (GError) local = NULL;
       g_autoptr (json_t) j = sysctr_json_parse (answer->str, answer->len, "an etcd answer", &local);
-      if (status != 200 || !json_is_object (j))
+      /* a streamed call (keepalive) answers {"result": …} or {"error": …} */
+      json_t *err = json_object_get (j, "error");
+      if (status != 200 || !json_is_object (j) || err)
         {
+          if (token && grpc_code (j) == GRPC_UNAUTHENTICATED)
+            {
+              sysctr_throw (error, SYSCTR_ERROR_NETWORK, "etcd %s: %s: the auth token was refused", path,
+                            etcd->endpoints[i]);
+              return CALL_UNAUTHENTICATED;
+            }
           const char *msg = sysctr_json_get_string (j, "message");
           if (msg == NULL)
             msg = sysctr_json_get_string (j, "error");
-          g_autofree char *shown = sysctr_printable (msg ? msg : (local ? local->message : "no JSON object"));
+          if (msg == NULL)
+            msg = sysctr_json_get_string (err, "message");
+          g_autofree char *shown = sysctr_printable (msg ? msg
+                                                         : (local ? local->message
+                                                            : err ? "an error"
+                                                                  : "no JSON object"));
+          /* an etcd with authentication on, asked without a user */
+          gboolean no_user = token == NULL && msg && strstr (msg, "user name is empty");
+          g_autofree char *http = status != 200 ? g_strdup_printf ("HTTP %ld: ", status) : g_strdup ("");
           g_free (last);
-          last = g_strdup_printf ("%s: HTTP %ld: %s", etcd->endpoints[i], status, shown);
-          continue;
-        }
-      /* a streamed call (keepalive) answers {"result": …} or {"error": …} */
-      if (json_object_get (j, "error"))
-        {
-          json_t *err = json_object_get (j, "error");
-          const char *msg = sysctr_json_get_string (err, "message");
-          g_autofree char *shown = sysctr_printable (msg ? msg : "an error");
-          g_free (last);
-          last = g_strdup_printf ("%s: %s", etcd->endpoints[i], shown);
+          last = g_strdup_printf ("%s: %s%s%s", etcd->endpoints[i], http, shown,
+                                  no_user ? " (this etcd has authentication on: give --update-lock-user and "
+                                            "--update-lock-password-file)"
+                                          : "");
+          refused = TRUE;
           continue;
         }
       g_atomic_int_set (&etcd->preferred, (gint) i);
       *out = g_steal_pointer (&j);
       return CALL_OK;
     }
-  sysctr_throw (error, SYSCTR_ERROR_NETWORK, "etcd %s: no endpoint answered (%s)", path, last ? last : "none");
+  if (refused && n == 1)
+    sysctr_throw (error, SYSCTR_ERROR_NETWORK, "etcd %s: %s", path, last);
+  else
+    sysctr_throw (error, SYSCTR_ERROR_NETWORK, "etcd %s: no endpoint answered (%s)", path, last ? last : "none");
   return CALL_FAILED;
+}
+
+/* The password in @path: a regular file that only its owner (this user)
+ * can read or write, up to 4 KiB, one trailing newline dropped. */
+static char *
+read_password (const char *path, GError **error)
+{
+  g_autofree char *shown = sysctr_printable (path);
+  sysctr_autofd int fd = open (path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0)
+    return sysctr_throw_errno (error, "update lock password file %s", shown), NULL;
+  struct stat st;
+  if (fstat (fd, &st) != 0)
+    return sysctr_throw_errno (error, "update lock password file %s", shown), NULL;
+  if (!S_ISREG (st.st_mode))
+    return sysctr_throw (error, SYSCTR_ERROR_INVALID, "update lock password file %s is not a regular file", shown),
+           NULL;
+  if (st.st_uid != geteuid ())
+    return sysctr_throw (error, SYSCTR_ERROR_INVALID, "update lock password file %s is owned by uid %u, not %u", shown,
+                         (unsigned) st.st_uid, (unsigned) geteuid ()),
+           NULL;
+  if (st.st_mode & 077)
+    return sysctr_throw (error, SYSCTR_ERROR_INVALID,
+                         "update lock password file %s is open to group or others (mode %04o): chmod 600 it", shown,
+                         (unsigned) (st.st_mode & 07777)),
+           NULL;
+  char buf[4097];
+  gsize len = 0;
+  for (;;)
+    {
+      ssize_t r = read (fd, buf + len, sizeof buf - len);
+      if (r < 0 && errno == EINTR)
+        continue;
+      if (r < 0)
+        {
+          explicit_bzero (buf, sizeof buf);
+          return sysctr_throw_errno (error, "reading update lock password file %s", shown), NULL;
+        }
+      if (r == 0 || (len += (gsize) r) == sizeof buf)
+        break;
+    }
+  const char *why = NULL;
+  if (len == sizeof buf)
+    why = "is over 4 KiB";
+  if (len > 0 && buf[len - 1] == '\n')
+    len--;
+  if (len > 0 && buf[len - 1] == '\r')
+    len--;
+  if (why == NULL && len == 0)
+    why = "holds no password";
+  if (why == NULL && memchr (buf, '\0', len))
+    why = "holds a NUL byte";
+  char *password = why ? NULL : g_strndup (buf, len);
+  explicit_bzero (buf, sizeof buf);
+  if (why)
+    sysctr_throw (error, SYSCTR_ERROR_INVALID, "update lock password file %s %s", shown, why);
+  return password;
+}
+
+/* A token for etcd's user: the one held, unless it is @stale (refused),
+ * else a new one from /v3/auth/authenticate. */
+static char *
+etcd_token (Etcd *etcd, const char *stale, GError **error)
+{
+  g_mutex_lock (&etcd->token_lock);
+  if (etcd->token && (stale == NULL || strcmp (etcd->token, stale) != 0))
+    {
+      char *t = g_strdup (etcd->token);
+      g_mutex_unlock (&etcd->token_lock);
+      return t;
+    }
+  char *token = NULL;
+  char *password = read_password (etcd->password_file, error);
+  if (password)
+    {
+      g_autoptr (json_t) body = json_pack ("{s:s, s:s}", "name", etcd->user, "password", password);
+      char *text = sysctr_json_dump (body, FALSE);
+      explicit_bzero (password, strlen (password));
+      g_free (password);
+      g_autoptr (json_t) answer = NULL;
+      g_autoptr (GError) local = NULL;
+      if (etcd_call_once (etcd, "/v3/auth/authenticate", text, NULL, CALL_TIMEOUT_MS, FALSE, &answer, &local)
+          == CALL_OK)
+        {
+          const char *t = sysctr_json_get_string (answer, "token");
+          if (t && *t && strlen (t) < 4096 && !strpbrk (t, "\r\n"))
+            {
+              token = g_strdup (t);
+              sysctr_debug ("etcd: authenticated as user %s%s", etcd->user,
+                            stale ? " again (etcd refused the token it gave before)" : "");
+            }
+          else
+            sysctr_throw (error, SYSCTR_ERROR_NETWORK, "etcd gave user %s no usable token", etcd->user);
+        }
+      else
+        sysctr_throw (error, SYSCTR_ERROR_NETWORK, "etcd user %s: %s", etcd->user, local->message);
+      explicit_bzero (text, strlen (text));
+      g_free (text);
+    }
+  if (etcd->token)
+    explicit_bzero (etcd->token, strlen (etcd->token));
+  g_free (etcd->token);
+  etcd->token = g_strdup (token);
+  g_mutex_unlock (&etcd->token_lock);
+  return token;
+}
+
+/* etcd_call_once with the user's token, authenticating again once when
+ * etcd refuses it (a token expires, or a member restarted). */
+static CallResult
+etcd_call (Etcd *etcd, const char *path, json_t *body, long timeout_ms, gboolean may_wait, json_t **out, GError **error)
+{
+  g_autofree char *text = sysctr_json_dump (body, FALSE);
+  g_autofree char *stale = NULL;
+  for (guint attempt = 0;; attempt++)
+    {
+      g_autofree char *token = NULL;
+      if (etcd->user && (token = etcd_token (etcd, stale, error)) == NULL)
+        return CALL_FAILED;
+      g_autoptr (GError) local = NULL;
+      CallResult r = etcd_call_once (etcd, path, text, token, timeout_ms, may_wait, out, &local);
+      if (r == CALL_UNAUTHENTICATED && attempt == 0)
+        {
+          g_free (stale);
+          stale = g_steal_pointer (&token);
+          continue;
+        }
+      if (local)
+        g_propagate_error (error, g_steal_pointer (&local));
+      return r == CALL_UNAUTHENTICATED ? CALL_FAILED : r;
+    }
 }
 
 static gboolean
@@ -606,7 +864,6 @@ refuse_if_halted (Etcd *etcd, const char *lock_name, GError **error)
 struct SysctrUpdateLock
 {
   Etcd etcd;
-  char *tls_cacert, *tls_cert, *tls_key; /* owned copies, lent to etcd */
   char *lock_name;
   char *container;
   char *host;
@@ -687,10 +944,7 @@ lock_free (SysctrUpdateLock *l)
   stop_keepalive (l);
   g_mutex_clear (&l->mutex);
   g_cond_clear (&l->cond);
-  g_strfreev (l->etcd.endpoints);
-  g_free (l->tls_cacert);
-  g_free (l->tls_cert);
-  g_free (l->tls_key);
+  etcd_clear (&l->etcd);
   g_free (l->lock_name);
   g_free (l->container);
   g_free (l->host);
@@ -821,13 +1075,7 @@ sysctr_update_lock_acquire (const SysctrUpdateLockConfig *cfg, const char *lock_
   SysctrUpdateLock *l = g_new0 (SysctrUpdateLock, 1);
   g_mutex_init (&l->mutex);
   g_cond_init (&l->cond);
-  l->etcd.endpoints = g_strdupv (cfg->endpoints);
-  l->tls_cacert = g_strdup (cfg->cacert);
-  l->tls_cert = g_strdup (cfg->cert);
-  l->tls_key = g_strdup (cfg->key);
-  l->etcd.cacert = l->tls_cacert;
-  l->etcd.cert = l->tls_cert;
-  l->etcd.key = l->tls_key;
+  etcd_init (&l->etcd, cfg);
   l->lock_name = g_strdup (lock_name);
   l->container = g_strdup (container);
   l->host = this_host ();
@@ -920,19 +1168,23 @@ gboolean
 sysctr_update_lock_get_halt (const SysctrUpdateLockConfig *cfg, const char *lock_name, json_t **out_halt,
                              GError **error)
 {
-  Etcd etcd = { .endpoints = cfg->endpoints, .cacert = cfg->cacert, .cert = cfg->cert, .key = cfg->key };
-  return read_halt (&etcd, lock_name, out_halt, error);
+  Etcd etcd = { 0 };
+  etcd_init (&etcd, cfg);
+  gboolean ok = read_halt (&etcd, lock_name, out_halt, error);
+  etcd_clear (&etcd);
+  return ok;
 }
 
 gboolean
 sysctr_update_lock_clear_halt (const SysctrUpdateLockConfig *cfg, const char *lock_name, json_t **out_halt,
                                GError **error)
 {
-  Etcd etcd = { .endpoints = cfg->endpoints, .cacert = cfg->cacert, .cert = cfg->cert, .key = cfg->key };
-  if (!read_halt (&etcd, lock_name, out_halt, error))
-    return FALSE;
+  Etcd etcd = { 0 };
+  etcd_init (&etcd, cfg);
   g_autofree char *key = key_for (lock_name, "halt");
-  return kv_delete (&etcd, key, NULL, NULL, error);
+  gboolean ok = read_halt (&etcd, lock_name, out_halt, error) && kv_delete (&etcd, key, NULL, NULL, error);
+  etcd_clear (&etcd);
+  return ok;
 }
 
 /* ---- the last attempt, on this host ---- */

@@ -12,13 +12,15 @@ G_BEGIN_DECLS
 /* A container's lock, as kept in info.json ("update_lock"). */
 typedef struct
 {
-  char **endpoints; /* http(s)://HOST:PORT of etcd members, tried in order */
-  char *name;       /* the lock's name, or NULL: value UPDATE_LOCK_NAME, else the container's name */
-  guint max;        /* hosts that may update at once (1..64) */
-  guint ttl;        /* seconds the lease outlives a host that stops renewing it */
-  char *cacert;     /* PEM CA bundle for https endpoints (NULL: the system's) */
-  char *cert;       /* PEM client certificate (etcd --client-cert-auth), or NULL */
-  char *key;        /* its private key (NULL: in the cert file) */
+  char **endpoints;    /* http(s)://HOST:PORT of etcd members, tried in order */
+  char *name;          /* the lock's name, or NULL: value UPDATE_LOCK_NAME, else the container's name */
+  guint max;           /* hosts that may update at once (1..64) */
+  guint ttl;           /* seconds the lease outlives a host that stops renewing it */
+  char *cacert;        /* PEM CA bundle for https endpoints (NULL: the system's) */
+  char *cert;          /* PEM client certificate (etcd --client-cert-auth), or NULL */
+  char *key;           /* its private key (NULL: in the cert file) */
+  char *user;          /* etcd user (etcd auth enabled), or NULL */
+  char *password_file; /* a file only its owner can read, holding that user's password */
 } SysctrUpdateLockConfig;
 
 void sysctr_update_lock_config_free (SysctrUpdateLockConfig *cfg);
@@ -34,7 +36,12 @@ typedef struct
   const char *cacert; /* absolute paths; "" removes */
   const char *cert;
   const char *key;
+  const char *user;          /* "" removes */
+  const char *password_file; /* absolute path; "" removes */
 } SysctrUpdateLockOptions;
+
+/* Some --update-lock… option was given. */
+gboolean sysctr_update_lock_options_given (const SysctrUpdateLockOptions *opts);
 
 #define SYSCTR_UPDATE_LOCK_TTL_DEFAULT 30
 #define SYSCTR_UPDATE_LOCK_WAIT_SECONDS 3600

@@ -7,8 +7,8 @@
 # that refuses the next update until --clear-halt; a sysctr killed while it
 # holds the lock releases it by lease expiry; an etcd that does not answer
 # fails the update and restarts nothing; two at a time (--update-lock-max);
-# an etcd that wants TLS client certificates;
-# --update-lock=none; info and
+# an etcd that wants TLS client certificates; one with users and roles
+# (authentication on); --update-lock=none; info and
 # list show the lock and the last attempt. The multi-host case is fleet.sh.
 set -uo pipefail
 . "$SYSCTR_SRCDIR/tests/lib/libtest.sh"
@@ -244,6 +244,82 @@ out=$(in_sysctr update --update-lock-key="$tls/client.key" --update-lock-cert=""
 assert_ne "$rc" 0 "a key without a certificate is refused ($out)"
 out=$(in_sysctr update --update-lock-cacert=relative.pem app 2>&1); rc=$?
 assert_contains "$out" "an absolute path" "a relative path is refused ($out)"
+
+# --- an etcd with authentication on (users, roles, a token that lives 1 s):
+# the user's password is read from a file only root may read, at each update
+A=$(alloc_port) AP=$(alloc_port)
+"$x/usr/bin/etcd" --name auth --data-dir "$TEST_TMPDIR/etcd-auth" --auth-token-ttl=1 \
+	--listen-client-urls "http://127.0.0.1:$A" --advertise-client-urls "http://127.0.0.1:$A" \
+	--listen-peer-urls "http://127.0.0.1:$AP" --initial-advertise-peer-urls "http://127.0.0.1:$AP" \
+	--initial-cluster "auth=http://127.0.0.1:$AP" >"$TEST_TMPDIR/etcd-auth.log" 2>&1 &
+auth_pid=$!
+cleanup_push "kill_wait $auth_pid 10"
+reaper_add "kill -TERM $auth_pid"
+actl() { ETCDCTL_API=3 etcdctl --endpoints="127.0.0.1:$A" --dial-timeout=2s --command-timeout=5s "$@"; }
+wait_until 30 actl endpoint health >/dev/null 2>&1 || bail_out "auth etcd did not come up"
+{ actl user add root:root-pw && actl user add upd:upd-pw && actl user add other:other-pw &&
+	actl role add sysctr-update && actl role add elsewhere &&
+	actl role grant-permission --prefix=true sysctr-update readwrite /sysctr/update/ &&
+	actl role grant-permission --prefix=true elsewhere readwrite /elsewhere/ &&
+	actl user grant-role upd sysctr-update && actl user grant-role other elsewhere &&
+	actl auth enable; } >/dev/null 2>&1 || bail_out "users, roles and auth in etcd"
+actl() { ETCDCTL_API=3 etcdctl --endpoints="127.0.0.1:$A" --user=root:root-pw --dial-timeout=2s \
+	--command-timeout=5s "$@"; }
+pw=$TEST_TMPDIR/lock-pw
+printf 'upd-pw\n' >"$pw" && chmod 644 "$pw"
+out=$(in_sysctr update --update-lock="etcd:http://127.0.0.1:$A" --update-lock-cacert= --update-lock-cert= \
+	--update-lock-key= app 2>&1)
+assert_contains "$out" "etcd http://127.0.0.1:$A; lock web" "the lock moved to an etcd with authentication on ($out)"
+push app v4 || bail_out "pushing v4 again"
+pid=$(mainpid)
+out=$(in_sysctr update app 2>&1); rc=$?
+assert_ne "$rc" 0 "no user given: the update fails"
+assert_match "$(tail -n1 <<<"$out")" "user name is empty \(this etcd has authentication on: give --update-lock-user" \
+	"  ... in one line that says what to give ($(tail -n1 <<<"$out"))"
+assert_eq "$(mainpid)" "$pid" "  ... restarting nothing"
+for bad in "--update-lock-user=upd" "--update-lock-password-file=$pw" "--update-lock-user=a:b --update-lock-password-file=$pw" \
+	"--update-lock-user=upd --update-lock-password-file=rel/pw"; do
+	# shellcheck disable=SC2086 # two options in one case on purpose
+	out=$(in_sysctr update $bad app 2>&1); rc=$?
+	if ((rc != 0)) && [[ $(wc -l <<<"$out") == 1 ]] && [[ $(mainpid) == "$pid" ]]; then
+		pass "update $bad: refused in one line ($out)"
+	else fail "update $bad: refused in one line, restarting nothing (rc $rc: $out)"; fi
+done
+U=(--update-lock-user=upd "--update-lock-password-file=$pw")
+out=$(in_sysctr update "${U[@]}" app 2>&1); rc=$?
+assert_ne "$rc" 0 "a password file others can read: the update fails"
+assert_contains "$(tail -n1 <<<"$out")" "is open to group or others (mode 0644): chmod 600 it" "  ... in one line ($(tail -n1 <<<"$out"))"
+assert_eq "$(mainpid)" "$pid" "  ... restarting nothing"
+chmod 600 "$pw" && printf 'wrong\n' >"$pw"
+out=$(in_sysctr update "${U[@]}" app 2>&1); rc=$?
+assert_ne "$rc" 0 "a wrong password: the update fails"
+assert_match "$(tail -n1 <<<"$out")" "etcd user upd: .*authentication failed, invalid user ID or password" \
+	"  ... in one line ($(tail -n1 <<<"$out"))"
+assert_not_match "$out" "wrong" "  ... never showing the password"
+assert_eq "$(mainpid)" "$pid" "  ... restarting nothing"
+printf 'upd-pw\n' >"$pw"
+out=$(in_sysctr --verbose update "${U[@]}" app 2>&1); rc=$?
+assert_eq "$rc" 0 "user upd, its password in a mode-600 file: the update goes on"
+assert_contains "$out" "took the update lock web" "  ... under the lock"
+assert_contains "$out" "released the update lock web" "  ... and released it"
+# etcd's tokens live 1 s here and the hold is the 3 s settle window: the
+# release was refused the first token and authenticated again
+assert_contains "$out" "authenticated as user upd again (etcd refused the token it gave before)" \
+	"  ... authenticating again when etcd refused an expired token"
+assert_not_match "$out" "upd-pw" "  ... never showing the password, even with --verbose"
+assert_ne "$(mainpid)" "$pid" "  ... the service was restarted"
+assert_eq "$(actl get --prefix /sysctr/update/web/ --keys-only | grep -c .)" 0 "  ... nothing left in that etcd"
+assert_contains "$(in_sysctr info app)" "lease 30 s; etcd user upd" "  ... info names the etcd user (and no TLS now)"
+assert_not_match "$(in_systemd cat /var/lib/sysctr/containers/app/info.json)" "upd-pw" \
+	"  ... info.json keeps the password file's path, never the password"
+# a user whose role does not cover /sysctr/update/
+printf 'other-pw\n' >"$pw"
+push app v2 || bail_out "pushing v2 again"
+pid=$(mainpid)
+out=$(in_sysctr update --update-lock-user=other app 2>&1); rc=$?
+assert_ne "$rc" 0 "a user without a role on /sysctr/update/: the update fails"
+assert_match "$(tail -n1 <<<"$out")" "permission denied" "  ... in one line ($(tail -n1 <<<"$out"))"
+assert_eq "$(mainpid)" "$pid" "  ... restarting nothing"
 
 ok "uninstall" in_sysctr uninstall app
 assert_eq "$(in_systemd test -e /var/lib/sysctr/updates/app.json && echo there)" "" "  ... removes the last-update record"

@@ -1,11 +1,13 @@
 /* The update lock's pure parts (updatelock.c): options checked and merged
  * into what info.json keeps, info.json read strictly, the lock's name,
- * and the etcd client's failover and strictness against a responder on
+ * etcd users (options, the password file, the token), and the etcd
+ * client's failover and strictness against a responder on
  * loopback that answers what a test tells it to (a real etcd is in
  * tests/live/update-lock.sh and fleet.sh). */
 #include "config.h"
 
 #include <gio/gio.h>
+#include <glib/gstdio.h>
 #include <string.h>
 
 #include "sysctr-util.h"
@@ -363,6 +365,146 @@ test_hostile_answers (void)
   fake_stop (&f, thread);
 }
 
+static json_t *
+merged_auth (json_t *current, const char *spec, const char *user, const char *password_file, GError **error)
+{
+  SysctrUpdateLockOptions o = { .spec = spec, .user = user, .password_file = password_file };
+  json_t *out = NULL;
+  if (!sysctr_update_lock_merge (current, &o, &out, error))
+    return NULL;
+  return out;
+}
+
+/* A password file in @dir with @content and @mode; its path. */
+static char *
+password_file (const char *dir, const char *name, const char *content, gsize len, int mode)
+{
+  char *path = g_build_filename (dir, name, NULL);
+  g_assert_true (g_file_set_contents (path, content, (gssize) len, NULL));
+  g_assert_cmpint (g_chmod (path, mode), ==, 0);
+  return path;
+}
+
+static SysctrUpdateLockConfig *
+config_auth (guint16 port, const char *file)
+{
+  g_autofree char *spec = g_strdup_printf ("etcd:http://127.0.0.1:%u", port);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (json_t) j = merged_auth (NULL, spec, "upd", file, &error);
+  g_assert_no_error (error);
+  SysctrUpdateLockConfig *cfg = NULL;
+  g_assert_true (sysctr_update_lock_from_json (j, &cfg, NULL));
+  return cfg;
+}
+
+static void
+test_auth (void)
+{
+  /* options: both or neither, checked, "" removes; info.json keeps the
+   * path, never a password */
+  g_autoptr (GError) error = NULL;
+  g_autoptr (json_t) j = merged_auth (NULL, "etcd:http://e1", "upd", "/etc/sysctr/etcd-pw", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (sysctr_json_get_string (j, "user"), ==, "upd");
+  g_assert_cmpstr (sysctr_json_get_string (j, "password_file"), ==, "/etc/sysctr/etcd-pw");
+  g_autoptr (SysctrUpdateLockConfig) cfg = NULL;
+  g_assert_true (sysctr_update_lock_from_json (j, &cfg, &error));
+  g_autofree char *d = sysctr_update_lock_describe (cfg, "x");
+  g_assert_nonnull (strstr (d, "; etcd user upd"));
+  g_autoptr (json_t) gone = merged_auth (j, NULL, "", "", &error);
+  g_assert_no_error (error);
+  g_assert_null (json_object_get (gone, "user"));
+  g_assert_null (json_object_get (gone, "password_file"));
+  static const char *bad[][2] = {
+    { "upd", NULL }, { NULL, "/pw" }, { "a:b", "/pw" },      { "a b", "/pw" },
+    { "", "/pw" },   { "upd", "pw" }, { "upd", "/a/../pw" }, { "upd", "" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_autoptr (GError) e = NULL;
+      g_autoptr (json_t) b = merged_auth (NULL, "etcd:http://e1", bad[i][0], bad[i][1], &e);
+      g_assert_null (b);
+      g_assert_error (e, SYSCTR_ERROR, SYSCTR_ERROR_INVALID);
+    }
+  /* the user only, on a lock that has one: a new user, the same file */
+  g_autoptr (json_t) other = merged_auth (j, NULL, "other", NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (sysctr_json_get_string (other, "password_file"), ==, "/etc/sysctr/etcd-pw");
+  g_autoptr (json_t) half = json_loads ("{\"backend\":\"etcd\",\"endpoints\":[\"http://a:1\"],\"max\":1,\"ttl\":30,"
+                                        "\"user\":\"upd\"}",
+                                        0, NULL);
+  g_autoptr (SysctrUpdateLockConfig) none = NULL;
+  g_assert_false (sysctr_update_lock_from_json (half, &none, NULL));
+
+  /* the password file, read at each call; refused before anything is sent */
+  g_autofree char *dir = g_dir_make_tmp ("sysctr-test-XXXXXX", NULL);
+  g_autofree char *long_pw = g_strnfill (4097, 'p');
+  struct
+  {
+    const char *name, *content;
+    gsize len;
+    int mode;
+    const char *says;
+  } files[] = {
+    { "open", "pw\n", 3, 0644, "open to group or others (mode 0644)" },
+    { "group", "pw\n", 3, 0640, "open to group or others (mode 0640)" },
+    { "empty", "\n", 1, 0600, "holds no password" },
+    { "nul", "p\0w", 3, 0600, "holds a NUL byte" },
+    { "long", long_pw, 4097, 0600, "is over 4 KiB" },
+  };
+  g_autofree char *reply = http_ok ("{\"token\":\"T1\",\"kvs\":[]}");
+  Fake f = { .reply = reply };
+  GThread *thread = NULL;
+  guint16 port = fake_start (&f, &thread);
+  for (guint i = 0; i < G_N_ELEMENTS (files); i++)
+    {
+      g_autofree char *path = password_file (dir, files[i].name, files[i].content, files[i].len, files[i].mode);
+      g_autoptr (SysctrUpdateLockConfig) c = config_auth (port, path);
+      g_autoptr (json_t) halt = NULL;
+      g_autoptr (GError) e = NULL;
+      g_assert_false (sysctr_update_lock_get_halt (c, "etcd", &halt, &e));
+      g_assert_nonnull (e);
+      g_assert_nonnull (strstr (e->message, files[i].says));
+      g_assert_cmpuint (f.requests, ==, 0);
+      g_unlink (path);
+    }
+  g_autoptr (SysctrUpdateLockConfig) missing = config_auth (port, "/nonexistent/pw");
+  g_autoptr (json_t) h0 = NULL;
+  g_assert_false (sysctr_update_lock_get_halt (missing, "etcd", &h0, NULL));
+  g_autoptr (SysctrUpdateLockConfig) dir_cfg = config_auth (port, dir);
+  g_assert_false (sysctr_update_lock_get_halt (dir_cfg, "etcd", &h0, &error));
+  g_assert_nonnull (strstr (error->message, "not a regular file"));
+  g_clear_error (&error);
+  g_assert_cmpuint (f.requests, ==, 0);
+
+  /* a good file: authenticate (the password, its newline dropped), then
+   * the call with the token in the Authorization header */
+  g_autofree char *good = password_file (dir, "good", "s3cret\n", 7, 0600);
+  g_autoptr (SysctrUpdateLockConfig) c = config_auth (port, good);
+  g_autoptr (json_t) h1 = NULL;
+  g_assert_true (sysctr_update_lock_get_halt (c, "etcd", &h1, &error));
+  g_assert_no_error (error);
+  g_assert_null (h1);
+  g_assert_cmpuint (f.requests, ==, 2);
+  g_assert_nonnull (strstr (f.last_request, "POST /v3/kv/range "));
+  g_assert_nonnull (strstr (f.last_request, "\r\nAuthorization: T1\r\n"));
+  fake_stop (&f, thread);
+
+  /* a token that would inject a header is not used */
+  g_autofree char *evil = http_ok ("{\"token\":\"T1\\r\\nX-Evil: 1\"}");
+  Fake g = { .reply = evil };
+  port = fake_start (&g, &thread);
+  g_autoptr (SysctrUpdateLockConfig) ce = config_auth (port, good);
+  g_autoptr (json_t) h2 = NULL;
+  g_assert_false (sysctr_update_lock_get_halt (ce, "etcd", &h2, &error));
+  g_assert_nonnull (strstr (error->message, "no usable token"));
+  g_assert_cmpuint (g.requests, ==, 1);
+  g_assert_nonnull (strstr (g.last_request, "\"password\":\"s3cret\""));
+  fake_stop (&g, thread);
+  g_unlink (good);
+  g_rmdir (dir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -374,5 +516,6 @@ main (int argc, char **argv)
   g_test_add_func ("/updatelock/name", test_name);
   g_test_add_func ("/updatelock/halt-failover", test_halt_failover);
   g_test_add_func ("/updatelock/hostile-answers", test_hostile_answers);
+  g_test_add_func ("/updatelock/auth", test_auth);
   return g_test_run ();
 }
