@@ -38,7 +38,7 @@ assert_eq "$(complete_line sysctr exec --)" "--env= --help --tty --user= --workd
 assert_eq "$(complete_line sysctr install --al)" "--allow= " "install --al"
 assert_eq "$(complete_line sysctr install --allow=host-e)" "--allow=host-exec " "--allow=: privilege names"
 assert_eq "$(complete_line sysctr update --allow=capabilities,dev)" "--allow=capabilities,devices " "  ... after a comma"
-assert_eq "$(complete_line sysctr update --update-lock)" "--update-lock-cacert= --update-lock-cert= --update-lock-key= --update-lock-max= --update-lock-name= --update-lock-ttl= --update-lock= " "update: the lock options"
+assert_eq "$(complete_line sysctr update --update-lock)" "--update-lock-cacert= --update-lock-cert= --update-lock-key= --update-lock-max= --update-lock-name= --update-lock-password-file= --update-lock-ttl= --update-lock-user= --update-lock= " "update: the lock options"
 assert_eq "$(complete_line sysctr update --cl)" "--clear-halt " "update --clear-halt"
 assert_eq "$(complete_line sysctr images '')" "inspect list prune rm " "images subcommands"
 
