@@ -24,6 +24,27 @@ sysctr_context_free (SysctrContext *ctx)
   g_free (ctx);
 }
 
+void
+sysctr_context_unlock (SysctrContext *ctx)
+{
+  g_return_if_fail (ctx->lock != NULL);
+  g_clear_pointer (&ctx->lock, sysctr_lock_release);
+}
+
+gboolean
+sysctr_context_relock (SysctrContext *ctx, GError **error)
+{
+  g_return_val_if_fail (ctx->lock == NULL, FALSE);
+  if (!sysctr_lock_acquire (ctx->state_dfd, &ctx->lock, error))
+    return FALSE;
+  /* another command may have cleared (and made again) tmp/ meanwhile */
+  if (ctx->tmp_dfd >= 0)
+    close (ctx->tmp_dfd);
+  ctx->tmp_dfd = -1;
+  return sysctr_mkdir_p_at (ctx->state_dfd, "tmp", 0700, error)
+         && sysctr_opendir_at (ctx->state_dfd, "tmp", FALSE, &ctx->tmp_dfd, error);
+}
+
 SysctrContext *
 sysctr_context_new (const char *root, gboolean mutating, GError **error)
 {

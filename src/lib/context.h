@@ -25,6 +25,15 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (SysctrContext, sysctr_context_free)
 /* @mutating: take the exclusive lock and create what is missing. */
 SysctrContext *sysctr_context_new (const char *root, gboolean mutating, GError **error);
 
+/* Lets this host's other sysctr commands run while a mutating command
+ * waits for something outside (the cluster update lock). Nothing may be
+ * staged in tmp/ across it (the next command to start clears tmp/), and
+ * what was read before must be read again after sysctr_context_relock. */
+void sysctr_context_unlock (SysctrContext *ctx);
+/* Takes the state lock back (waiting for another command to finish) and
+ * opens tmp/ again. */
+gboolean sysctr_context_relock (SysctrContext *ctx, GError **error);
+
 /* For the listing commands: a root with no state directory yet has
  * nothing to list; *out_ctx is then NULL and this returns TRUE. */
 gboolean sysctr_context_open_for_listing (const char *root, SysctrContext **out_ctx, GError **error);

@@ -6,7 +6,10 @@
  * lock) switches back when the restarted service does not come up. With
  * an update lock (updatelock.c) nothing is restarted before the lock is
  * held, the lock is released only after the gate, and a rollback leaves
- * the halt record that stops the other hosts. Every attempt is recorded
+ * the halt record that stops the other hosts. The host's state lock is
+ * let go while the update waits for the cluster lock (nothing is written
+ * before it), and the container must be as it was when it is taken back.
+ * Every attempt is recorded
  * (ROOT/var/lib/sysctr/updates/NAME.json). */
 #include "config.h"
 
@@ -110,6 +113,32 @@ set_lock (SysctrContext *ctx, const char *name, const char *slot, json_t *lock_j
     return FALSE;
   g_autofree char *what = sysctr_update_lock_describe (cfg, lock_name);
   sysctr_say ("%s: updates take the cluster lock %s", name, what);
+  return TRUE;
+}
+
+/* After the wait for the update lock: the container is as this update
+ * read it (no rollback, update, or uninstall ran meanwhile) and the image
+ * is still in the store (no prune removed it). */
+static gboolean
+unchanged_while_waiting (SysctrContext *ctx, const char *name, const char *slot, json_t *info, SysctrImage *image,
+                         GError **error)
+{
+  g_autofree char *slot_now = NULL;
+  g_autoptr (json_t) info_now = NULL;
+  g_autoptr (GError) local = NULL;
+  if (!sysctr_slot_read_active (ctx, name, &slot_now, &info_now, &local) || g_strcmp0 (slot_now, slot) != 0
+      || !json_equal (info_now, info))
+    return sysctr_throw (error, SYSCTR_ERROR_FAILED,
+                         "%s changed while this update waited for the update lock (another sysctr command ran); "
+                         "nothing was done: run the update again",
+                         name);
+  g_autoptr (SysctrImage) stored = NULL;
+  if (!sysctr_store_lookup_image (ctx->repo, image->reference, &stored, NULL) || stored == NULL
+      || g_strcmp0 (stored->manifest_digest, image->manifest_digest) != 0)
+    return sysctr_throw (error, SYSCTR_ERROR_FAILED,
+                         "%s: the image %s left the store while this update waited for the update lock; nothing was "
+                         "done: run the update again",
+                         name, image->reference);
   return TRUE;
 }
 
@@ -231,9 +260,15 @@ update_one (SysctrContext *ctx, const char *name, const char *slot, json_t *info
       if (lock_name == NULL)
         return FALSE;
       json_object_set_new (record, "lock", json_pack ("{s:s}", "name", lock_name));
+      /* the wait can be long: this host's other sysctr commands go on
+       * meanwhile (nothing has been written yet), and what this update
+       * decided on is read again once the state lock is back */
+      sysctr_context_unlock (ctx);
       lock = sysctr_update_lock_acquire (lock_cfg, lock_name, name, cur.manifest_digest, image->manifest_digest, error);
-      if (lock == NULL)
-        return FALSE;
+      if (!sysctr_context_relock (ctx, lock ? error : NULL) || lock == NULL
+          || !unchanged_while_waiting (ctx, name, slot, info, image, error))
+        return FALSE; /* the lock, when held, is released unused */
+      was_running = sysctr_units_is_active (sd, info);
     }
   gboolean gate = (opts->gate || lock != NULL) && was_running;
 

@@ -3,8 +3,10 @@
 # (Debian's etcd-server, a one-member cluster on loopback): options refused
 # at install; an update waits while another holder (etcdctl lock) has the
 # lock and restarts nothing meanwhile; the holder record and the lock are
-# gone after it; a failed update is rolled back and leaves a halt record
-# that refuses the next update until --clear-halt; a sysctr killed while it
+# gone after it, and the host's other sysctr commands are not held up
+# meanwhile (a rollback meanwhile makes the update do nothing); a failed
+# update is rolled back and leaves a halt record that refuses the next
+# update until --clear-halt; a sysctr killed while it
 # holds the lock releases it by lease expiry; an etcd that does not answer
 # fails the update and restarts nothing; two at a time (--update-lock-max);
 # an etcd that wants TLS client certificates; one with users and roles
@@ -53,6 +55,7 @@ push app v1 || bail_out "pushing v1"
 
 nspawn_boot >/dev/null || bail_out "booting systemd"
 LOCK="etcd:http://127.0.0.1:$E"
+SYSCTR_IN=${SYSCTR_BIN:-${SYSCTR_PREFIX:-/usr/local}/bin/sysctr} # sysctr as in_sysctr runs it
 mainpid() { in_systemctl show -p MainPID --value app.service; }
 digest() { in_sysctr list --json | jq -r '.[] | select(.name=="app") | .digest'; }
 
@@ -96,6 +99,11 @@ wait_until 15 grep -q "waiting for the update lock app" "$TEST_TMPDIR/upd.out" &
 sleep 3
 assert_eq "$(mainpid)" "$pid1" "  ... and restarts nothing while it waits (3 s)"
 pid_alive "$upd" && pass "  ... still waiting" || fail "  ... still waiting"
+# the host's state lock is let go meanwhile: other commands go on
+out=$(in_systemd timeout -k 5 20 "$SYSCTR_IN" install --system --tls-verify=false --name=bystander "$REF" 2>&1); rc=$?
+assert_eq "$rc" 0 "  ... meanwhile another sysctr command on the host runs (install, without waiting for it)"
+assert_not_match "$out" "Waiting for another sysctr command" "  ... and did not wait for the state lock"
+ok "  ... (and uninstall)" in_systemd timeout -k 5 20 "$SYSCTR_IN" uninstall bystander
 kill "$holder_pid" 2>/dev/null
 wait_until 60 eval '! pid_alive $upd' || { kill "$upd"; fail "the update finished within 60 s"; }
 wait "$upd"; rc=$?
@@ -109,6 +117,31 @@ assert_eq "$(jq -r .result <<<"$last")" updated "the last attempt is recorded: u
 (( $(jq .lock.released_revision <<<"$last") > $(jq .lock.acquired_revision <<<"$last") )) &&
 	pass "  ... with the lock's etcd revisions ($(jq -c .lock <<<"$last"))" || fail "  ... lock revisions ($last)"
 v2=$(digest)
+
+# --- an admin's rollback while an update waits for the lock: the update,
+# once it holds the lock, finds the container changed and does nothing
+push app v4 || bail_out "pushing v4"
+ETCDCTL_API=3 etcdctl --endpoints="127.0.0.1:$E" lock /sysctr/update/app/lock/0 >"$TEST_TMPDIR/hold.out" 2>&1 &
+holder_pid=$!
+wait_until 10 eval '[[ -n "$(ectl get --prefix /sysctr/update/app/lock/0 --keys-only)" ]]' ||
+	fail "etcdctl lock took the lock"
+in_sysctr update app >"$TEST_TMPDIR/upd.out" 2>&1 &
+upd=$!
+wait_until 15 grep -q "waiting for the update lock app" "$TEST_TMPDIR/upd.out" || fail "the update waits"
+ok "an admin's rollback runs while the update waits" in_systemd timeout -k 5 30 "$SYSCTR_IN" rollback app
+v1=$(digest)
+pid_rb=$(mainpid)
+kill "$holder_pid" 2>/dev/null
+wait_until 60 eval '! pid_alive $upd' || { kill "$upd"; fail "the update finished within 60 s"; }
+wait "$upd"; rc=$?
+assert_ne "$rc" 0 "  ... the waiting update then does nothing"
+assert_contains "$(tail -n1 "$TEST_TMPDIR/upd.out")" "app changed while this update waited for the update lock" \
+	"  ... saying why in one line ($(tail -n1 "$TEST_TMPDIR/upd.out"))"
+assert_eq "$(digest)" "$v1" "  ... the rolled-back version runs"
+assert_eq "$(mainpid)" "$pid_rb" "  ... not restarted again"
+assert_eq "$(ectl get --prefix /sysctr/update/app/ --keys-only | grep -c .)" 0 "  ... and the lock is free"
+ok "rollback to v2 again" in_sysctr rollback app
+assert_eq "$(digest)" "$v2" "  ... v2 runs"
 
 # --- a failed update: rolled back, halt record, the next update refused
 push app v3 || bail_out "pushing v3"
