@@ -26,14 +26,22 @@ registry_start >/dev/null || bail_out "registry did not start"
 # booted systemd shares the network)
 x=$TEST_TMPDIR/etcd-deb
 mkdir -p "$x" && dpkg-deb -x "$(etcd_deb)" "$x" || bail_out "etcd-server .deb"
+# etcd_run NAME SCHEME CLIENT_PORT PEER_PORT [ETCD ARGS...]   a one-member
+#   etcd on loopback, stopped at the end; its pid in ETCD_PID
+etcd_run() {
+	local name=$1 scheme=$2 port=$3 peer=$4
+	shift 4
+	"$x/usr/bin/etcd" --name "$name" --data-dir "$TEST_TMPDIR/etcd-$name" "$@" \
+		--listen-client-urls "$scheme://127.0.0.1:$port" --advertise-client-urls "$scheme://127.0.0.1:$port" \
+		--listen-peer-urls "http://127.0.0.1:$peer" --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
+		--initial-cluster "$name=http://127.0.0.1:$peer" >"$TEST_TMPDIR/etcd-$name.log" 2>&1 &
+	ETCD_PID=$!
+	cleanup_push "kill_wait $ETCD_PID 10"
+	reaper_add "kill -TERM $ETCD_PID"
+}
 E=$(alloc_port) EP=$(alloc_port)
-"$x/usr/bin/etcd" --name lock --data-dir "$TEST_TMPDIR/etcd-data" \
-	--listen-client-urls "http://127.0.0.1:$E" --advertise-client-urls "http://127.0.0.1:$E" \
-	--listen-peer-urls "http://127.0.0.1:$EP" --initial-advertise-peer-urls "http://127.0.0.1:$EP" \
-	--initial-cluster "lock=http://127.0.0.1:$EP" >"$TEST_TMPDIR/etcd.log" 2>&1 &
-etcd_pid=$!
-cleanup_push "kill_wait $etcd_pid 10"
-reaper_add "kill -TERM $etcd_pid"
+etcd_run lock http "$E" "$EP"
+etcd_pid=$ETCD_PID
 ectl() { ETCDCTL_API=3 etcdctl --endpoints="127.0.0.1:$E" --dial-timeout=2s --command-timeout=5s "$@"; }
 wait_until 30 ectl endpoint health >/dev/null 2>&1 || bail_out "etcd did not come up"
 
@@ -249,14 +257,8 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$t
 	-days 2 -subj /CN=sysctr-test-ca 2>/dev/null && mkcert server serverAuth,clientAuth && mkcert client clientAuth ||
 	bail_out "making TLS certificates"
 T=$(alloc_port) TP=$(alloc_port)
-"$x/usr/bin/etcd" --name tls --data-dir "$TEST_TMPDIR/etcd-tls" \
-	--listen-client-urls "https://127.0.0.1:$T" --advertise-client-urls "https://127.0.0.1:$T" \
-	--cert-file "$tls/server.pem" --key-file "$tls/server.key" --client-cert-auth --trusted-ca-file "$tls/ca.pem" \
-	--listen-peer-urls "http://127.0.0.1:$TP" --initial-advertise-peer-urls "http://127.0.0.1:$TP" \
-	--initial-cluster "tls=http://127.0.0.1:$TP" >"$TEST_TMPDIR/etcd-tls.log" 2>&1 &
-tls_pid=$!
-cleanup_push "kill_wait $tls_pid 10"
-reaper_add "kill -TERM $tls_pid"
+etcd_run tls https "$T" "$TP" --cert-file "$tls/server.pem" --key-file "$tls/server.key" --client-cert-auth \
+	--trusted-ca-file "$tls/ca.pem"
 tctl() { ETCDCTL_API=3 etcdctl --endpoints="127.0.0.1:$T" --cacert="$tls/ca.pem" --cert="$tls/client.pem" \
 	--key="$tls/client.key" --dial-timeout=2s --command-timeout=5s "$@"; }
 wait_until 30 tctl endpoint health >/dev/null 2>&1 || bail_out "TLS etcd did not come up"
@@ -281,13 +283,7 @@ assert_contains "$out" "an absolute path" "a relative path is refused ($out)"
 # --- an etcd with authentication on (users, roles, a token that lives 1 s):
 # the user's password is read from a file only root may read, at each update
 A=$(alloc_port) AP=$(alloc_port)
-"$x/usr/bin/etcd" --name auth --data-dir "$TEST_TMPDIR/etcd-auth" --auth-token-ttl=1 \
-	--listen-client-urls "http://127.0.0.1:$A" --advertise-client-urls "http://127.0.0.1:$A" \
-	--listen-peer-urls "http://127.0.0.1:$AP" --initial-advertise-peer-urls "http://127.0.0.1:$AP" \
-	--initial-cluster "auth=http://127.0.0.1:$AP" >"$TEST_TMPDIR/etcd-auth.log" 2>&1 &
-auth_pid=$!
-cleanup_push "kill_wait $auth_pid 10"
-reaper_add "kill -TERM $auth_pid"
+etcd_run auth http "$A" "$AP" --auth-token-ttl=1
 actl() { ETCDCTL_API=3 etcdctl --endpoints="127.0.0.1:$A" --dial-timeout=2s --command-timeout=5s "$@"; }
 wait_until 30 actl endpoint health >/dev/null 2>&1 || bail_out "auth etcd did not come up"
 { actl user add root:root-pw && actl user add upd:upd-pw && actl user add other:other-pw &&
