@@ -164,7 +164,16 @@ gpg_clear (Gpg *g)
     gpgme_release (g->ctx);
   if (g->home)
     {
-      (void) sysctr_rm_rf_at (AT_FDCWD, g->home, NULL);
+      /* gpgme need not have reaped its gpg yet, and a gpg on its way out
+       * may still drop a file (a lock) into the home while it is removed:
+       * remove until it is gone, for 2 s at most */
+      for (guint i = 0; i < 100; i++)
+        {
+          (void) sysctr_rm_rf_at (AT_FDCWD, g->home, NULL);
+          if (access (g->home, F_OK) != 0 && errno == ENOENT)
+            break;
+          g_usleep (20 * 1000);
+        }
       g_free (g->home);
     }
 }

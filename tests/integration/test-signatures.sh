@@ -376,6 +376,7 @@ ok_fails "a --signature-policy that does not exist refuses" \
 ok "ostree fsck is clean after all the cases" ostree --repo="$REPO" fsck -q
 left=$(find "$SYSCTR_TMP" -mindepth 1 -maxdepth 1 | head -n 5)
 assert_eq "$left" "" "sysctr left nothing in its TMPDIR (throw-away GnuPG homes removed)"
+[[ -z "$left" ]] || { echo "left in sysctr's TMPDIR:"; find "$SYSCTR_TMP" -mindepth 1 -ls | head -n 20; } >&2
 sysctr_agents() { pgrep -f -- "gpg-agent --homedir $SYSCTR_TMP/"; }
 if wait_until 10 eval '! sysctr_agents'; then
 	pass "no gpg-agent of sysctr's throw-away GnuPG homes still runs"
