@@ -382,38 +382,26 @@ typedef enum
 
 typedef struct
 {
-  char **endpoints;
-  gint preferred; /* index of the endpoint that answered last (atomic) */
-  char *cacert;   /* TLS files */
-  char *cert;
-  char *key;
-  char *user; /* etcd authentication (NULL: none) */
-  char *password_file;
-  GMutex token_lock; /* the token is shared with the keepalive thread */
+  SysctrUpdateLockConfig *cfg; /* an owned copy: endpoints, TLS files, user */
+  gint preferred;              /* index of the endpoint that answered last (atomic) */
+  GMutex token_lock;           /* the token is shared with the keepalive thread */
   char *token;
 } Etcd;
 
 static void
 etcd_init (Etcd *etcd, const SysctrUpdateLockConfig *cfg)
 {
-  etcd->endpoints = g_strdupv (cfg->endpoints);
-  etcd->cacert = g_strdup (cfg->cacert);
-  etcd->cert = g_strdup (cfg->cert);
-  etcd->key = g_strdup (cfg->key);
-  etcd->user = g_strdup (cfg->user);
-  etcd->password_file = g_strdup (cfg->password_file);
+  /* a copy through what info.json keeps: one list of fields */
+  g_autoptr (json_t) j = config_to_json (cfg);
+  if (!sysctr_update_lock_from_json (j, &etcd->cfg, NULL))
+    g_error ("an update lock configuration does not survive a copy");
   g_mutex_init (&etcd->token_lock);
 }
 
 static void
 etcd_clear (Etcd *etcd)
 {
-  g_strfreev (etcd->endpoints);
-  g_free (etcd->cacert);
-  g_free (etcd->cert);
-  g_free (etcd->key);
-  g_free (etcd->user);
-  g_free (etcd->password_file);
+  g_clear_pointer (&etcd->cfg, sysctr_update_lock_config_free);
   if (etcd->token)
     explicit_bzero (etcd->token, strlen (etcd->token));
   g_free (etcd->token);
@@ -479,14 +467,14 @@ etcd_call_once (Etcd *etcd, const char *path, const char *text, const char *toke
                 json_t **out, GError **error)
 {
   *out = NULL;
-  guint n = g_strv_length (etcd->endpoints);
+  guint n = g_strv_length (etcd->cfg->endpoints);
   guint start = (guint) g_atomic_int_get (&etcd->preferred) % n;
   g_autofree char *last = NULL;
   gboolean refused = FALSE; /* the last failure was an answer, not silence */
   for (guint k = 0; k < n; k++)
     {
       guint i = (start + k) % n;
-      g_autofree char *url = g_strconcat (etcd->endpoints[i], path, NULL);
+      g_autofree char *url = g_strconcat (etcd->cfg->endpoints[i], path, NULL);
       CURL *c = curl_easy_init ();
       if (c == NULL)
         return sysctr_throw (error, SYSCTR_ERROR_FAILED, "curl init failed"), CALL_FAILED;
@@ -505,12 +493,12 @@ etcd_call_once (Etcd *etcd, const char *path, const char *text, const char *toke
       curl_easy_setopt (c, CURLOPT_NOSIGNAL, 1L);
       curl_easy_setopt (c, CURLOPT_WRITEFUNCTION, collect);
       curl_easy_setopt (c, CURLOPT_WRITEDATA, answer);
-      if (etcd->cacert)
-        curl_easy_setopt (c, CURLOPT_CAINFO, etcd->cacert);
-      if (etcd->cert)
-        curl_easy_setopt (c, CURLOPT_SSLCERT, etcd->cert);
-      if (etcd->key)
-        curl_easy_setopt (c, CURLOPT_SSLKEY, etcd->key);
+      if (etcd->cfg->cacert)
+        curl_easy_setopt (c, CURLOPT_CAINFO, etcd->cfg->cacert);
+      if (etcd->cfg->cert)
+        curl_easy_setopt (c, CURLOPT_SSLCERT, etcd->cfg->cert);
+      if (etcd->cfg->key)
+        curl_easy_setopt (c, CURLOPT_SSLKEY, etcd->cfg->key);
       CURLcode rc = curl_easy_perform (c);
       long status = 0;
       curl_off_t connected = 0;
@@ -529,7 +517,7 @@ etcd_call_once (Etcd *etcd, const char *path, const char *text, const char *toke
       if (rc != CURLE_OK)
         {
           g_free (last);
-          last = g_strdup_printf ("%s: %s", etcd->endpoints[i], curl_easy_strerror (rc));
+          last = g_strdup_printf ("%s: %s", etcd->cfg->endpoints[i], curl_easy_strerror (rc));
           refused = FALSE;
           continue;
         }
@@ -542,7 +530,7 @@ etcd_call_once (Etcd *etcd, const char *path, const char *text, const char *toke
           if (token && grpc_code (j) == GRPC_UNAUTHENTICATED)
             {
               sysctr_throw (error, SYSCTR_ERROR_NETWORK, "etcd %s: %s: the auth token was refused", path,
-                            etcd->endpoints[i]);
+                            etcd->cfg->endpoints[i]);
               return CALL_UNAUTHENTICATED;
             }
           const char *msg = sysctr_json_get_string (j, "message");
@@ -558,7 +546,7 @@ etcd_call_once (Etcd *etcd, const char *path, const char *text, const char *toke
           gboolean no_user = token == NULL && msg && strstr (msg, "user name is empty");
           g_autofree char *http = status != 200 ? g_strdup_printf ("HTTP %ld: ", status) : g_strdup ("");
           g_free (last);
-          last = g_strdup_printf ("%s: %s%s%s", etcd->endpoints[i], http, shown,
+          last = g_strdup_printf ("%s: %s%s%s", etcd->cfg->endpoints[i], http, shown,
                                   no_user ? " (this etcd has authentication on: give --update-lock-user and "
                                             "--update-lock-password-file)"
                                           : "");
@@ -646,10 +634,10 @@ etcd_token (Etcd *etcd, const char *stale, GError **error)
       return t;
     }
   char *token = NULL;
-  char *password = read_password (etcd->password_file, error);
+  char *password = read_password (etcd->cfg->password_file, error);
   if (password)
     {
-      g_autoptr (json_t) body = json_pack ("{s:s, s:s}", "name", etcd->user, "password", password);
+      g_autoptr (json_t) body = json_pack ("{s:s, s:s}", "name", etcd->cfg->user, "password", password);
       char *text = sysctr_json_dump (body, FALSE);
       explicit_bzero (password, strlen (password));
       g_free (password);
@@ -662,14 +650,14 @@ etcd_token (Etcd *etcd, const char *stale, GError **error)
           if (t && *t && strlen (t) < 4096 && !strpbrk (t, "\r\n"))
             {
               token = g_strdup (t);
-              sysctr_debug ("etcd: authenticated as user %s%s", etcd->user,
+              sysctr_debug ("etcd: authenticated as user %s%s", etcd->cfg->user,
                             stale ? " again (etcd refused the token it gave before)" : "");
             }
           else
-            sysctr_throw (error, SYSCTR_ERROR_NETWORK, "etcd gave user %s no usable token", etcd->user);
+            sysctr_throw (error, SYSCTR_ERROR_NETWORK, "etcd gave user %s no usable token", etcd->cfg->user);
         }
       else
-        sysctr_throw (error, SYSCTR_ERROR_NETWORK, "etcd user %s: %s", etcd->user, local->message);
+        sysctr_throw (error, SYSCTR_ERROR_NETWORK, "etcd user %s: %s", etcd->cfg->user, local->message);
       explicit_bzero (text, strlen (text));
       g_free (text);
     }
@@ -691,7 +679,7 @@ etcd_call (Etcd *etcd, const char *path, json_t *body, long timeout_ms, gboolean
   for (guint attempt = 0;; attempt++)
     {
       g_autofree char *token = NULL;
-      if (etcd->user && (token = etcd_token (etcd, stale, error)) == NULL)
+      if (etcd->cfg->user && (token = etcd_token (etcd, stale, error)) == NULL)
         return CALL_FAILED;
       g_autoptr (GError) local = NULL;
       CallResult r = etcd_call_once (etcd, path, text, token, timeout_ms, may_wait, out, &local);
