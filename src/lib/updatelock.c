@@ -557,7 +557,7 @@ etcd_call_once (Etcd *etcd, const char *path, const char *text, const char *toke
       *out = g_steal_pointer (&j);
       return CALL_OK;
     }
-  if (refused && n == 1)
+  if (refused)
     sysctr_throw (error, SYSCTR_ERROR_NETWORK, "etcd %s: %s", path, last);
   else
     sysctr_throw (error, SYSCTR_ERROR_NETWORK, "etcd %s: no endpoint answered (%s)", path, last ? last : "none");
